@@ -1,0 +1,80 @@
+/**
+ * The filter API: what a user writes to put logic on the call path. Modelled on MOSN's
+ * StreamReceiverFilter / StreamSenderFilter and Envoy's FilterConfig vs Filter split:
+ * a factory validates and compiles options once per config revision, then creates one filter
+ * per compiled chain. Per-call state goes on the Call, never on the filter.
+ */
+import type { Call } from '../gateway/call/call.js'
+import type { RequestPhaseName } from '../gateway/call/phase.js'
+import type { ErrorCode } from '../gateway/errors.js'
+import type { IsthmusError } from '../gateway/errors.js'
+import type { Logger } from 'pino'
+import type { LocalReply } from './local-reply.js'
+
+export { LocalReply } from './local-reply.js'
+export type { Call } from '../gateway/call/call.js'
+export type { CallHeaders } from '../gateway/call/headers.js'
+export type { PeerIdentity, Decision } from '../gateway/call/identity.js'
+
+/** Returned by a hook to let the call go on. */
+export const CONTINUE = 0
+export type Continue = typeof CONTINUE
+
+/**
+ * What a hook returns: CONTINUE, or a LocalReply that ends the call. A hook may return a
+ * thenable of either; the runner then waits and resumes at the next filter. Sync hooks cost
+ * no Promise.
+ */
+export type Verdict = Continue | LocalReply | PromiseLike<Continue | LocalReply>
+
+export interface Filter {
+  /** Request path, at the phase the factory declares (beforeRoute by default). */
+  onRequest? (call: Call): Verdict
+  /** After the upstream's response headers arrived, or a local reply was chosen. */
+  onResponse? (call: Call): Verdict
+  /** When the call has ended (status, timings and decisions are final). Must not throw. */
+  onLog? (call: Call): void
+  /** Release timers, files and sockets when the chain is replaced. */
+  close? (): void | Promise<void>
+}
+
+/** A JSON schema (draft 2020-12 / ajv), as a plain object. */
+export type JsonSchema = Readonly<Record<string, unknown>>
+
+/** A Prometheus-style counter a filter owns, created at compile time. */
+export interface FilterCounter {
+  inc (labels?: Readonly<Record<string, string>>, value?: number): void
+}
+
+/** What `compile` gets besides its options. */
+export interface CompileContext {
+  /** Entity this gateway belongs to. */
+  readonly entity: string
+  /** Directory relative paths in the options resolve against. */
+  readonly baseDir: string
+  readonly logger: Logger
+  /** An error to throw for bad options; `path` is a JSON pointer inside the options. */
+  invalid (message: string, path: string): IsthmusError
+  /** A prebuilt local reply for the given code. */
+  localReply (code: ErrorCode, detail: string, message?: string): LocalReply
+  /** A counter named `isthmus_<filter>_<name>_total`, shared across revisions. */
+  counter (name: string, help: string, labelNames?: readonly string[]): FilterCounter
+}
+
+export interface FilterFactory<Options = unknown, Config = unknown> {
+  /** Config key, folder and registry name: one string (`rate-limit`). */
+  readonly name: string
+  /** JSON schema of the options (unknown keys should be rejected). */
+  readonly schema: JsonSchema
+  /** Where onRequest runs; default beforeRoute. */
+  readonly phase?: RequestPhaseName
+  /** Validate semantics beyond the schema and prebuild everything; runs once per revision. */
+  compile (options: Options, ctx: CompileContext): Config
+  /** Make the filter for a compiled chain. */
+  create (config: Config): Filter
+}
+
+/** Helper for typed factories in user modules. */
+export function defineFilter<O, C> (factory: FilterFactory<O, C>): FilterFactory<O, C> {
+  return factory
+}

@@ -1,0 +1,125 @@
+import { performance } from 'node:perf_hooks'
+import type { ErrorCode } from '../errors.js'
+import type { CallHeaders } from './headers.js'
+import type { Decision, PeerIdentity } from './identity.js'
+import { Phase, type PhaseId } from './phase.js'
+import type { RouteConfig } from '../router/route.js'
+import type { Cluster } from '../cluster/cluster.js'
+import type { Host } from '../cluster/host.js'
+
+export type Protocol = 'triple' | 'bolt'
+
+/**
+ * One protocol-neutral view of a call: what filters, the router and the audit read.
+ * Every field is set in the constructor so all Calls share one shape; filters write only to
+ * these fields (and to `attrs` for their own data), never add properties.
+ * Protocol drivers subclass it to keep their per-call state on the same object.
+ */
+export class Call {
+  readonly protocol: Protocol
+  /** Listener name (`triple`, `bolt`). */
+  readonly listener: string
+  /** Service (Triple: from `:path`; Bolt: `service` header, interface part). */
+  service: string
+  /** Method; '' when the protocol did not carry it (sofa-rpc-node Bolt calls). */
+  method: string
+  /** Service version ('' when absent). */
+  version: string
+  /** Service group / uniqueId ('' when absent). */
+  group: string
+  readonly headers: CallHeaders
+  /** Remote address of the downstream connection. */
+  readonly remoteAddress: string
+  /** Identity from the downstream mTLS certificate, if any. */
+  peer: PeerIdentity | null
+  /** Identity established by an auth filter (JWT); falls back to `peer` in `caller`. */
+  identity: PeerIdentity | null
+  /** performance.now() at decode. */
+  readonly startedAt: number
+  /** Absolute deadline in performance.now() ms, 0 when the caller set none. */
+  deadline: number
+  phase: PhaseId
+
+  // Attribute bag, written by filters and the router.
+  /** LDC zone the call is routed to ('' when LDC routing is off). */
+  zone: string
+  /** LDC routing uid ('' when absent). */
+  uid: string
+  /** Stress-test (load-test) traffic. */
+  stress: boolean
+  /** Trace id read from the request ('' when absent). */
+  traceId: string
+  route: RouteConfig | null
+  cluster: Cluster | null
+  host: Host | null
+  /** Labels the chosen host must carry, set by the route or a filter before ChooseHost. */
+  subset: Readonly<Record<string, string>> | null
+  /** Decisions for the audit, allocated on first use. */
+  decisions: Decision[] | null
+  /** Free-form data for user filters, allocated on first use. */
+  attrs: Map<string, unknown> | null
+
+  // Outcome.
+  /** Error code when the gateway (not the upstream) ended the call. */
+  code: ErrorCode | null
+  /** Final status: gRPC status for Triple, Bolt response status for Bolt; -1 until known. */
+  status: number
+  /** Message that goes with a non-OK status. */
+  message: string
+  /** Response headers once the upstream answered (null before). */
+  responseHeaders: CallHeaders | null
+  bytesIn: number
+  bytesOut: number
+  /** performance.now() when the call ended, 0 while it runs. */
+  endedAt: number
+
+  constructor (protocol: Protocol, listener: string, headers: CallHeaders, remoteAddress: string) {
+    this.protocol = protocol
+    this.listener = listener
+    this.service = ''
+    this.method = ''
+    this.version = ''
+    this.group = ''
+    this.headers = headers
+    this.remoteAddress = remoteAddress
+    this.peer = null
+    this.identity = null
+    this.startedAt = performance.now()
+    this.deadline = 0
+    this.phase = Phase.Decode
+    this.zone = ''
+    this.uid = ''
+    this.stress = false
+    this.traceId = ''
+    this.route = null
+    this.cluster = null
+    this.host = null
+    this.subset = null
+    this.decisions = null
+    this.attrs = null
+    this.code = null
+    this.status = -1
+    this.message = ''
+    this.responseHeaders = null
+    this.bytesIn = 0
+    this.bytesOut = 0
+    this.endedAt = 0
+  }
+
+  /** The caller: a verified token identity if any, else the mTLS peer. */
+  get caller (): PeerIdentity | null { return this.identity ?? this.peer }
+
+  decide (decision: Decision): void {
+    if (this.decisions === null) this.decisions = [decision]
+    else this.decisions.push(decision)
+  }
+
+  /** Milliseconds left before the caller's deadline; Infinity when there is none. */
+  remainingMs (now: number = performance.now()): number {
+    return this.deadline === 0 ? Infinity : this.deadline - now
+  }
+
+  get durationMs (): number {
+    return (this.endedAt === 0 ? performance.now() : this.endedAt) - this.startedAt
+  }
+}

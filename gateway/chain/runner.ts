@@ -1,0 +1,75 @@
+import { CONTINUE, type Continue, type Verdict } from '../../filters/api.js'
+import { LocalReply } from '../../filters/local-reply.js'
+import type { Call } from '../call/call.js'
+import type { ChainEntry } from './compiled-chain.js'
+
+/** Returned by the runner when a hook went async; it will call `resume` later. */
+export const PENDING = 1
+export type RunResult = Continue | LocalReply | typeof PENDING
+
+/** Called when an async run finishes: CONTINUE or the LocalReply that ends the call. */
+export type Resume = (call: Call, result: Continue | LocalReply) => void
+
+export type HookName = 'onRequest' | 'onResponse'
+
+/** Logged and turned into ISTH_ERR_FILTER_FAILED; set by the gateway at start. */
+export let onHookError: (call: Call, filter: string, err: unknown) => void = () => {}
+export function setHookErrorHandler (fn: (call: Call, filter: string, err: unknown) => void): void { onHookError = fn }
+
+const failureReplies = new Map<string, LocalReply>()
+function failureReply (filter: string): LocalReply {
+  let r = failureReplies.get(filter)
+  if (r === undefined) { r = new LocalReply('ISTH_ERR_FILTER_FAILED', filter); failureReplies.set(filter, r) }
+  return r
+}
+
+/**
+ * Run `hook` of each entry from `from` on. Synchronous hooks cost no Promise; the first
+ * thenable switches to async and the run resumes at the next entry when it settles.
+ * A throwing or rejecting hook ends the call with ISTH_ERR_FILTER_FAILED (never crashes).
+ */
+export function runHooks (call: Call, entries: readonly ChainEntry[], hook: HookName, from: number, resume: Resume): RunResult {
+  for (let i = from; i < entries.length; i++) {
+    const e = entries[i]
+    let v: Verdict | undefined
+    try {
+      v = (e.filter[hook] as (c: Call) => Verdict)(call)
+    } catch (err) {
+      onHookError(call, e.name, err)
+      return failureReply(e.name)
+    }
+    if (v === CONTINUE || v === undefined) continue
+    if (v instanceof LocalReply) return v
+    if (typeof (v as PromiseLike<unknown>).then === 'function') {
+      waitFor(call, entries, hook, i, v as PromiseLike<Continue | LocalReply>, resume)
+      return PENDING
+    }
+    // Anything else from a JS filter is a bug in the filter; end the call clearly.
+    onHookError(call, e.name, new TypeError(`hook returned ${typeof v}, expected CONTINUE or a LocalReply`))
+    return failureReply(e.name)
+  }
+  return CONTINUE
+}
+
+// The async path allocates closures; it is the uncommon path by design.
+function waitFor (call: Call, entries: readonly ChainEntry[], hook: HookName, i: number, p: PromiseLike<Continue | LocalReply>, resume: Resume): void {
+  p.then((v) => {
+    if (v instanceof LocalReply) { resume(call, v); return }
+    const r = runHooks(call, entries, hook, i + 1, resume)
+    if (r !== PENDING) resume(call, r)
+  }, (err: unknown) => {
+    onHookError(call, entries[i].name, err)
+    resume(call, failureReply(entries[i].name))
+  })
+}
+
+/** onLog hooks: synchronous, errors logged and swallowed. */
+export function runLogHooks (call: Call, entries: readonly ChainEntry[]): void {
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      entries[i].filter.onLog?.(call)
+    } catch (err) {
+      onHookError(call, entries[i].name, err)
+    }
+  }
+}

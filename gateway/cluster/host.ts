@@ -1,0 +1,95 @@
+import type { HostOptions, OutlierOptions } from '../config/options.js'
+
+/**
+ * One upstream endpoint. Host objects are interned by id (address:port) in a HostRegistry,
+ * so health state and connection pools survive every cluster update: a new snapshot reuses
+ * the Host it had before.
+ */
+export class Host {
+  /** `address:port`. */
+  readonly id: string
+  readonly address: string
+  readonly port: number
+  /** Latest labels pushed for this host (snapshots index the labels they were built with). */
+  labels: Readonly<Record<string, string>>
+  zone: string
+  weight: number
+  /** Active health check verdict. */
+  healthy: boolean
+  /** Passive (outlier) ejection: unavailable until this performance.now() time. */
+  ejectedUntil: number
+  consecutiveFailures: number
+  /** Requests in flight, for least-request balancing. */
+  active: number
+
+  constructor (o: HostOptions) {
+    this.id = hostId(o.address, o.port)
+    this.address = o.address
+    this.port = o.port
+    this.labels = Object.freeze({ ...(o.labels ?? {}) })
+    this.zone = o.zone ?? ''
+    this.weight = o.weight ?? 1
+    this.healthy = true
+    this.ejectedUntil = 0
+    this.consecutiveFailures = 0
+    this.active = 0
+  }
+
+  isAvailable (now: number): boolean {
+    return this.healthy && this.ejectedUntil <= now
+  }
+
+  /** A call or connect succeeded: clears the passive failure count. */
+  recordSuccess (): void {
+    this.consecutiveFailures = 0
+  }
+
+  /** A connect failure, reset or timeout: eject after `consecutiveFailures` in a row. */
+  recordFailure (outlier: OutlierOptions, now: number): void {
+    this.consecutiveFailures++
+    if (this.consecutiveFailures >= outlier.consecutiveFailures) {
+      this.ejectedUntil = now + outlier.ejectMs
+      this.consecutiveFailures = 0
+    }
+  }
+
+  update (o: HostOptions): void {
+    this.labels = Object.freeze({ ...(o.labels ?? {}) })
+    this.zone = o.zone ?? ''
+    this.weight = o.weight ?? 1
+  }
+}
+
+export function hostId (address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+}
+
+/** Interns hosts by id across snapshots (see Host). */
+export class HostRegistry {
+  readonly #hosts = new Map<string, Host>()
+
+  intern (o: HostOptions): Host {
+    const id = hostId(o.address, o.port)
+    let h = this.#hosts.get(id)
+    if (h === undefined) {
+      h = new Host(o)
+      this.#hosts.set(id, h)
+    } else {
+      h.update(o)
+    }
+    return h
+  }
+
+  get (id: string): Host | undefined { return this.#hosts.get(id) }
+
+  /** Drop hosts no live snapshot references; returns the dropped ones (their pools close). */
+  retain (live: ReadonlySet<string>): Host[] {
+    const dropped: Host[] = []
+    for (const [id, h] of this.#hosts) {
+      if (!live.has(id)) { this.#hosts.delete(id); dropped.push(h) }
+    }
+    return dropped
+  }
+
+  get size (): number { return this.#hosts.size }
+}

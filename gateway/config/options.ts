@@ -1,0 +1,239 @@
+/**
+ * Validated user input: the shape of the YAML config file and of admin API bodies.
+ * `XxxOptions` here; the compiled, frozen runtime objects are `XxxConfig` / `Snapshot`.
+ * Keep in step with schema.ts (the schema is the source of truth for validation).
+ */
+
+export interface TlsOptions {
+  /** PEM file paths. */
+  cert: string
+  key: string
+  /** CA bundle for verifying peers (client certs on a listener, servers on a cluster). */
+  ca?: string
+  /** Listener: require and verify a client certificate. */
+  requireClientCert?: boolean
+  /** Cluster: SNI server name. */
+  servername?: string
+  /** Cluster: expected peer identity (SPIFFE URI or `entity[/app]`). */
+  peerIdentity?: string
+}
+
+export interface Http2Limits {
+  maxConcurrentStreams: number
+  maxHeaderListSize: number
+  initialWindowSize: number
+  maxSessionMemory: number
+}
+
+export interface TripleListenerOptions {
+  host: string
+  port: number
+  tls?: TlsOptions
+  /** Accept Triple unary over HTTP/1.1 (TLS: ALPN fallback; plain: h2c and HTTP/1.1 on one port). */
+  http1: boolean
+  http2: Http2Limits
+}
+
+export interface BoltLimits {
+  maxFrameBytes: number
+  maxHeaderEntries: number
+  maxHeaderBytes: number
+  maxClassNameBytes: number
+}
+
+export interface BoltListenerOptions {
+  host: string
+  port: number
+  tls?: TlsOptions
+  limits: BoltLimits
+  /** Close a connection with a partial frame and no traffic for this long. */
+  idleTimeoutMs: number
+}
+
+export interface AdminListenerOptions {
+  host: string
+  port: number
+  tls?: TlsOptions
+  /** Bearer token, inline (discouraged), from a file, or from an environment variable. */
+  token?: string
+  tokenFile?: string
+  tokenEnv?: string
+  /** Client-certificate identities (SPIFFE URI) allowed to use the admin API over mTLS. */
+  adminIdentities?: string[]
+  maxBodyBytes: number
+}
+
+export interface ListenersOptions {
+  triple?: TripleListenerOptions
+  bolt?: BoltListenerOptions
+  admin: AdminListenerOptions
+}
+
+export type LbPolicy = 'round-robin' | 'least-request' | 'random' | 'consistent-hash'
+
+export interface HostOptions {
+  address: string
+  port: number
+  labels?: Record<string, string>
+  zone?: string
+  weight?: number
+}
+
+export interface HealthCheckOptions {
+  /** Active check: TCP connect (Bolt: heartbeat) every interval. 0 disables. */
+  intervalMs: number
+  timeoutMs: number
+  unhealthyThreshold: number
+  healthyThreshold: number
+}
+
+export interface OutlierOptions {
+  /** Passive: consecutive connect/reset failures that eject a host. */
+  consecutiveFailures: number
+  ejectMs: number
+}
+
+export interface HeartbeatOptions {
+  baseMs: number
+  maxMs: number
+  timeoutMs: number
+  maxFailures: number
+}
+
+export interface UpstreamOptions {
+  connectTimeoutMs: number
+  /** HTTP/2: streams per session before another session is opened. */
+  maxConcurrentStreams: number
+  /** HTTP/2: sessions per host at most. Bolt: connections per host. */
+  maxConnections: number
+  /** Bolt: requests per connection before it is replaced (0 = no cap). */
+  maxRequestsPerConnection: number
+  heartbeat: HeartbeatOptions
+}
+
+export interface ShardOptions {
+  percent: number
+  /** Replica id key; default the node id (pod IP / hostname). */
+  key?: string
+}
+
+export interface SubsetFallbackOptions {
+  /** What to do when no host carries the labels a call asks for. */
+  policy: 'none' | 'any' | 'default'
+  /** With policy `default`: labels of the default subset. */
+  defaultSubset?: Record<string, string>
+}
+
+export interface ClusterOptions {
+  name: string
+  protocol: 'triple' | 'bolt' | 'http1'
+  lb: { policy: LbPolicy, hashHeader?: string }
+  hosts: HostOptions[]
+  subsetFallback: SubsetFallbackOptions
+  healthCheck: HealthCheckOptions
+  outlier: OutlierOptions
+  upstream: UpstreamOptions
+  tls?: TlsOptions
+  shard?: ShardOptions
+}
+
+export type StringMatch = string | { exact?: string, prefix?: string, regex?: string }
+
+export interface HeaderMatch {
+  name: string
+  exact?: string
+  prefix?: string
+  regex?: string
+  present?: boolean
+}
+
+export interface RouteMatchOptions {
+  protocol?: 'triple' | 'bolt'
+  service?: StringMatch
+  method?: StringMatch
+  version?: string
+  group?: string
+  headers?: HeaderMatch[]
+}
+
+export interface RouteOptions {
+  name: string
+  match: RouteMatchOptions
+  cluster: string
+  /** Labels the chosen host must carry. */
+  subset?: Record<string, string>
+  timeoutMs: number
+  /** Refuse the call when the method is not known at the gateway (Bolt from sofa-rpc-node). */
+  requireMethod?: boolean
+}
+
+export interface FilterEntryOptions {
+  name: string
+  /** Path of a user module exporting a FilterFactory (default export or `filter`). */
+  module?: string
+  config?: Record<string, unknown>
+  /** Run on these listeners only (default both). */
+  protocols?: Array<'triple' | 'bolt'>
+  enabled?: boolean
+}
+
+export interface LdcOptions {
+  /** Where the routing uid comes from. */
+  uid: { header?: string, boltKey?: string, jwtClaim?: string }
+  /** Zone of this gateway. */
+  localZone?: string
+  /** Shard ranges (uid mod 100) to zones. */
+  table: Array<{ from: number, to: number, zone: string }>
+  /** Service kind: rzone (in-zone), gzone (global), czone (city copy). */
+  services?: Record<string, 'rzone' | 'gzone' | 'czone'>
+  globalZone?: string
+  /** Zone -> city, for CZone reads. */
+  cities?: Record<string, string>
+}
+
+export interface PolicyRuleOptions {
+  name: string
+  action: 'allow' | 'deny'
+  from?: { entity?: string, app?: string, claims?: Record<string, string> }
+  to?: { service?: StringMatch, method?: StringMatch }
+}
+
+export interface PoliciesOptions {
+  /** Decision for calls no rule matches: `deny-foreign` denies other entities only. */
+  default: 'allow' | 'deny' | 'deny-foreign'
+  rules: PolicyRuleOptions[]
+}
+
+export interface AuditOptions {
+  enabled: boolean
+  /** Directory of the local audit files. */
+  dir: string
+  /** Export records through the BullMQ queue when Redis is configured. */
+  queue: boolean
+}
+
+export interface LogOptions {
+  level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Level of the per-call access log line, or off. */
+  access: 'info' | 'debug' | 'trace' | 'off'
+}
+
+export interface GatewayOptions {
+  entity: string
+  /** Trust domain of SPIFFE identities. */
+  trustDomain: string
+  /** This replica's id (sharding, replication); default hostname. */
+  nodeId?: string
+  listeners: ListenersOptions
+  clusters: ClusterOptions[]
+  routes: RouteOptions[]
+  filters: FilterEntryOptions[]
+  ldc?: LdcOptions
+  policies?: PoliciesOptions
+  audit: AuditOptions
+  redis?: { url: string, keyPrefix: string }
+  /** Path of the persisted admin state; none means in memory only. */
+  state?: string
+  log: LogOptions
+  drain: { timeoutMs: number }
+}

@@ -1,0 +1,364 @@
+/**
+ * JSON schema of the config file; admin API bodies reuse its parts, so whatever is valid in
+ * YAML is valid in a PUT. ajv fills the defaults (useDefaults) and rejects unknown keys.
+ */
+import type { JsonSchema } from '../../filters/api.js'
+
+const str = { type: 'string', minLength: 1 } as const
+const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
+const posInt = { type: 'integer', minimum: 1 } as const
+const nonNegInt = { type: 'integer', minimum: 0 } as const
+const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
+
+export const tlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert', 'key'],
+  properties: {
+    cert: str,
+    key: str,
+    ca: str,
+    requireClientCert: { type: 'boolean', default: false },
+    servername: str,
+    peerIdentity: str,
+  },
+} as const
+
+export const stringMatchSchema = {
+  oneOf: [
+    str,
+    {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: { exact: { type: 'string' }, prefix: { type: 'string' }, regex: { type: 'string', format: 'regex' } },
+    },
+  ],
+} as const
+
+export const hostSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'port'],
+  properties: {
+    address: str,
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    labels,
+    zone: str,
+    weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+  },
+} as const
+
+export const clusterSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'protocol'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
+    protocol: { enum: ['triple', 'bolt', 'http1'] },
+    lb: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        policy: { enum: ['round-robin', 'least-request', 'random', 'consistent-hash'], default: 'round-robin' },
+        hashHeader: str,
+      },
+    },
+    hosts: { type: 'array', items: hostSchema, default: [] },
+    subsetFallback: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        policy: { enum: ['none', 'any', 'default'], default: 'any' },
+        defaultSubset: labels,
+      },
+    },
+    healthCheck: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        intervalMs: { ...nonNegInt, default: 0 },
+        timeoutMs: { ...posInt, default: 1000 },
+        unhealthyThreshold: { ...posInt, default: 3 },
+        healthyThreshold: { ...posInt, default: 1 },
+      },
+    },
+    outlier: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        consecutiveFailures: { ...posInt, default: 3 },
+        ejectMs: { ...posInt, default: 10000 },
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connectTimeoutMs: { ...posInt, default: 3000 },
+        maxConcurrentStreams: { ...posInt, default: 100 },
+        maxConnections: { ...posInt, default: 4 },
+        maxRequestsPerConnection: { ...nonNegInt, default: 0 },
+        heartbeat: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            baseMs: { ...posInt, default: 15000 },
+            maxMs: { ...posInt, default: 90000 },
+            timeoutMs: { ...posInt, default: 1000 },
+            maxFailures: { ...posInt, default: 3 },
+          },
+        },
+      },
+    },
+    tls: tlsSchema,
+    shard: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['percent'],
+      properties: {
+        percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+        key: str,
+      },
+    },
+  },
+} as const
+
+export const routeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'match', 'cluster'],
+  properties: {
+    name: str,
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        protocol: { enum: ['triple', 'bolt'] },
+        service: stringMatchSchema,
+        method: stringMatchSchema,
+        version: { type: 'string' },
+        group: { type: 'string' },
+        headers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name'],
+            properties: {
+              name: str,
+              exact: { type: 'string' },
+              prefix: { type: 'string' },
+              regex: { type: 'string', format: 'regex' },
+              present: { type: 'boolean' },
+            },
+          },
+        },
+      },
+    },
+    cluster: str,
+    subset: labels,
+    timeoutMs: { ...posInt, default: 30000 },
+    requireMethod: { type: 'boolean', default: false },
+  },
+} as const
+
+export const filterEntrySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: str,
+    module: str,
+    config: { type: 'object', default: {} },
+    protocols: { type: 'array', items: { enum: ['triple', 'bolt'] }, minItems: 1, uniqueItems: true },
+    enabled: { type: 'boolean', default: true },
+  },
+} as const
+
+export const ldcSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['table'],
+  properties: {
+    uid: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { header: str, boltKey: str, jwtClaim: str },
+    },
+    localZone: str,
+    table: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'to', 'zone'],
+        properties: {
+          from: { type: 'integer', minimum: 0, maximum: 99 },
+          to: { type: 'integer', minimum: 0, maximum: 99 },
+          zone: str,
+        },
+      },
+    },
+    services: { type: 'object', additionalProperties: { enum: ['rzone', 'gzone', 'czone'] } },
+    globalZone: str,
+    cities: labels,
+  },
+} as const
+
+export const policiesSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    default: { enum: ['allow', 'deny', 'deny-foreign'], default: 'deny-foreign' },
+    rules: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'action'],
+        properties: {
+          name: str,
+          action: { enum: ['allow', 'deny'] },
+          from: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { entity: str, app: str, claims: labels },
+          },
+          to: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { service: stringMatchSchema, method: stringMatchSchema },
+          },
+        },
+      },
+    },
+  },
+} as const
+
+const http2Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    maxConcurrentStreams: { ...posInt, default: 1000 },
+    maxHeaderListSize: { type: 'integer', minimum: 1024, default: 65536 },
+    initialWindowSize: { type: 'integer', minimum: 65535, maximum: 2147483647, default: 1048576 },
+    maxSessionMemory: { ...posInt, default: 64 },
+  },
+} as const
+
+export const gatewaySchema = {
+  $id: 'isthmus.config',
+  type: 'object',
+  additionalProperties: false,
+  required: ['entity'],
+  properties: {
+    entity: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{0,62}$' },
+    trustDomain: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{0,252}$', default: 'isthmus.local' },
+    nodeId: str,
+    listeners: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        triple: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { ...str, default: '127.0.0.1' },
+            port: { ...port, default: 0 },
+            tls: tlsSchema,
+            http1: { type: 'boolean', default: true },
+            http2: http2Schema,
+          },
+        },
+        bolt: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { ...str, default: '127.0.0.1' },
+            port: { ...port, default: 0 },
+            tls: tlsSchema,
+            limits: {
+              type: 'object',
+              additionalProperties: false,
+              default: {},
+              properties: {
+                maxFrameBytes: { type: 'integer', minimum: 64, default: 16 * 1024 * 1024 },
+                maxHeaderEntries: { ...posInt, default: 256 },
+                maxHeaderBytes: { ...posInt, default: 65536 },
+                maxClassNameBytes: { ...posInt, default: 256 },
+              },
+            },
+            idleTimeoutMs: { ...posInt, default: 90000 },
+          },
+        },
+        admin: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            host: { ...str, default: '127.0.0.1' },
+            port: { ...port, default: 0 },
+            tls: tlsSchema,
+            token: str,
+            tokenFile: str,
+            tokenEnv: str,
+            adminIdentities: { type: 'array', items: str },
+            maxBodyBytes: { ...posInt, default: 8 * 1024 * 1024 },
+          },
+        },
+      },
+    },
+    clusters: { type: 'array', items: clusterSchema, default: [] },
+    routes: { type: 'array', items: routeSchema, default: [] },
+    filters: { type: 'array', items: filterEntrySchema, default: [] },
+    ldc: ldcSchema,
+    policies: policiesSchema,
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        dir: { ...str, default: './audit' },
+        queue: { type: 'boolean', default: false },
+      },
+    },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://' },
+        keyPrefix: { ...str, default: 'isthmus:' },
+      },
+    },
+    state: str,
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+        access: { enum: ['info', 'debug', 'trace', 'off'], default: 'debug' },
+      },
+    },
+    drain: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { timeoutMs: { ...posInt, default: 25000 } },
+    },
+  },
+} as const satisfies JsonSchema
