@@ -1,0 +1,219 @@
+import { performance } from 'node:perf_hooks'
+import type { Logger } from 'pino'
+import { CONTINUE, type Continue } from '../../filters/api.js'
+import { LocalReply } from '../../filters/local-reply.js'
+import { Call, type Protocol } from '../call/call.js'
+import type { CallHeaders } from '../call/headers.js'
+import { Phase } from '../call/phase.js'
+import type { CompiledChain } from '../chain/compiled-chain.js'
+import { PENDING, runHooks, runLogHooks, type RunResult } from '../chain/runner.js'
+import type { Snapshot } from '../config/snapshot.js'
+import { activeStreams, requestDuration, requestsTotal } from '../metrics.js'
+
+/**
+ * A Call as a protocol driver sees it: the snapshot and chain it runs under, and the two
+ * things a driver must do: forward to the chosen host, or send a local reply. The request
+ * phases (BeforeRoute -> Route -> AfterRoute -> ChooseHost -> AfterHost) and the Response
+ * and Log phases are the same for Triple and Bolt and live here.
+ */
+export abstract class ProxiedCall extends Call {
+  readonly snapshot: Snapshot
+  readonly chain: CompiledChain
+  readonly logger: Logger
+
+  constructor (protocol: Protocol, listener: string, headers: CallHeaders, remoteAddress: string, snapshot: Snapshot, logger: Logger) {
+    super(protocol, listener, headers, remoteAddress)
+    this.snapshot = snapshot
+    this.chain = protocol === 'triple' ? snapshot.chains.triple : snapshot.chains.bolt
+    this.logger = logger
+  }
+
+  /** Send the call to `this.host` (set). */
+  protected abstract forward (): void
+  /** End the call with a gateway reply (no upstream response will be sent downstream). */
+  protected abstract sendLocalReply (reply: LocalReply): void
+  /** Response hooks finished: write the upstream response downstream. */
+  protected abstract continueResponse (): void
+
+  /** Run the request phases; called once by the driver after decode. */
+  start (): void {
+    activeStreams.inc(LISTENER_LABELS[this.protocol])
+    this.phase = Phase.BeforeRoute
+    advance(this)
+  }
+
+  /** The upstream's response headers are in `responseHeaders`: run onResponse hooks. */
+  respond (): void {
+    this.phase = Phase.Response
+    const hooks = this.chain.response
+    if (hooks === null) { this.continueResponse(); return }
+    const r = runHooks(this, hooks, 'onResponse', 0, resumeResponse)
+    if (r !== PENDING) afterResponseHooks(this, r)
+  }
+
+  /** Fail the call with a gateway error code (upstream timeout, reset...). */
+  fail (reply: LocalReply): void {
+    this.code = reply.code
+    this.status = this.protocol === 'triple' ? reply.grpcStatus : reply.boltStatus
+    this.message = reply.message
+    this.phase = Phase.Reply
+    this.sendLocalReply(reply)
+  }
+
+  /** The call is over: metrics, access log, onLog hooks. Idempotent. */
+  finish (status: number): void {
+    if (this.phase === Phase.End) return
+    if (this.status === -1) this.status = status
+    this.endedAt = performance.now()
+    this.phase = Phase.Log
+    activeStreams.dec(LISTENER_LABELS[this.protocol])
+    countCall(this)
+    requestDuration.observe(LISTENER_LABELS[this.protocol], (this.endedAt - this.startedAt) / 1000)
+    if (accessLevel !== null && this.logger.isLevelEnabled(accessLevel)) logAccess(this)
+    const hooks = this.chain.log
+    if (hooks !== null) runLogHooks(this, hooks)
+    this.phase = Phase.End
+  }
+
+  /** Exposed to module-level functions (they cannot call protected members otherwise). */
+  static doForward (c: ProxiedCall): void { c.forward() }
+  static doReply (c: ProxiedCall, r: LocalReply): void { c.fail(r) }
+  static doContinueResponse (c: ProxiedCall): void { c.continueResponse() }
+}
+
+const LISTENER_LABELS = { triple: Object.freeze({ listener: 'triple' }), bolt: Object.freeze({ listener: 'bolt' }) } as const
+
+let accessLevel: 'info' | 'debug' | 'trace' | null = 'debug'
+/** Set once at start from `log.access`. */
+export function setAccessLogLevel (level: 'info' | 'debug' | 'trace' | 'off'): void {
+  accessLevel = level === 'off' ? null : level
+}
+
+function logAccess (c: ProxiedCall): void {
+  c.logger[accessLevel as 'info']({
+    proto: c.protocol, svc: c.service, method: c.method, route: c.route?.name, cluster: c.cluster?.name,
+    host: c.host?.id, status: c.status, code: c.code ?? undefined, ms: Math.round((c.endedAt - c.startedAt) * 1000) / 1000,
+    peer: c.remoteAddress,
+  }, 'call')
+}
+
+// prom-client's labels() hashes its argument on every call; cache the children instead.
+type CounterChild = ReturnType<typeof requestsTotal.labels>
+const counterChildren = new Map<string, CounterChild>()
+function countCall (c: Call): void {
+  const service = c.route === null ? '-' : c.service
+  const key = `${c.listener}\u0000${service}\u0000${c.status}`
+  let child = counterChildren.get(key)
+  if (child === undefined) {
+    if (counterChildren.size > 10000) counterChildren.clear()
+    child = requestsTotal.labels(c.listener, service, String(c.status))
+    counterChildren.set(key, child)
+  }
+  child.inc()
+}
+
+const routeMisses = new Map<string, LocalReply>()
+const noHostReplies = new Map<string, LocalReply>()
+const noClusterReplies = new Map<string, LocalReply>()
+function cachedReply (cache: Map<string, LocalReply>, code: ConstructorParameters<typeof LocalReply>[0], detail: string): LocalReply {
+  let r = cache.get(detail)
+  if (r === undefined) {
+    r = new LocalReply(code, detail)
+    if (cache.size > 4096) cache.clear() // bounded: details come from callers
+    cache.set(detail, r)
+  }
+  return r
+}
+
+/** Drive the request phases from `call.phase` on until forward, a local reply, or PENDING. */
+function advance (call: ProxiedCall): void {
+  for (;;) {
+    switch (call.phase) {
+      case Phase.BeforeRoute: {
+        const hooks = call.chain.beforeRoute
+        if (hooks !== null && !settle(call, runHooks(call, hooks, 'onRequest', 0, resumeRequest))) return
+        call.phase = Phase.Route
+        break
+      }
+      case Phase.Route: {
+        const reply = route(call)
+        if (reply !== null) { ProxiedCall.doReply(call, reply); return }
+        call.phase = Phase.AfterRoute
+        break
+      }
+      case Phase.AfterRoute: {
+        const hooks = call.chain.afterRoute
+        if (hooks !== null && !settle(call, runHooks(call, hooks, 'onRequest', 0, resumeRequest))) return
+        call.phase = Phase.ChooseHost
+        break
+      }
+      case Phase.ChooseHost: {
+        const cluster = call.cluster
+        if (cluster === null) { ProxiedCall.doReply(call, cachedReply(noClusterReplies, 'ISTH_ERR_CLUSTER_NOT_FOUND', call.route?.cluster ?? '?')); return }
+        const host = cluster.choose(call, performance.now())
+        if (host === null) { ProxiedCall.doReply(call, cachedReply(noHostReplies, 'ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST', cluster.name)); return }
+        call.host = host
+        call.phase = Phase.AfterHost
+        break
+      }
+      case Phase.AfterHost: {
+        const hooks = call.chain.afterHost
+        if (hooks !== null && !settle(call, runHooks(call, hooks, 'onRequest', 0, resumeRequest))) return
+        call.phase = Phase.Upstream
+        ProxiedCall.doForward(call)
+        return
+      }
+      default:
+        return
+    }
+  }
+}
+
+/** True when the phase's hooks all continued synchronously. */
+function settle (call: ProxiedCall, r: RunResult): boolean {
+  if (r === CONTINUE) return true
+  if (r !== PENDING) ProxiedCall.doReply(call, r)
+  return false
+}
+
+function resumeRequest (c: Call, r: Continue | LocalReply): void {
+  const call = c as ProxiedCall
+  if (call.phase === Phase.End || call.phase === Phase.Reply) return // ended while waiting (cancel)
+  if (r !== CONTINUE) { ProxiedCall.doReply(call, r); return }
+  call.phase = call.phase === Phase.BeforeRoute ? Phase.Route : call.phase === Phase.AfterRoute ? Phase.ChooseHost : Phase.Upstream
+  if (call.phase === Phase.Upstream) { ProxiedCall.doForward(call); return }
+  advance(call)
+}
+
+function resumeResponse (c: Call, r: Continue | LocalReply): void {
+  const call = c as ProxiedCall
+  if (call.phase === Phase.End) return
+  afterResponseHooks(call, r)
+}
+
+function afterResponseHooks (call: ProxiedCall, r: Continue | LocalReply): void {
+  if (r === CONTINUE) ProxiedCall.doContinueResponse(call)
+  else ProxiedCall.doReply(call, r)
+}
+
+function route (call: ProxiedCall): LocalReply | null {
+  const snap = call.snapshot
+  const r = snap.routes.match(call)
+  if (r === null) return cachedReply(routeMisses, 'ISTH_ERR_ROUTE_NOT_FOUND', describe(call))
+  call.route = r
+  if (r.requireMethod && call.method === '') return cachedReply(routeMisses, 'ISTH_ERR_ROUTE_METHOD_REQUIRED', r.name)
+  call.cluster = snap.clusters.get(r.cluster) ?? null
+  if (r.subset !== null) call.subset = call.subset === null ? r.subset : { ...r.subset, ...call.subset }
+  // The route's timeout caps the caller's deadline.
+  const routeDeadline = call.startedAt + r.timeoutMs
+  if (call.deadline === 0 || routeDeadline < call.deadline) call.deadline = routeDeadline
+  return null
+}
+
+function describe (call: Call): string {
+  let s = call.protocol + ' ' + (call.service === '' ? '(no service)' : call.service)
+  if (call.method !== '') s += '/' + call.method
+  if (call.version !== '') s += ' version ' + call.version
+  if (call.group !== '') s += ' group ' + call.group
+  return s
+}
