@@ -1,0 +1,39 @@
+/**
+ * The effective config with secrets removed, for GET /v1/config: the admin token, the Redis
+ * password and any filter setting whose name says it is a secret. File paths (certificates,
+ * keys, token files) are shown; their contents never are.
+ */
+import type { GatewayOptions } from '../gateway/config/options.js'
+
+const SECRET_KEY = /(secret|password|passwd|token|apikey|api_key|privatekey|private_key|credential)/i
+export const REDACTED = '[redacted]'
+
+export function redactOptions (o: Readonly<GatewayOptions>): unknown {
+  const copy = structuredClone(o) as GatewayOptions
+  const admin = copy.listeners.admin
+  if (admin.token !== undefined) admin.token = REDACTED
+  if (copy.redis !== undefined) copy.redis.url = redactUrl(copy.redis.url)
+  for (const f of copy.filters) if (f.config !== undefined) f.config = redactDeep(f.config) as Record<string, unknown>
+  return copy
+}
+
+export function redactUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = REDACTED
+    return u.toString()
+  } catch {
+    return REDACTED
+  }
+}
+
+function redactDeep (v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redactDeep)
+  if (v === null || typeof v !== 'object') return v
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) {
+    // A `...File` / `...Path` / `...Env` names where the secret is, not the secret.
+    out[k] = SECRET_KEY.test(k) && !/(file|path|env)$/i.test(k) && (typeof x === 'string' || typeof x === 'number') ? REDACTED : redactDeep(x)
+  }
+  return out
+}

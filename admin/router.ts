@@ -1,0 +1,53 @@
+/**
+ * A tiny method + path router for the admin API. Patterns are `/v1/clusters/:name/hosts`;
+ * a path that matches with another method answers 405 (mutations only on POST/PUT/PATCH/
+ * DELETE, reads only on GET).
+ */
+export interface AdminRequest {
+  readonly method: string
+  readonly params: Readonly<Record<string, string>>
+  readonly query: URLSearchParams
+  /** Parsed JSON body (mutations only); undefined when empty. */
+  readonly body: unknown
+}
+
+export interface AdminReply {
+  readonly status: number
+  readonly body: unknown
+}
+
+export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminReply>
+
+interface Entry { method: string, re: RegExp, names: string[], handler: AdminHandler }
+
+export type RouteMatch =
+  | { kind: 'found', handler: AdminHandler, params: Record<string, string> }
+  | { kind: 'method', allowed: string[] }
+  | { kind: 'none' }
+
+export class AdminRouter {
+  readonly #entries: Entry[] = []
+
+  add (method: string, pattern: string, handler: AdminHandler): this {
+    const names: string[] = []
+    const src = pattern.split('/').map(seg => {
+      if (seg.startsWith(':')) { names.push(seg.slice(1)); return '([^/]+)' }
+      return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    }).join('/')
+    this.#entries.push({ method, re: new RegExp(`^${src}/?$`), names, handler })
+    return this
+  }
+
+  match (method: string, path: string): RouteMatch {
+    const allowed: string[] = []
+    for (const e of this.#entries) {
+      const m = e.re.exec(path)
+      if (m === null) continue
+      if (e.method !== method && !(method === 'HEAD' && e.method === 'GET')) { allowed.push(e.method); continue }
+      const params: Record<string, string> = {}
+      for (let i = 0; i < e.names.length; i++) params[e.names[i]] = decodeURIComponent(m[i + 1])
+      return { kind: 'found', handler: e.handler, params }
+    }
+    return allowed.length > 0 ? { kind: 'method', allowed } : { kind: 'none' }
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The /v1 resource endpoints (DESIGN.md "Admin API"). Each validates its body with the
+ * config schema's parts (400 with the JSON path of the first error), then hands a pure
+ * `next(current)` to the store, which applies the revision rule, compiles and swaps.
+ */
+import type { ClusterOptions, FilterEntryOptions, HostOptions, LdcOptions, PoliciesOptions, RouteOptions } from '../../gateway/config/options.js'
+import { clusterSchema, filterEntrySchema, hostSchema, ldcSchema, policiesSchema, routeSchema } from '../../gateway/config/schema.js'
+import { compileValidator, type Validator } from '../../gateway/config/validate.js'
+import { IsthmusError } from '../../gateway/errors.js'
+import type { JsonSchema } from '../../filters/api.js'
+import type { AppPushOptions, DiscoveryProtocol, InstanceOptions, ServicePushOptions } from '../discovery/model.js'
+import { appNamePattern, appPushSchema, revisionSchema, servicePushSchema } from '../discovery/schema.js'
+import { resourceKey } from '../effective.js'
+import { redactOptions } from '../redact.js'
+import type { AdminReply, AdminRequest, AdminRouter } from '../router.js'
+import type { AdminStore, WriteResult } from '../store.js'
+
+/** Add a required `revision` to an object schema. */
+function withRevision (schema: JsonSchema, required: readonly string[] = []): JsonSchema {
+  const s = schema as { properties: Record<string, unknown>, required?: readonly string[] }
+  return { ...schema, properties: { revision: revisionSchema, ...s.properties }, required: ['revision', ...(s.required ?? []).filter(r => !required.includes(r)), ...required] }
+}
+
+type Rev<T> = T & { revision: number }
+
+const validateClusterBody = compileValidator<Rev<Partial<ClusterOptions>>>({
+  ...withRevision(clusterSchema),
+  required: ['revision', 'protocol'],
+})
+const validateRoutesBody = compileValidator<{ revision: number, routes: RouteOptions[] }>({
+  type: 'object', additionalProperties: false, required: ['revision', 'routes'],
+  properties: { revision: revisionSchema, routes: { type: 'array', items: routeSchema } },
+})
+const validateLdcBody = compileValidator<Rev<LdcOptions>>(withRevision(ldcSchema))
+const validatePoliciesBody = compileValidator<Rev<PoliciesOptions>>(withRevision(policiesSchema))
+const filterProps = (filterEntrySchema as { properties: Record<string, JsonSchema> }).properties
+const validateFilterBody = compileValidator<{ revision: number, config?: Record<string, unknown>, enabled?: boolean }>({
+  type: 'object', additionalProperties: false, required: ['revision'], minProperties: 2,
+  properties: { revision: revisionSchema, config: { type: 'object' }, enabled: filterProps.enabled },
+})
+const hostRef = {
+  oneOf: [
+    { type: 'string', pattern: '^.+:[0-9]{1,5}$' },
+    { type: 'object', additionalProperties: false, required: ['address', 'port'], properties: { address: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } } },
+  ],
+} as const
+const validateHostsPatch = compileValidator<{ revision: number, add?: HostOptions[], remove?: Array<string | { address: string, port: number }> }>({
+  type: 'object', additionalProperties: false, required: ['revision'],
+  properties: { revision: revisionSchema, add: { type: 'array', items: hostSchema }, remove: { type: 'array', items: hostRef } },
+})
+const validateAppPush = compileValidator<Rev<AppPushOptions>>(appPushSchema)
+const validateServicePush = compileValidator<Rev<ServicePushOptions>>(servicePushSchema)
+const validateDeleteBody = compileValidator<{ revision: number }>({
+  type: 'object', additionalProperties: false, required: ['revision'], properties: { revision: revisionSchema },
+})
+const appNameRe = new RegExp(appNamePattern)
+
+function ok (r: WriteResult): AdminReply {
+  return { status: 200, body: { key: r.key, revision: r.revision, changed: r.changed, generation: r.generation } }
+}
+
+function notFound (what: string): never {
+  throw new IsthmusError('ISTH_ERR_ADMIN_NOT_FOUND', what)
+}
+
+function strip<T extends { revision: number }> (body: T): Omit<T, 'revision'> {
+  const { revision: _r, ...rest } = body
+  return rest
+}
+
+/** DELETE takes its revision from `?revision=` or a `{ "revision": n }` body. */
+function deleteRevision (req: AdminRequest): number {
+  const q = req.query.get('revision')
+  if (q !== null) {
+    const n = Number(q)
+    if (!Number.isInteger(n) || n < 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', '/revision: must be a non-negative integer', '/revision')
+    return n
+  }
+  return validateDeleteBody(req.body ?? {}).revision
+}
+
+function hostKey (address: string, port: number): string { return `${address}|${port}` }
+
+function parseRef (r: string | { address: string, port: number }): { address: string, port: number } {
+  if (typeof r !== 'string') return r
+  const i = r.lastIndexOf(':')
+  return { address: r.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(r.slice(i + 1)) }
+}
+
+export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _maxBodyBytes: number): void {
+  router.add('GET', '/v1/config', () => ({ status: 200, body: { generation: store.generation, config: redactOptions(store.options) } }))
+
+  // ---- clusters
+  router.add('GET', '/v1/clusters', () => ({
+    status: 200,
+    body: {
+      clusters: store.options.clusters.map(c => ({
+        name: c.name, protocol: c.protocol, hosts: c.hosts.length,
+        source: clusterSource(store, c.name), revision: store.entry(resourceKey('cluster', c.name))?.revision ?? 0,
+      })),
+    },
+  }))
+  router.add('GET', '/v1/clusters/:name', (req) => {
+    const c = store.options.clusters.find(x => x.name === req.params.name)
+    if (c === undefined) notFound(`cluster ${req.params.name}`)
+    const live = store.snapshot.clusters.get(c.name)
+    return {
+      status: 200,
+      body: {
+        revision: store.entry(resourceKey('cluster', c.name))?.revision ?? 0,
+        source: clusterSource(store, c.name),
+        cluster: c,
+        ...(live !== undefined && live.hosts.length !== c.hosts.length ? { shardHosts: live.hosts.length } : {}),
+      },
+    }
+  })
+  router.add('PUT', '/v1/clusters/:name', async (req) => {
+    const body = validateClusterBody(req.body)
+    const name = req.params.name
+    if (body.name !== undefined && body.name !== name) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/name: must equal the name in the path (${name})`, '/name')
+    const value = { ...strip(body), name } as ClusterOptions
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(name)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', '/name: is not a valid cluster name', '/name')
+    return ok(await store.write(resourceKey('cluster', name), body.revision, () => value))
+  })
+  router.add('DELETE', '/v1/clusters/:name', async (req) => {
+    const name = req.params.name
+    const revision = deleteRevision(req)
+    if (!store.options.clusters.some(c => c.name === name)) notFound(`cluster ${name}`)
+    if (store.discoveredClusters.has(name) && store.entry(resourceKey('cluster', name)) === undefined) {
+      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/: cluster ${name} comes from discovery; delete the app (DELETE /v1/discovery/apps/{app})`, '/')
+    }
+    return ok(await store.write(resourceKey('cluster', name), revision, () => null))
+  })
+  router.add('PATCH', '/v1/clusters/:name/hosts', async (req) => {
+    const body = validateHostsPatch(req.body)
+    const name = req.params.name
+    const add = body.add ?? []
+    const remove = (body.remove ?? []).map(parseRef)
+    const discovered = discoveredTarget(store, name)
+    if (discovered !== null) {
+      const { app, protocol } = discovered
+      return ok(await store.write(resourceKey('app', app), body.revision, (cur) => {
+        const push = (cur ?? { instances: [], services: [] }) as AppPushOptions
+        const drop = new Set(remove.map(r => hostKey(r.address, r.port)))
+        const kept = push.instances.filter(i => !drop.has(hostKey(i.address, i.ports?.[protocol] ?? i.port)))
+        const known = new Set(kept.map(i => hostKey(i.address, i.ports?.[protocol] ?? i.port)))
+        for (const h of add) {
+          if (known.has(hostKey(h.address, h.port))) continue
+          const inst: InstanceOptions = { address: h.address, port: h.port, protocols: [protocol] }
+          if (h.zone !== undefined) inst.zone = h.zone
+          if (h.labels !== undefined) inst.labels = h.labels
+          if (h.weight !== undefined) inst.weight = h.weight
+          kept.push(inst)
+          known.add(hostKey(h.address, h.port))
+        }
+        return { ...push, instances: kept }
+      }))
+    }
+    const base = store.options.clusters.find(c => c.name === name)
+    if (base === undefined) notFound(`cluster ${name}`)
+    return ok(await store.write(resourceKey('cluster', name), body.revision, (cur) => {
+      const c = (cur ?? base) as ClusterOptions
+      const drop = new Set(remove.map(r => hostKey(r.address, r.port)))
+      const hosts = c.hosts.filter(h => !drop.has(hostKey(h.address, h.port)))
+      const known = new Set(hosts.map(h => hostKey(h.address, h.port)))
+      for (const h of add) if (!known.has(hostKey(h.address, h.port))) { hosts.push(h); known.add(hostKey(h.address, h.port)) }
+      return { ...c, hosts }
+    }))
+  })
+
+  // ---- discovery
+  router.add('GET', '/v1/discovery/apps', () => ({ status: 200, body: { apps: listKind(store, 'app/') } }))
+  router.add('GET', '/v1/discovery/apps/:app', (req) => readResource(store, resourceKey('app', req.params.app), `app ${req.params.app}`))
+  router.add('PUT', '/v1/discovery/apps/:app', async (req) => {
+    const app = req.params.app
+    if (!appNameRe.test(app)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/: app name "${app}" must match ${appNamePattern}`, '/')
+    const body = validateAppPush(req.body)
+    const value = strip(body)
+    return ok(await store.write(resourceKey('app', app), body.revision, () => value))
+  })
+  router.add('DELETE', '/v1/discovery/apps/:app', async (req) => {
+    const revision = deleteRevision(req)
+    const key = resourceKey('app', req.params.app)
+    if (store.entry(key)?.value == null) notFound(`app ${req.params.app}`)
+    return ok(await store.write(key, revision, () => null))
+  })
+  router.add('GET', '/v1/discovery/services', () => ({ status: 200, body: { services: listKind(store, 'service/') } }))
+  router.add('GET', '/v1/discovery/services/:service', (req) => readResource(store, resourceKey('service', req.params.service), `service ${req.params.service}`))
+  router.add('PUT', '/v1/discovery/services/:service', async (req) => {
+    const body = validateServicePush(req.body)
+    const value = strip(body)
+    return ok(await store.write(resourceKey('service', req.params.service), body.revision, () => value))
+  })
+  router.add('DELETE', '/v1/discovery/services/:service', async (req) => {
+    const revision = deleteRevision(req)
+    const key = resourceKey('service', req.params.service)
+    if (store.entry(key)?.value == null) notFound(`service ${req.params.service}`)
+    return ok(await store.write(key, revision, () => null))
+  })
+
+  // ---- routes, ldc, policies
+  router.add('GET', '/v1/routes', () => {
+    const explicitCount = store.options.routes.filter(r => !r.name.startsWith('discovery:')).length
+    return {
+      status: 200,
+      body: {
+        revision: store.entry('routes')?.revision ?? 0,
+        routes: store.options.routes.slice(0, explicitCount),
+        discovered: store.options.routes.slice(explicitCount),
+      },
+    }
+  })
+  router.add('PUT', '/v1/routes', async (req) => {
+    const body = validateRoutesBody(req.body)
+    const routes = body.routes
+    const bad = routes.findIndex(r => r.name.startsWith('discovery:'))
+    if (bad >= 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/routes/${bad}/name: the prefix "discovery:" is reserved for auto-routes`, `/routes/${bad}/name`)
+    return ok(await store.write('routes', body.revision, () => routes, { rebasePath: p => /^\/routes\/\d+/.test(p) ? p : undefined }))
+  })
+  router.add('GET', '/v1/ldc', () => {
+    if (store.options.ldc === undefined) notFound('ldc table')
+    return { status: 200, body: { revision: store.entry('ldc')?.revision ?? 0, ldc: store.options.ldc } }
+  })
+  router.add('PUT', '/v1/ldc', async (req) => {
+    const body = validateLdcBody(req.body)
+    const value = strip(body)
+    return ok(await store.write('ldc', body.revision, () => value, { rebasePath: p => p.startsWith('/ldc/') ? p.slice(4) : undefined }))
+  })
+  router.add('GET', '/v1/policies', () => {
+    if (store.options.policies === undefined) notFound('policies')
+    return { status: 200, body: { revision: store.entry('policies')?.revision ?? 0, policies: store.options.policies } }
+  })
+  router.add('PUT', '/v1/policies', async (req) => {
+    const body = validatePoliciesBody(req.body)
+    const value = strip(body)
+    return ok(await store.write('policies', body.revision, () => value, { rebasePath: p => p.startsWith('/policies/') ? p.slice(9) : undefined }))
+  })
+
+  // ---- filters (a chain entry's settings, by name)
+  router.add('GET', '/v1/filters', () => ({
+    status: 200,
+    body: { filters: store.options.filters.map(f => ({ name: f.name, enabled: f.enabled !== false, revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0 })) },
+  }))
+  router.add('GET', '/v1/filters/:name', (req) => {
+    const f = store.options.filters.find(x => x.name === req.params.name)
+    if (f === undefined) notFound(`filter ${req.params.name}`)
+    return { status: 200, body: { revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0, name: f.name, enabled: f.enabled !== false, config: f.config ?? {} } }
+  })
+  router.add('PUT', '/v1/filters/:name', async (req) => {
+    const name = req.params.name
+    const index = store.baseOptions.filters.findIndex((x: FilterEntryOptions) => x.name === name)
+    if (index < 0) notFound(`filter ${name} (not in the configured chain)`)
+    const body = validateFilterBody(req.body)
+    const value = strip(body)
+    const prefix = `/filters/${index}`
+    return ok(await store.write(resourceKey('filter', name), body.revision, () => value, {
+      rebasePath: p => p === prefix ? '/' : p.startsWith(prefix + '/') ? p.slice(prefix.length) : undefined,
+    }))
+  })
+}
+
+function clusterSource (store: AdminStore, name: string): 'discovery' | 'admin' | 'config' {
+  if (store.discoveredClusters.has(name)) return 'discovery'
+  if (store.entry(resourceKey('cluster', name)) !== undefined) return 'admin'
+  return 'config'
+}
+
+/** `<app>:<protocol>` (or a bare app name, meaning its Triple cluster) of a pushed app. */
+function discoveredTarget (store: AdminStore, name: string): { app: string, protocol: DiscoveryProtocol } | null {
+  const m = /^(.*):(triple|bolt)$/.exec(name)
+  const app = m === null ? name : m[1]
+  const protocol = (m === null ? 'triple' : m[2]) as DiscoveryProtocol
+  if (store.entry(resourceKey('app', app))?.value != null) return { app, protocol }
+  if (m !== null && store.discoveredClusters.has(name)) return { app, protocol }
+  return null
+}
+
+function listKind (store: AdminStore, prefix: string): Array<{ name: string, revision: number }> {
+  const out: Array<{ name: string, revision: number }> = []
+  for (const [k, e] of store.entries()) if (k.startsWith(prefix) && e.value !== null) out.push({ name: k.slice(prefix.length), revision: e.revision })
+  return out
+}
+
+function readResource (store: AdminStore, key: string, what: string): AdminReply {
+  const e = store.entry(key)
+  if (e === undefined || e.value === null) notFound(what)
+  return { status: 200, body: { revision: e.revision, ...(e.value as object) } }
+}
+
+export type { Validator }

@@ -1,0 +1,266 @@
+/**
+ * The admin config store: base options (config file) plus resources pushed through the
+ * admin API, each with a revision. A write is checked against the revision rule (older than
+ * stored -> 409), turned into effective options, validated and compiled off the hot path,
+ * and only then swapped in (one `apply(snapshot)`), persisted and replicated. Writes run one
+ * at a time, so each is atomic: calls see the old snapshot or the new one.
+ */
+import type { Logger } from 'pino'
+import type { GatewayOptions } from '../gateway/config/options.js'
+import { checkSemantics } from '../gateway/config/load.js'
+import type { Snapshot } from '../gateway/config/snapshot.js'
+import type { HostRegistry } from '../gateway/cluster/host.js'
+import { IsthmusError } from '../gateway/errors.js'
+import { buildEffective, type Effective } from './effective.js'
+import { readStateFile, writeStateFile, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
+
+export type { ResourceEntry } from './state-file.js'
+
+/** Compile effective options into a snapshot (throws ISTH_ERR_CONFIG_INVALID with a path). */
+export type CompileFn = (options: GatewayOptions, revision: number) => Promise<Snapshot>
+
+/** The replication side the store talks to (admin/replication.ts). */
+export interface StoreReplicator {
+  /** Push local entries newer than Redis; return remote entries newer than local. */
+  reconcile (local: ReadonlyMap<string, ResourceEntry>): Promise<Map<string, ResourceEntry>>
+  /** Write-through one accepted entry; returns the remote entry when Redis holds a newer
+   *  (or equal, different) one, null when ours was stored or Redis is unreachable. */
+  publish (key: string, entry: ResourceEntry): Promise<ResourceEntry | null>
+  close (): Promise<void>
+}
+
+export interface AdminStoreOpenOptions {
+  baseOptions: Readonly<GatewayOptions>
+  /** Persisted state file; undefined keeps state in memory only. */
+  statePath?: string
+  onCorruptState?: CorruptStatePolicy
+  logger: Logger
+  nodeId: string
+  compile: CompileFn
+  /** Swap the live snapshot (called for every accepted change after open). */
+  apply (snapshot: Snapshot): void
+  /** Host ids no cluster of the new snapshot uses any more (pools close gracefully). */
+  onHostsDropped? (ids: string[]): void
+  /** The registry compile interns hosts in; dropped hosts are released from it. */
+  hosts?: HostRegistry
+  /** Replication factory (admin/replication.ts); called once the local state is loaded. */
+  replicator? (store: AdminStore): StoreReplicator
+}
+
+export interface WriteResult {
+  key: string
+  revision: number
+  /** False when the same revision with the same content was already stored (replay). */
+  changed: boolean
+  /** Snapshot revision now live. */
+  generation: number
+}
+
+export interface WriteOptions {
+  /** Rewrite error paths of the effective config into the request body's paths. */
+  rebasePath? (path: string): string | undefined
+}
+
+export class AdminStore {
+  readonly baseOptions: Readonly<GatewayOptions>
+  readonly nodeId: string
+  readonly #o: AdminStoreOpenOptions
+  readonly #log: Logger
+  #resources: Map<string, ResourceEntry>
+  #effective: Effective
+  #snapshot: Snapshot
+  #generation: number
+  #tail: Promise<unknown> = Promise.resolve()
+  #replicator: StoreReplicator | null = null
+  #closed = false
+
+  private constructor (o: AdminStoreOpenOptions, resources: Map<string, ResourceEntry>, effective: Effective, snapshot: Snapshot, generation: number) {
+    this.#o = o
+    this.baseOptions = o.baseOptions
+    this.nodeId = o.nodeId
+    this.#log = o.logger.child({ component: 'admin-store' })
+    this.#resources = resources
+    this.#effective = effective
+    this.#snapshot = snapshot
+    this.#generation = generation
+  }
+
+  /**
+   * Load the state file, bootstrap from Redis when configured, compile the initial snapshot.
+   * `apply` is not called for it: the caller installs `store.snapshot` before listening.
+   */
+  static async open (o: AdminStoreOpenOptions): Promise<AdminStore> {
+    const log = o.logger.child({ component: 'admin-store' })
+    let resources = new Map<string, ResourceEntry>()
+    if (o.statePath !== undefined) {
+      const r = await readStateFile(o.statePath, o.onCorruptState ?? 'fail')
+      if (r.movedAside !== undefined) log.error({ file: o.statePath, movedAside: r.movedAside, problem: r.problem }, 'admin state file is corrupt; moved aside, starting without it')
+      resources = r.resources
+      if (resources.size > 0) log.info({ file: o.statePath, resources: resources.size }, 'admin state restored')
+    }
+    let effective: Effective
+    let snapshot: Snapshot
+    try {
+      effective = buildEffective(o.baseOptions, resources)
+      checkSemantics(effective.options)
+      snapshot = await o.compile(effective.options, 1)
+    } catch (err) {
+      if (err instanceof IsthmusError) {
+        throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.message}`, err.path, { cause: err })
+      }
+      throw err
+    }
+    const store = new AdminStore(o, resources, effective, snapshot, 1)
+    if (o.replicator !== undefined) {
+      store.#replicator = o.replicator(store)
+      try {
+        const remote = await store.#replicator.reconcile(resources)
+        if (remote.size > 0) await store.#adoptAll(remote, false)
+      } catch (err) {
+        log.warn({ err }, 'redis bootstrap failed; serving local state, will reconcile when redis is back')
+      }
+    }
+    return store
+  }
+
+  /** The live compiled snapshot. */
+  get snapshot (): Snapshot { return this.#snapshot }
+  /** The effective options of the live snapshot. */
+  get options (): Readonly<GatewayOptions> { return this.#effective.options }
+  get discoveredClusters (): ReadonlySet<string> { return this.#effective.discovered }
+  get generation (): number { return this.#generation }
+
+  entry (key: string): ResourceEntry | undefined { return this.#resources.get(key) }
+  entries (): ReadonlyMap<string, ResourceEntry> { return this.#resources }
+
+  /**
+   * Change one resource. `next` gets the stored value (undefined when none) and returns the
+   * new value, or null to delete. Revision rule: older than stored -> 409; equal -> no-op
+   * when the content is the same, else 409.
+   */
+  write (key: string, revision: number, next: (current: unknown) => unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new IsthmusError('ISTH_ERR_GATEWAY_DRAINING', 'admin store is closed')
+      const cur = this.#resources.get(key)
+      if (cur !== undefined && revision < cur.revision) {
+        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${key}: revision ${revision} is older than the stored ${cur.revision}`, '/revision')
+      }
+      const value = next(cur?.value ?? undefined)
+      if (cur !== undefined && revision === cur.revision) {
+        if (JSON.stringify(value) === JSON.stringify(cur.value)) return { key, revision, changed: false, generation: this.#generation }
+        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${key}: revision ${revision} is already stored with other content; send a newer revision`, '/revision')
+      }
+      const entry: ResourceEntry = { revision, value, origin: this.nodeId, at: Date.now() }
+      const resources = new Map(this.#resources)
+      resources.set(key, entry)
+      try {
+        await this.#install(resources)
+      } catch (err) {
+        if (err instanceof IsthmusError && err.path !== undefined && opts.rebasePath !== undefined) {
+          const p = opts.rebasePath(err.path)
+          if (p !== undefined) throw new IsthmusError(err.code, err.message.replace(err.path, p), p, { cause: err })
+        }
+        throw err
+      }
+      await this.#persist()
+      const result: WriteResult = { key, revision, changed: true, generation: this.#generation }
+      if (this.#replicator !== null) {
+        const winner = await this.#replicator.publish(key, entry).catch((err: unknown) => {
+          this.#log.warn({ err, key }, 'redis write-through failed; will reconcile')
+          return null
+        })
+        if (winner !== null) await this.#adoptAll(new Map([[key, winner]]), true)
+      }
+      return result
+    })
+  }
+
+  /** Apply entries from Redis (pub/sub or reconciliation) that are newer than ours. */
+  adoptRemote (entries: ReadonlyMap<string, ResourceEntry>): Promise<void> {
+    return this.#serial(() => this.#adoptAll(entries, true))
+  }
+
+  /** Run a reconciliation with Redis now (the replicator calls this on reconnect). */
+  reconcile (): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#replicator === null || this.#closed) return
+      const remote = await this.#replicator.reconcile(this.#resources)
+      if (remote.size > 0) await this.#adoptAll(remote, true)
+    })
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#tail.catch(() => {})
+    if (this.#replicator !== null) await this.#replicator.close()
+  }
+
+  // Must run inside #serial.
+  async #adoptAll (remote: ReadonlyMap<string, ResourceEntry>, apply: boolean): Promise<void> {
+    const newer = new Map<string, ResourceEntry>()
+    for (const [k, e] of remote) {
+      const cur = this.#resources.get(k)
+      // Redis is the arbiter: an equal revision with other content converges to Redis's copy.
+      if (cur === undefined || e.revision > cur.revision || (e.revision === cur.revision && JSON.stringify(e.value) !== JSON.stringify(cur.value))) newer.set(k, e)
+    }
+    if (newer.size === 0) return
+    const all = new Map(this.#resources)
+    for (const [k, e] of newer) all.set(k, e)
+    try {
+      await this.#install(all, apply)
+    } catch (err) {
+      // One bad entry must not block the others: apply them one at a time.
+      this.#log.warn({ err, keys: [...newer.keys()] }, 'remote changes do not compile together; applying one by one')
+      for (const [k, e] of newer) {
+        const one = new Map(this.#resources)
+        one.set(k, e)
+        try { await this.#install(one, apply) } catch (e2) { this.#log.error({ err: e2, key: k, revision: e.revision }, 'remote change rejected: it does not compile here') }
+      }
+    }
+    this.#log.info({ keys: [...newer.keys()] }, 'remote admin changes applied')
+    await this.#persist()
+  }
+
+  async #install (resources: Map<string, ResourceEntry>, apply = true): Promise<void> {
+    const effective = buildEffective(this.baseOptions, resources)
+    checkSemantics(effective.options)
+    const generation = this.#generation + 1
+    const snapshot = await this.#o.compile(effective.options, generation)
+    const old = this.#snapshot
+    if (apply) this.#o.apply(snapshot)
+    this.#resources = resources
+    this.#effective = effective
+    this.#snapshot = snapshot
+    this.#generation = generation
+    this.#releaseHosts(old, snapshot)
+  }
+
+  #releaseHosts (old: Snapshot, next: Snapshot): void {
+    const live = new Set<string>()
+    for (const c of next.clusters.values()) for (const h of c.hosts) live.add(h.id)
+    const dropped: string[] = []
+    for (const c of old.clusters.values()) for (const h of c.hosts) if (!live.has(h.id)) dropped.push(h.id)
+    if (this.#o.hosts !== undefined) this.#o.hosts.retain(live)
+    if (dropped.length > 0 && this.#o.onHostsDropped !== undefined) {
+      const ids = [...new Set(dropped)]
+      try { this.#o.onHostsDropped(ids) } catch (err) { this.#log.error({ err }, 'onHostsDropped failed') }
+    }
+  }
+
+  async #persist (): Promise<void> {
+    if (this.#o.statePath === undefined) return
+    try {
+      await writeStateFile(this.#o.statePath, this.nodeId, this.#resources)
+    } catch (err) {
+      this.#log.error({ err, file: this.#o.statePath }, 'cannot persist admin state')
+      throw new IsthmusError('ISTH_ERR_INTERNAL', `change applied but not persisted to ${this.#o.statePath}: ${(err as Error).message}`)
+    }
+  }
+
+  #serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn)
+    this.#tail = run.catch(() => {})
+    return run
+  }
+}
