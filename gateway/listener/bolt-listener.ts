@@ -1,0 +1,250 @@
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer, type SecureContextOptions, type TlsOptions as NodeTlsOptions } from 'node:tls'
+import type { Logger } from 'pino'
+import type { BoltListenerOptions } from '../config/options.js'
+import type { SnapshotRef } from '../config/snapshot.js'
+import { BoltStatus } from '../errors.js'
+import { downstreamConnections } from '../metrics.js'
+import type { BoltFrame } from '../protocol/bolt/command.js'
+import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
+import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
+import { BoltHeaderView } from '../protocol/bolt/header-view.js'
+import { errorResponseFrame } from '../protocol/bolt/mapping.js'
+import { BoltCmd, BoltProto, BoltType, HEADER_METHOD, HEADER_SERVICE, HEADER_TARGET_SERVICE, type BoltLimitsConfig } from '../protocol/bolt/types.js'
+import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
+import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
+
+export type { BoltListenerOptions } from '../config/options.js'
+
+export interface BoltListenerDeps {
+  readonly snapshot: SnapshotRef
+  readonly logger: Logger
+  readonly pools: BoltPoolRegistry
+  /** TLS server options (cert, key, ca, requestCert...); null or absent for plaintext. */
+  readonly tls?: (SecureContextOptions & Pick<NodeTlsOptions, 'requestCert' | 'rejectUnauthorized'>) | null
+}
+
+const LABELS = Object.freeze({ listener: 'bolt' })
+/** How long a closing connection may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 1000
+
+/**
+ * The Bolt listener (plain or TLS). Each connection decodes frames as they stream in,
+ * answers heartbeats itself, and turns each request into a BoltCall that runs the chain and
+ * is forwarded. A codec error answers CODEC_EXCEPTION when the request id is known, logs one
+ * line and closes that connection only. A connection holding a partial frame with no
+ * traffic for `idleTimeoutMs` is closed.
+ */
+export class BoltListener {
+  readonly options: BoltListenerOptions
+  readonly deps: BoltListenerDeps
+  readonly server: Server
+  readonly connections = new Set<BoltServerConnection>()
+  readonly limits: BoltLimitsConfig
+  readonly logger: Logger
+  #closing: Promise<void> | null = null
+  draining = false
+
+  constructor (options: BoltListenerOptions, deps: BoltListenerDeps) {
+    this.options = options
+    this.deps = deps
+    this.limits = Object.freeze({ ...options.limits })
+    this.logger = deps.logger.child({ listener: 'bolt' })
+    const onConnection = (socket: Socket): void => { this.#accept(socket) }
+    this.server = deps.tls != null
+      ? createTlsServer({ ...deps.tls }, onConnection)
+      : createNetServer({ noDelay: true }, onConnection)
+    this.server.on('error', (err) => { this.logger.error({ err }, 'bolt listener error') })
+    if (deps.tls != null) this.server.on('tlsClientError', (err) => { this.logger.debug({ err: err.message }, 'bolt TLS handshake failed') })
+  }
+
+  listen (): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onErr = (err: Error): void => { reject(err) }
+      this.server.once('error', onErr)
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', onErr)
+        resolve(this.server.address() as AddressInfo)
+      })
+    })
+  }
+
+  address (): AddressInfo | null { return this.server.address() as AddressInfo | null }
+
+  #accept (socket: Socket): void {
+    if (this.draining) { socket.destroy(); return }
+    const c = new BoltServerConnection(this, socket)
+    this.connections.add(c)
+    downstreamConnections.inc(LABELS)
+  }
+
+  onConnectionClosed (c: BoltServerConnection): void {
+    if (this.connections.delete(c)) downstreamConnections.dec(LABELS)
+  }
+
+  /**
+   * Graceful: stop accepting, send GoAway on every connection, let in-flight calls finish
+   * (up to `timeoutMs`), then close the connections. Idempotent.
+   */
+  close (timeoutMs = 5000): Promise<void> {
+    if (this.#closing !== null) return this.#closing
+    this.draining = true
+    this.#closing = new Promise<void>((resolve) => {
+      this.server.close(() => {})
+      for (const c of this.connections) c.goAway()
+      const deadline = Date.now() + timeoutMs
+      const tick = (): void => {
+        let busy = 0
+        for (const c of this.connections) { if (c.inflight === 0) c.end(); else busy++ }
+        if (this.connections.size === 0) { resolve(); return }
+        if (Date.now() >= deadline) { this.destroy(); resolve(); return }
+        const t = setTimeout(tick, busy === 0 ? 50 : 20)
+        t.unref()
+      }
+      tick()
+    })
+    return this.#closing
+  }
+
+  /** Immediate: drop every connection. */
+  destroy (): void {
+    this.draining = true
+    this.server.close(() => {})
+    for (const c of this.connections) c.socket.destroy()
+  }
+}
+
+/** One downstream connection: decoder sink, response writer, drain accounting. */
+export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
+  readonly listener: BoltListener
+  readonly socket: Socket
+  readonly decoder: BoltDecoder
+  readonly remoteAddress: string
+  readonly pools: BoltPoolRegistry
+  inflight = 0
+  #proto: number = BoltProto.V1
+  #ver1 = 1
+  #closing = false
+
+  constructor (listener: BoltListener, socket: Socket) {
+    this.listener = listener
+    this.socket = socket
+    this.pools = listener.deps.pools
+    this.remoteAddress = socket.remoteAddress ?? ''
+    this.decoder = new BoltDecoder(this, listener.limits)
+    ;(socket as SocketWithConn)[CONN] = this
+    socket.setNoDelay(true)
+    socket.setTimeout(listener.options.idleTimeoutMs)
+    socket.on('data', onData)
+    socket.on('timeout', onTimeout)
+    socket.on('error', onError)
+    socket.on('close', onClose)
+    socket.on('drain', onDrain)
+  }
+
+  onBoltFrame (frame: BoltFrame): void {
+    this.#proto = frame.proto
+    this.#ver1 = frame.ver1 === 0 ? 1 : frame.ver1
+    if (frame.type === BoltType.RESPONSE) return // heartbeat acks or stray responses: nothing owed
+    const cmd = frame.cmd
+    if (cmd === BoltCmd.HEARTBEAT) { this.writeFrame(encodeHeartbeatAck(frame)); return }
+    if (cmd === BoltCmd.GOAWAY) return
+    if (cmd !== BoltCmd.REQUEST) {
+      this.onBoltCodecError(`command code ${cmd} in a request`, frame.requestId, frame.proto, frame.ver1, frame.type)
+      return
+    }
+    if (this.#closing) return
+    const l = this.listener
+    const headers = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
+    const call = new BoltCall(frame, this, headers, this.remoteAddress, l.deps.snapshot.current, l.logger)
+    readRouting(call, headers)
+    this.inflight++
+    try {
+      call.start()
+    } catch (err) {
+      // A bug on the call path must not take the process down: answer and log.
+      l.logger.error({ err }, 'bolt call failed')
+      if (call.phase !== 10) {
+        this.writeFrame(errorResponseFrame(frame, BoltStatus.SERVER_EXCEPTION, 'ISTH_ERR_INTERNAL: internal error'))
+        call.finish(BoltStatus.SERVER_EXCEPTION)
+        this.onCallDone(call)
+      }
+    }
+  }
+
+  onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
+    const l = this.listener
+    l.logger.warn({ peer: this.remoteAddress, requestId: requestId >= 0 ? requestId : undefined, reason }, 'bolt codec error, closing connection')
+    if (requestId >= 0 && type !== BoltType.RESPONSE && !this.socket.destroyed) {
+      this.socket.write(errorResponseFrame({ proto, ver1: proto === BoltProto.V2 ? (ver1 === 2 ? 2 : 1) : 0, switchByte: 0, requestId }, BoltStatus.CODEC_EXCEPTION, `ISTH_ERR_BOLT_CODEC: bad Bolt frame: ${reason}`))
+    }
+    this.end()
+  }
+
+  writeFrame (buf: Buffer): void {
+    const s = this.socket
+    if (s.destroyed || !s.writable) return
+    if (!s.write(buf)) s.pause() // bound what we buffer for a slow reader: stop reading requests
+  }
+
+  onCallDone (_call: BoltCall): void {
+    this.inflight--
+    if (this.#closing && this.inflight === 0) this.end()
+  }
+
+  goAway (): void {
+    if (!this.socket.destroyed) this.socket.write(encodeGoAway(this.#proto, this.#ver1))
+  }
+
+  /** Stop reading, flush, close; destroyed if the peer does not close within a grace period. */
+  end (): void {
+    const s = this.socket
+    this.decoder.stopped = true
+    if (s.destroyed) return
+    if (!this.#closing) {
+      this.#closing = true
+      const t = setTimeout(destroySocket, CLOSE_GRACE_MS, s)
+      t.unref()
+    }
+    s.end()
+  }
+
+  handleTimeout (): void {
+    if (this.decoder.buffered > 0) {
+      this.listener.logger.warn({ peer: this.remoteAddress, buffered: this.decoder.buffered }, 'bolt connection idle with a partial frame, closing')
+      this.socket.destroy()
+    }
+  }
+}
+
+/** Service from `service` (`iface:version[:uniqueId]`), else `sofa_head_target_service`; method if sent. */
+function readRouting (call: BoltCall, h: BoltHeaderView): void {
+  let svc = h.get(HEADER_SERVICE)
+  if (svc === undefined || svc === '') svc = h.get(HEADER_TARGET_SERVICE)
+  if (svc !== undefined && svc !== '') {
+    const i = svc.indexOf(':')
+    if (i < 0) call.service = svc
+    else {
+      call.service = svc.slice(0, i)
+      const j = svc.indexOf(':', i + 1)
+      if (j < 0) call.version = svc.slice(i + 1)
+      else { call.version = svc.slice(i + 1, j); call.group = svc.slice(j + 1) }
+    }
+  }
+  const m = h.get(HEADER_METHOD)
+  if (m !== undefined) call.method = m
+}
+
+const CONN = Symbol('isthmus.boltServerConnection')
+type SocketWithConn = Socket & { [CONN]: BoltServerConnection }
+
+function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].decoder.push(chunk) }
+function onTimeout (this: Socket): void { (this as SocketWithConn)[CONN].handleTimeout() }
+function onError (this: Socket): void { /* 'close' follows */ }
+function onDrain (this: Socket): void { this.resume() }
+function onClose (this: Socket): void {
+  const c = (this as SocketWithConn)[CONN]
+  c.decoder.stopped = true
+  c.listener.onConnectionClosed(c)
+}
+function destroySocket (s: Socket): void { s.destroy() }

@@ -1,0 +1,264 @@
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
+import { performance } from 'node:perf_hooks'
+import type { BoltFrame } from '../protocol/bolt/command.js'
+import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
+import { encodeHeartbeat } from '../protocol/bolt/encoder.js'
+import { HeartbeatAction, HeartbeatSchedule, type HeartbeatSettings } from '../protocol/bolt/heartbeat.js'
+import { BoltCmd, BoltType, DEFAULT_BOLT_LIMITS } from '../protocol/bolt/types.js'
+import { sharedCounter, upstreamSessions } from '../metrics.js'
+
+/** What a connection needs from a request it carries (BoltCall implements it). */
+export interface BoltExchange {
+  /** The upstream answered. */
+  onUpstreamResponse (frame: BoltFrame): void
+  /** Timed out, reset, or the connection failed. */
+  onUpstreamFailure (kind: UpstreamFailure): void
+}
+
+export const UpstreamFailure = { Timeout: 0, Reset: 1, Connect: 2 } as const
+export type UpstreamFailure = typeof UpstreamFailure[keyof typeof UpstreamFailure]
+
+export const heartbeatsSent = sharedCounter('isthmus_bolt_heartbeats_sent_total', 'Heartbeats sent on upstream Bolt connections')
+export const heartbeatsFailed = sharedCounter('isthmus_bolt_heartbeats_failed_total', 'Upstream Bolt heartbeats that failed or timed out')
+export const heartbeatClosed = sharedCounter('isthmus_bolt_heartbeat_closed_total', 'Upstream Bolt connections closed after consecutive heartbeat failures')
+export const unknownResponses = sharedCounter('isthmus_bolt_unknown_responses_total', 'Upstream Bolt responses with an unknown request id, dropped')
+
+export interface BoltConnectionOptions {
+  readonly host: string
+  readonly port: number
+  readonly connectTimeoutMs: number
+  readonly heartbeat: HeartbeatSettings
+  /** Requests before this connection stops taking new ones (0 = no cap). */
+  readonly maxRequests: number
+  readonly tls: ConnectionOptions | null
+}
+
+/** Told when a connection ends or stops taking requests, so the pool replaces it. */
+export interface BoltConnectionOwner {
+  onConnectionReady (c: BoltConnection): void
+  onConnectionClosed (c: BoltConnection, connected: boolean): void
+}
+
+const MIN_SWEEP_MS = 10
+
+/**
+ * One multiplexed upstream Bolt connection: gateway-side request ids (so many downstream
+ * connections share it), per-request deadlines swept by one timer, oneway requests not
+ * tracked, responses with unknown ids dropped and counted, and the heartbeat back-off.
+ */
+export class BoltConnection implements BoltFrameSink {
+  readonly options: BoltConnectionOptions
+  readonly socket: Socket
+  readonly #owner: BoltConnectionOwner
+  readonly #decoder: BoltDecoder
+  readonly #inflight = new Map<number, BoltExchange>()
+  readonly #deadlines = new Map<number, number>()
+  readonly hb: HeartbeatSchedule
+  #nextId = 1
+  #sent = 0
+  connected = false
+  closed = false
+  /** No new requests (GoAway from upstream, request cap reached, or closing). */
+  draining = false
+  #sweepTimer: NodeJS.Timeout | null = null
+  #sweepAt = Infinity
+  #hbTimer: NodeJS.Timeout | null = null
+  #hbPendingId = -1
+  #hbSentAt = 0
+
+  constructor (options: BoltConnectionOptions, owner: BoltConnectionOwner) {
+    this.options = options
+    this.#owner = owner
+    this.hb = new HeartbeatSchedule(options.heartbeat)
+    this.#decoder = new BoltDecoder(this, { ...DEFAULT_BOLT_LIMITS, maxFrameBytes: 64 * 1024 * 1024, maxHeaderBytes: 32767, maxHeaderEntries: 4096, maxClassNameBytes: 32767 })
+    const s = options.tls === null
+      ? netConnect({ host: options.host, port: options.port, noDelay: true })
+      : tlsConnect({ ...options.tls, host: options.host, port: options.port })
+    this.socket = s
+    s.setNoDelay(true)
+    ;(s as SocketWithConn)[CONN] = this
+    s.setTimeout(options.connectTimeoutMs)
+    s.on(options.tls === null ? 'connect' : 'secureConnect', onConnect)
+    s.on('timeout', onConnectTimeout)
+    s.on('data', onData)
+    s.on('error', onError)
+    s.on('close', onClose)
+  }
+
+  get inflight (): number { return this.#inflight.size }
+  get sent (): number { return this.#sent }
+
+  /** Whether this connection takes another request. */
+  get usable (): boolean { return !this.closed && !this.draining }
+
+  /** A fresh gateway-side request id for this connection (patch it into the frame, then send). */
+  takeId (): number {
+    const id = this.#nextId
+    this.#nextId = id >= 0xfffffffe ? 1 : id + 1
+    return id
+  }
+
+  /**
+   * Write a request frame whose id is `id` (from takeId). `ex` null: oneway, not tracked.
+   * `deadline` is absolute performance.now() ms (Infinity: none).
+   */
+  send (ex: BoltExchange | null, id: number, buf: Buffer, deadline: number): void {
+    if (ex !== null) {
+      this.#inflight.set(id, ex)
+      if (deadline !== Infinity) {
+        this.#deadlines.set(id, deadline)
+        if (deadline < this.#sweepAt) this.#armSweep(deadline)
+      }
+    }
+    this.#sent++
+    if (this.options.maxRequests > 0 && this.#sent >= this.options.maxRequests) this.draining = true
+    this.socket.write(buf)
+    if (this.draining && this.#inflight.size === 0) this.close()
+  }
+
+  /** Forget a request (the downstream went away); a late response is dropped. */
+  forget (id: number): void {
+    this.#inflight.delete(id)
+    this.#deadlines.delete(id)
+  }
+
+  onBoltFrame (frame: BoltFrame): void {
+    if (frame.type !== BoltType.RESPONSE) {
+      // Upstreams do not call us; a GoAway means: finish what is in flight, send nothing new.
+      if (frame.cmd === BoltCmd.GOAWAY) { this.draining = true; this.#owner.onConnectionClosed(this, true); if (this.#inflight.size === 0) this.close() }
+      return
+    }
+    const id = frame.requestId
+    if (frame.cmd === BoltCmd.HEARTBEAT) {
+      if (id === this.#hbPendingId) { this.#hbPendingId = -1; this.hb.onAck(); this.#scheduleHeartbeat(this.hb.interval) }
+      return
+    }
+    const ex = this.#inflight.get(id)
+    if (ex === undefined) { unknownResponses.inc(); return }
+    this.#inflight.delete(id)
+    this.#deadlines.delete(id)
+    this.hb.onResponse(performance.now())
+    ex.onUpstreamResponse(frame)
+    if (this.draining && this.#inflight.size === 0) this.close()
+  }
+
+  onBoltCodecError (): void {
+    // An upstream that sends garbage is as good as dead.
+    this.destroy()
+  }
+
+  /** Stop taking requests; close once in-flight requests are answered. */
+  close (): void {
+    this.draining = true
+    if (this.#inflight.size === 0 && !this.closed) this.socket.end()
+  }
+
+  destroy (): void {
+    if (!this.socket.destroyed) this.socket.destroy()
+  }
+
+  #armSweep (at: number): void {
+    if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer)
+    const delay = Math.max(MIN_SWEEP_MS, at - performance.now())
+    this.#sweepAt = performance.now() + delay
+    this.#sweepTimer = setTimeout(onSweep, delay, this)
+    this.#sweepTimer.unref()
+  }
+
+  /** Expire requests past their deadline; re-arm for the earliest remaining one. */
+  sweep (): void {
+    this.#sweepTimer = null
+    this.#sweepAt = Infinity
+    const now = performance.now()
+    let next = Infinity
+    for (const [id, d] of this.#deadlines) {
+      if (d <= now) {
+        this.#deadlines.delete(id)
+        const ex = this.#inflight.get(id)
+        this.#inflight.delete(id)
+        this.hb.onRequestTimeout()
+        if (ex !== undefined) ex.onUpstreamFailure(UpstreamFailure.Timeout)
+      } else if (d < next) next = d
+    }
+    if (next !== Infinity && !this.closed) this.#armSweep(next)
+    if (this.draining && this.#inflight.size === 0) this.close()
+  }
+
+  #scheduleHeartbeat (ms: number): void {
+    if (this.closed) return
+    if (this.#hbTimer === null) {
+      this.#hbTimer = setTimeout(onHeartbeatTimer, ms, this)
+      this.#hbTimer.unref()
+    } else {
+      clearTimeout(this.#hbTimer)
+      this.#hbTimer = setTimeout(onHeartbeatTimer, ms, this)
+      this.#hbTimer.unref()
+    }
+  }
+
+  /** The heartbeat timer fired: check the pending heartbeat, or send one if idle. */
+  heartbeatTick (): void {
+    this.#hbTimer = null
+    if (this.closed) return
+    const now = performance.now()
+    if (this.#hbPendingId !== -1) {
+      // Unanswered: a failure. The next one goes out one base interval after the last send.
+      this.#hbPendingId = -1
+      heartbeatsFailed.inc()
+      if (this.hb.onHeartbeatFailure()) { heartbeatClosed.inc(); this.destroy(); return }
+      this.#scheduleHeartbeat(Math.max(0, this.#hbSentAt + this.hb.interval - now))
+      return
+    }
+    if (this.hb.due(now) === HeartbeatAction.Skip) {
+      this.#scheduleHeartbeat(Math.max(1, this.hb.lastResponseAt + this.hb.interval - now))
+      return
+    }
+    const id = this.takeId()
+    this.#hbPendingId = id
+    this.#hbSentAt = now
+    heartbeatsSent.inc()
+    this.socket.write(encodeHeartbeat(id))
+    this.#scheduleHeartbeat(this.hb.settings.timeoutMs)
+  }
+
+  handleConnect (): void {
+    this.connected = true
+    this.socket.setTimeout(0)
+    upstreamSessions.inc(BOLT_LABELS)
+    this.#scheduleHeartbeat(this.hb.interval)
+    this.#owner.onConnectionReady(this)
+  }
+
+  handleData (chunk: Buffer): void { this.#decoder.push(chunk) }
+
+  handleClose (): void {
+    if (this.closed) return
+    this.closed = true
+    this.draining = true
+    if (this.connected) upstreamSessions.dec(BOLT_LABELS)
+    if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer)
+    if (this.#hbTimer !== null) clearTimeout(this.#hbTimer)
+    this.#sweepTimer = null
+    this.#hbTimer = null
+    const kind = this.connected ? UpstreamFailure.Reset : UpstreamFailure.Connect
+    const pending = [...this.#inflight.values()]
+    this.#inflight.clear()
+    this.#deadlines.clear()
+    this.#owner.onConnectionClosed(this, this.connected)
+    for (const ex of pending) ex.onUpstreamFailure(kind)
+  }
+}
+
+const BOLT_LABELS = Object.freeze({ protocol: 'bolt' })
+const CONN = Symbol('isthmus.boltConnection')
+type SocketWithConn = Socket & { [CONN]: BoltConnection }
+
+// Module-level listeners (no closure per connection or request).
+function onConnect (this: Socket): void { (this as SocketWithConn)[CONN].handleConnect() }
+function onConnectTimeout (this: Socket): void { if (!(this as SocketWithConn)[CONN].connected) this.destroy() }
+function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].handleData(chunk) }
+function onError (this: Socket): void { /* 'close' follows and does the work */ }
+function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
+function onSweep (c: BoltConnection): void { c.sweep() }
+function onHeartbeatTimer (c: BoltConnection): void { c.heartbeatTick() }

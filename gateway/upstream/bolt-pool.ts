@@ -1,0 +1,166 @@
+import { performance } from 'node:perf_hooks'
+import type { ConnectionOptions } from 'node:tls'
+import type { Logger } from 'pino'
+import type { Host } from '../cluster/host.js'
+import type { ClusterOptions } from '../config/options.js'
+import { BoltConnection, type BoltConnectionOwner } from './bolt-connection.js'
+
+/** Reconnect back-off after failed connects: random 0–1 s, then 1, 2, 5, 10 s (MOSN). */
+const BACKOFF_MS = [1000, 2000, 5000, 10000]
+export function reconnectDelay (attempt: number, random: () => number = Math.random): number {
+  if (attempt <= 0) return 0
+  if (attempt === 1) return Math.floor(random() * 1000)
+  return BACKOFF_MS[Math.min(attempt - 2, BACKOFF_MS.length - 1)]
+}
+
+/** Builds TLS client options for a cluster (certs/ owns the files); null for plaintext. */
+export type BoltTlsFactory = (cluster: Readonly<ClusterOptions>, host: Host) => ConnectionOptions | null
+
+/**
+ * The upstream connections of one Host: up to `maxConnections`, each multiplexing many
+ * requests. A request goes to the least-loaded usable connection; a new one opens when all
+ * carry `maxConcurrentStreams` or more. After a connect failure no new connect is tried until
+ * the back-off delay passes; requests meanwhile fail fast (ISTH_ERR_UPSTREAM_CONNECT).
+ */
+export class BoltPool implements BoltConnectionOwner {
+  readonly host: Host
+  options: Readonly<ClusterOptions>
+  readonly #tls: BoltTlsFactory | null
+  readonly #logger: Logger | null
+  readonly conns: BoltConnection[] = []
+  #failedConnects = 0
+  #retryAt = 0
+  #closed = false
+
+  constructor (host: Host, options: Readonly<ClusterOptions>, tls: BoltTlsFactory | null, logger: Logger | null) {
+    this.host = host
+    this.options = options
+    this.#tls = tls
+    this.#logger = logger
+  }
+
+  /** A connection to send on, or null (closed pool or backing off after connect failures). */
+  acquire (now: number = performance.now()): BoltConnection | null {
+    if (this.#closed) return null
+    const conns = this.conns
+    let best: BoltConnection | null = null
+    for (let i = 0; i < conns.length; i++) {
+      const c = conns[i]
+      if (c.usable && (best === null || c.inflight < best.inflight)) best = c
+    }
+    const up = this.options.upstream
+    if (best !== null && (best.inflight < up.maxConcurrentStreams || this.#usableCount() >= up.maxConnections)) return best
+    if (this.conns.length >= up.maxConnections + 2) return best // draining ones still count, bounded
+    if (now < this.#retryAt) return best
+    return this.#open()
+  }
+
+  #usableCount (): number {
+    let n = 0
+    for (const c of this.conns) if (c.usable) n++
+    return n
+  }
+
+  #open (): BoltConnection {
+    const up = this.options.upstream
+    const c = new BoltConnection({
+      host: this.host.address,
+      port: this.host.port,
+      connectTimeoutMs: up.connectTimeoutMs,
+      heartbeat: up.heartbeat,
+      maxRequests: up.maxRequestsPerConnection,
+      tls: this.#tls === null ? null : this.#tls(this.options, this.host),
+    }, this)
+    this.conns.push(c)
+    return c
+  }
+
+  onConnectionReady (_c: BoltConnection): void {
+    this.#failedConnects = 0
+    this.#retryAt = 0
+    this.host.recordSuccess()
+  }
+
+  onConnectionClosed (c: BoltConnection, connected: boolean): void {
+    if (c.closed) {
+      const i = this.conns.indexOf(c)
+      if (i >= 0) this.conns.splice(i, 1)
+    }
+    if (!connected && c.closed) {
+      this.#failedConnects++
+      this.#retryAt = performance.now() + reconnectDelay(this.#failedConnects)
+      this.host.recordFailure(this.options.outlier, performance.now())
+      this.#logger?.warn({ host: this.host.id, attempt: this.#failedConnects }, 'bolt upstream connect failed')
+    }
+  }
+
+  /** Stop taking requests; connections close when their in-flight requests are answered. */
+  close (): void {
+    this.#closed = true
+    for (const c of this.conns.slice()) c.close()
+  }
+
+  destroy (): void {
+    this.#closed = true
+    for (const c of this.conns.slice()) c.destroy()
+  }
+
+  get idle (): boolean {
+    for (const c of this.conns) if (c.inflight > 0) return false
+    return true
+  }
+}
+
+/**
+ * Pools by Host id, outliving snapshots (a reload keeps connections to hosts it keeps).
+ * `closeHosts` closes the pools of hosts an update dropped; `close` drains everything.
+ */
+export class BoltPoolRegistry {
+  readonly #pools = new Map<string, BoltPool>()
+  readonly #tls: BoltTlsFactory | null
+  readonly #logger: Logger | null
+
+  constructor (opts: { tls?: BoltTlsFactory | null, logger?: Logger | null } = {}) {
+    this.#tls = opts.tls ?? null
+    this.#logger = opts.logger ?? null
+  }
+
+  get (host: Host, options: Readonly<ClusterOptions>): BoltPool {
+    let p = this.#pools.get(host.id)
+    if (p === undefined) {
+      p = new BoltPool(host, options, this.#tls, this.#logger)
+      this.#pools.set(host.id, p)
+    } else if (p.options !== options) {
+      p.options = options // a new revision: later connections use its settings
+    }
+    return p
+  }
+
+  peek (hostId: string): BoltPool | undefined { return this.#pools.get(hostId) }
+
+  get size (): number { return this.#pools.size }
+
+  closeHosts (ids: Iterable<string>): void {
+    for (const id of ids) {
+      const p = this.#pools.get(id)
+      if (p !== undefined) { this.#pools.delete(id); p.close() }
+    }
+  }
+
+  /** Drain: stop new requests, wait up to `timeoutMs` for in-flight ones, then destroy. */
+  async close (timeoutMs = 5000): Promise<void> {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    for (const p of pools) p.close()
+    const until = performance.now() + timeoutMs
+    while (pools.some(p => p.conns.length > 0) && performance.now() < until) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    for (const p of pools) p.destroy()
+  }
+
+  destroy (): void {
+    for (const p of this.#pools.values()) p.destroy()
+    this.#pools.clear()
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * sofa-rpc-node peers for tests: an RpcServer on 127.0.0.1 (port 0) exporting a small
+ * test service, and a client factory. The server shares one hessian class cache across
+ * connections (PROTOCOLS.md) and must be closed in teardown.
+ */
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const sofa = require('sofa-rpc-node') as {
+  server: { RpcServer: new (o: Record<string, unknown>) => SofaServer }
+  client: { RpcClient: new (o: Record<string, unknown>) => SofaClient }
+}
+
+export interface SofaServer {
+  publishPort: number
+  addService (info: { interfaceName: string, version?: string }, impl: Record<string, (...a: unknown[]) => unknown>): void
+  start (): Promise<void>
+  close (): Promise<void>
+}
+export interface SofaConsumer {
+  ready (): Promise<void>
+  invoke (method: string, args: unknown[], opts?: Record<string, unknown>): Promise<unknown>
+}
+export interface SofaClient {
+  createConsumer (o: Record<string, unknown>): SofaConsumer
+  close (): Promise<void>
+}
+
+export const TEST_SERVICE = 'com.isthmus.test.EchoService'
+export const TEST_VERSION = '1.0'
+
+const sharedClassCache = new Map()
+class SharedClassCache { constructor () { return sharedClassCache } }
+
+const quiet = { info () {}, warn () {}, error () {}, debug () {} }
+
+export interface SofaPeer { port: number, server: SofaServer, onewayHits: unknown[], close (): Promise<void> }
+
+export async function startSofaServer (): Promise<SofaPeer> {
+  const onewayHits: unknown[] = []
+  const server = new sofa.server.RpcServer({ logger: quiet, port: 0, classCacheClass: SharedClassCache })
+  server.addService({ interfaceName: TEST_SERVICE, version: TEST_VERSION }, {
+    async plus (a: unknown, b: unknown) { return (a as number) + (b as number) },
+    async echo (x: unknown) { return x },
+    async fail (msg: unknown) { throw new Error(String(msg)) },
+    async note (x: unknown) { onewayHits.push(x); return null },
+    async slow (ms: unknown) { await new Promise(resolve => setTimeout(resolve, ms as number)); return 'late' },
+  })
+  await server.start()
+  // The server installs signal handlers on start; tests do not want them to linger.
+  return { port: server.publishPort, server, onewayHits, close: () => server.close() }
+}
+
+export function sofaClient (): SofaClient {
+  return new sofa.client.RpcClient({ logger: quiet })
+}
+
+export async function sofaConsumer (client: SofaClient, port: number, service = TEST_SERVICE, version = TEST_VERSION): Promise<SofaConsumer> {
+  const c = client.createConsumer({ interfaceName: service, version, serverHost: `127.0.0.1:${port}` })
+  await c.ready()
+  return c
+}
