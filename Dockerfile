@@ -1,0 +1,36 @@
+# Isthmus gateway image. Build: docker build -t isthmus:$(node -p 'require("./package.json").version') .
+# Run:   docker run -v $PWD/config.yaml:/etc/isthmus/config.yaml:ro isthmus
+# The Helm chart in helm/isthmus mounts the config, secrets and writable volumes.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: full dependency set, compile TypeScript to dist/ ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: the "prepare" script compiles, and the sources are not copied yet.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY gateway ./gateway
+COPY filters ./filters
+COPY admin ./admin
+COPY certs ./certs
+RUN npm run build
+
+# ---- runtime: production dependencies and compiled code only ----
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+# Fixed numeric uid/gid so Kubernetes runAsNonRoot can verify it; matches the chart's default.
+RUN groupadd --system --gid 10001 isthmus \
+ && useradd --system --uid 10001 --gid isthmus --home-dir /nonexistent --shell /usr/sbin/nologin isthmus \
+ && mkdir -p /etc/isthmus /var/lib/isthmus/state /var/lib/isthmus/audit \
+ && chown -R isthmus:isthmus /var/lib/isthmus
+USER 10001:10001
+# Triple, Bolt, admin (chart defaults).
+EXPOSE 50051 12200 9901
+ENTRYPOINT ["node", "dist/gateway/cli.js"]
+CMD ["start", "-c", "/etc/isthmus/config.yaml"]

