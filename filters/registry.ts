@@ -4,6 +4,8 @@ import type { FilterFactory } from './api.js'
 import { IsthmusError } from '../gateway/errors.js'
 import headers from './headers/index.js'
 import deny from './deny/index.js'
+import auth from './auth/index.js'
+import policy from './policy/index.js'
 
 /** Built-in filters by name. The next wave (ldc, stress, auth, rate-limit, mirror, audit) registers here. */
 const builtins = new Map<string, FilterFactory>()
@@ -16,6 +18,8 @@ export function registerFilter (factory: FilterFactory<never, never> | FilterFac
 
 registerFilter(headers)
 registerFilter(deny)
+registerFilter(auth)
+registerFilter(policy)
 
 export function builtinFilterNames (): string[] { return [...builtins.keys()].sort() }
 
