@@ -32,6 +32,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   ISTH_ERR_ROUTE_NOT_FOUND: { message: 'no route for %s', grpc: GrpcStatus.UNIMPLEMENTED, bolt: BoltStatus.NO_PROCESSOR, http: 404 },
+  ISTH_ERR_ROUTE_PROTOCOL_MISMATCH: { message: 'route leads to %s', grpc: GrpcStatus.UNIMPLEMENTED, bolt: BoltStatus.NO_PROCESSOR, http: 502 },
   ISTH_ERR_ROUTE_METHOD_REQUIRED: { message: 'route %s needs the method name but the request carries none', grpc: GrpcStatus.INVALID_ARGUMENT, bolt: BoltStatus.NO_PROCESSOR, http: 400 },
   ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST: { message: 'no healthy host in cluster %s', grpc: GrpcStatus.UNAVAILABLE, bolt: BoltStatus.NO_PROCESSOR, http: 503 },
   ISTH_ERR_UPSTREAM_TIMEOUT: { message: 'upstream timed out: %s', grpc: GrpcStatus.DEADLINE_EXCEEDED, bolt: BoltStatus.TIMEOUT, http: 504 },

@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * `isthmus` command line. Every error is one line on stderr and a non-zero exit:
+ * 2 for bad usage or bad config, 1 for a failure at run time.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { IsthmusError } from './errors.js'
+import { loadConfigFile, parseConfig, type LoadedConfig } from './config/load.js'
+
+const USAGE = `Usage: isthmus <command> [options]
+
+Commands:
+  start           run the gateway (no -c: the bundled example with its example upstreams)
+  certs init-ca   create an entity root CA
+  certs issue     issue a leaf certificate (SPIFFE URI SAN carries the identity)
+
+Options:
+  -h, --help      show help (also after any command)
+  -v, --version   print the version`
+
+const START_USAGE = `Usage: isthmus start [-c <config.yaml>] [--check]
+
+Run the gateway. Without -c it runs the bundled example (examples/isthmus.example.yaml) and
+starts the example upstream services it routes to (needs the dev dependencies).
+
+Options:
+  -c, --config <file>   config file (YAML, validated against the schema)
+  --check               validate the config and exit (0 valid, 2 invalid)
+  -h, --help            show this help
+
+Signals: SIGTERM/SIGINT drain (stop accepting, GOAWAY, finish in-flight calls up to
+drain.timeoutMs), then exit 0. A second signal exits at once.`
+
+/** Package root: works from sources (gateway/) and from the build (dist/gateway/). */
+export function packageRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    dir = dirname(dir)
+  }
+  return process.cwd()
+}
+
+function fail (message: string, code = 2): number {
+  process.stderr.write(`isthmus: ${message}\n`)
+  return code
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0 }
+  if (cmd === '-v' || cmd === '--version') {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
+    process.stdout.write(pkg.version + '\n')
+    return 0
+  }
+  if (cmd === 'certs') {
+    const { runCertsCommand } = await import('../certs/cli.js')
+    return runCertsCommand(rest)
+  }
+  if (cmd === 'start') return start(rest)
+  return fail(`unknown command "${cmd}" (run "isthmus --help")`)
+}
+
+async function start (argv: string[]): Promise<number> {
+  let values: { config?: string, check?: boolean, help?: boolean }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values
+  } catch (err) {
+    return fail(`${(err as Error).message} (run "isthmus start --help")`)
+  }
+  if (values.help === true) { process.stdout.write(START_USAGE + '\n'); return 0 }
+
+  let loaded: LoadedConfig
+  const example = values.config === undefined
+  try {
+    if (example) {
+      const file = join(packageRoot(), 'examples', 'isthmus.example.yaml')
+      loaded = { options: parseConfig(readFileSync(file, 'utf8'), file), baseDir: dirname(file), source: file }
+    } else {
+      loaded = loadConfigFile(resolve(values.config as string))
+    }
+  } catch (err) {
+    if (err instanceof IsthmusError) return fail(err.message)
+    throw err
+  }
+  if (values.check === true) {
+    try {
+      // Beyond the schema: filter configs compile, TLS files load, the admin token rule holds.
+      const { checkConfig } = await import('./lifecycle/check.js')
+      await checkConfig(loaded)
+    } catch (err) {
+      if (err instanceof IsthmusError) return fail(err.message)
+      throw err
+    }
+    process.stdout.write(`${loaded.source}: ok\n`)
+    return 0
+  }
+
+  let stopExamples: (() => Promise<void>) | null = null
+  if (example) {
+    try {
+      const { startExampleUpstreams } = await import('../examples/upstreams.js')
+      stopExamples = await startExampleUpstreams()
+    } catch (err) {
+      return fail(`cannot start the example upstreams: ${(err as Error).message.split('\n')[0]} (they need the dev dependencies: run "npm install")`, 1)
+    }
+  }
+
+  const { startGateway } = await import('./lifecycle/start.js')
+  let gateway: Awaited<ReturnType<typeof startGateway>>
+  try {
+    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir })
+  } catch (err) {
+    await stopExamples?.()
+    if (err instanceof IsthmusError) return fail(err.message)
+    return fail((err as Error).message, 1)
+  }
+  if (example) printExampleHelp(gateway.addresses)
+
+  return new Promise<number>((resolveExit) => {
+    let signals = 0
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++
+      if (signals > 1) { gateway.logger.warn({ sig }, 'second signal: exiting now'); resolveExit(1); return }
+      gateway.logger.info({ sig }, 'signal: draining')
+      gateway.close().then(async () => {
+        await stopExamples?.()
+        resolveExit(0)
+      }, (err: unknown) => {
+        gateway.logger.error({ err }, 'close failed')
+        resolveExit(1)
+      })
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
+function printExampleHelp (a: { triple?: { port: number }, bolt?: { port: number }, admin: { port: number } }): void {
+  process.stderr.write(`
+Isthmus is running the bundled example (examples/isthmus.example.yaml).
+  Triple (gRPC)  127.0.0.1:${a.triple?.port ?? '-'}   try: node examples/call-triple.mjs
+  Bolt           127.0.0.1:${a.bolt?.port ?? '-'}   try: node examples/call-bolt.mjs
+  Admin          http://127.0.0.1:${a.admin.port}/ready   (token for /v1: see the example config)
+Ctrl-C drains and exits.
+`)
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+if (isMain) {
+  main(process.argv.slice(2)).then((code) => {
+    // Exit explicitly: a drained gateway may still hold watchers or Redis sockets.
+    process.exitCode = code
+    setImmediate(() => process.exit(code))
+  }, (err: unknown) => {
+    process.stderr.write(`isthmus: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  })
+}

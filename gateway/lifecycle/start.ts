@@ -1,0 +1,193 @@
+import { hostname } from 'node:os'
+import type { AddressInfo } from 'node:net'
+import pino, { type Logger } from 'pino'
+import { TlsMaterial } from '../../certs/tls-material.js'
+import { startAdminServer, type AdminServer } from '../../admin/server.js'
+import { setHookErrorHandler } from '../chain/runner.js'
+import type { Cluster } from '../cluster/cluster.js'
+import { HealthChecker } from '../cluster/health-checker.js'
+import { HostRegistry } from '../cluster/host.js'
+import { compileSnapshot, type CompileDeps } from '../config/compile.js'
+import type { GatewayOptions, TlsOptions } from '../config/options.js'
+import { SnapshotRef, type Snapshot } from '../config/snapshot.js'
+import { IsthmusError } from '../errors.js'
+import { TripleListener } from '../listener/triple-listener.js'
+import { setAccessLogLevel } from '../proxy/proxied-call.js'
+import { H2PoolRegistry, type ClusterTls } from '../upstream/h2-pool-registry.js'
+
+export interface StartOptions {
+  /** Directory relative paths in the config resolve against. */
+  baseDir: string
+  logger?: Logger
+  /** Replica id (sharding); default `nodeId` from config, then POD_IP / hostname. */
+  nodeId?: string
+  env?: NodeJS.ProcessEnv
+}
+
+export interface GatewayAddresses {
+  triple?: AddressInfo
+  bolt?: AddressInfo
+  admin: AddressInfo
+}
+
+/** A running gateway process (the composition root: the only room that knows every side). */
+export interface Gateway {
+  readonly addresses: GatewayAddresses
+  readonly snapshot: SnapshotRef
+  readonly logger: Logger
+  /** Compile options into a new revision and swap it in (admin writes go through this). */
+  apply (options: Readonly<GatewayOptions>): Promise<Snapshot>
+  /** Stop accepting, GOAWAY, finish in-flight calls (up to drain.timeoutMs). Keeps admin up. */
+  drain (): Promise<void>
+  /** Drain, then close admin, pools and timers. Idempotent. */
+  close (): Promise<void>
+}
+
+export async function startGateway (options: Readonly<GatewayOptions>, o: StartOptions): Promise<Gateway> {
+  const env = o.env ?? process.env
+  const logger = o.logger ?? pino({ level: options.log.level, base: { entity: options.entity } })
+  const nodeId = o.nodeId ?? options.nodeId ?? env.POD_IP ?? env.HOSTNAME ?? hostname()
+  setAccessLogLevel(options.log.access)
+  setHookErrorHandler((call, filter, err) => {
+    logger.error({ filter, svc: call.service, err: err instanceof Error ? err.message : String(err) }, 'filter hook failed')
+  })
+
+  const hosts = new HostRegistry()
+  const deps: CompileDeps = { hosts, logger, baseDir: o.baseDir, nodeId }
+  let revision = 1
+  const ref = new SnapshotRef(await compileSnapshot(options, revision, deps))
+
+  const tlsMaterials: TlsMaterial[] = []
+  const material = (tls: TlsOptions | undefined, name: string): TlsMaterial | null => {
+    if (tls === undefined) return null
+    const m = new TlsMaterial(tls, { baseDir: o.baseDir, logger, name })
+    tlsMaterials.push(m)
+    return m
+  }
+
+  const clusterTls = new Map<string, { key: string, tls: ClusterTls }>()
+  const tlsFor = (c: Cluster): ClusterTls | null => {
+    if (c.options.tls === undefined) return null
+    const key = JSON.stringify(c.options.tls)
+    const hit = clusterTls.get(c.name)
+    if (hit !== undefined && hit.key === key) return hit.tls
+    const m = material(c.options.tls, `cluster ${c.name}`)!
+    m.watch()
+    const expected = c.options.tls.peerIdentity
+    const tls: ClusterTls = {
+      options: m.clientOptions(),
+      verify: expected === undefined
+        ? null
+        : (session) => {
+            const socket = session.socket as unknown as import('node:tls').TLSSocket
+            return m.checkPeerIdentity(socket, expected)
+          },
+    }
+    clusterTls.set(c.name, { key, tls })
+    return tls
+  }
+  const pools = new H2PoolRegistry(logger, tlsFor)
+  const health = new HealthChecker(logger)
+  health.update(ref.current.clusters.values())
+
+  const l = options.listeners
+  let triple: TripleListener | null = null
+  const addresses: Partial<GatewayAddresses> = {}
+  let draining = false
+  let drainPromise: Promise<void> | null = null
+  let admin: AdminServer | null = null
+
+  try {
+    if (l.triple !== undefined) {
+      triple = new TripleListener(l.triple, { snapshot: ref, logger, pools, tls: material(l.triple.tls, 'triple') })
+      addresses.triple = await triple.listen()
+      logger.info({ listener: 'triple', address: addresses.triple.address, port: addresses.triple.port, tls: l.triple.tls !== undefined }, 'listening')
+    }
+    const adminTls = material(l.admin.tls, 'admin')
+    const drain = (): Promise<void> => {
+      if (drainPromise !== null) return drainPromise
+      draining = true
+      logger.info({ timeoutMs: options.drain.timeoutMs }, 'draining')
+      drainPromise = Promise.all([
+        triple?.close(options.drain.timeoutMs),
+      ]).then(() => { logger.info('drained') })
+      return drainPromise
+    }
+    admin = await startAdminServer({
+      logger,
+      options: l.admin,
+      tls: adminTls?.secureContextOptions() ?? null,
+      isReady: () => !draining,
+      listeners: () => {
+        const out: Record<string, { host: string, port: number, tls: boolean }> = {}
+        if (addresses.triple !== undefined) out.triple = { host: addresses.triple.address, port: addresses.triple.port, tls: l.triple?.tls !== undefined }
+        if (addresses.bolt !== undefined) out.bolt = { host: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt?.tls !== undefined }
+        if (admin !== null) out.admin = { host: admin.address.address, port: admin.address.port, tls: l.admin.tls !== undefined }
+        return out
+      },
+      drain,
+      store: null,
+      baseDir: o.baseDir,
+      env,
+    })
+    addresses.admin = admin.address
+    logger.info({ listener: 'admin', address: admin.address.address, port: admin.address.port }, 'listening')
+
+    let closing: Promise<void> | null = null
+    const gateway: Gateway = {
+      addresses: addresses as GatewayAddresses,
+      snapshot: ref,
+      logger,
+      async apply (next) {
+        const snap = await compileSnapshot(next, ++revision, deps)
+        const old = ref.current
+        ref.current = snap
+        pools.retain(snap.clusters)
+        health.update(snap.clusters.values())
+        const live = new Set<string>()
+        for (const c of snap.clusters.values()) for (const h of c.hosts) live.add(h.id)
+        hosts.retain(live)
+        // Calls that started on the old revision may still run its filters: close them later.
+        setTimeout(closeFilters, options.drain.timeoutMs, old, logger).unref()
+        return snap
+      },
+      drain,
+      close () {
+        if (closing !== null) return closing
+        closing = (async () => {
+          await drain()
+          await admin?.close()
+          health.close()
+          await pools.close()
+          for (const m of tlsMaterials) m.close()
+          closeFilters(ref.current, logger)
+        })()
+        return closing
+      },
+    }
+    return gateway
+  } catch (err) {
+    triple?.destroy()
+    pools.destroy()
+    health.close()
+    for (const m of tlsMaterials) m.close()
+    await admin?.close()
+    if (err instanceof IsthmusError) throw err
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `cannot listen: ${e.message}`, '/listeners')
+    }
+    throw err
+  }
+}
+
+function closeFilters (snap: Snapshot, logger: Logger): void {
+  for (const f of snap.filters) {
+    try {
+      const r = f.close?.()
+      if (r !== undefined) r.catch((err: unknown) => logger.warn({ err }, 'filter close failed'))
+    } catch (err) {
+      logger.warn({ err }, 'filter close failed')
+    }
+  }
+}

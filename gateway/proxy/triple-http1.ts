@@ -1,0 +1,140 @@
+/**
+ * Triple calls to clusters that speak HTTP/1.1 (Triple unary `application/proto|json`, plain
+ * HTTP/JSON services). HTTP/1.1 downstream -> http2-proxy (it handles hop-by-hop headers,
+ * Via/Forwarded and connection errors); HTTP/2 downstream -> undici's Pool (http2-proxy only
+ * takes the compat request/response objects, which the HTTP/2 fast path never creates).
+ * Used only for http1 clusters, so the closures here do not touch the gRPC hot path.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import type { Readable } from 'node:stream'
+import proxy from 'http2-proxy'
+import { ObjectHeaders } from '../call/headers.js'
+import { Phase } from '../call/phase.js'
+import { grpcStatusFromHttp } from '../protocol/triple/mapping.js'
+import type { TripleCall } from './triple-call.js'
+import { http1Headers, upstreamConnect, upstreamReset } from './triple-call.js'
+
+/** Upstream state of a Triple call on an HTTP/1.1 cluster. */
+export interface Http1Upstream {
+  status: number
+  body: Readable | null
+  abort: AbortController | null
+  /** http2-proxy path: where to write the response. */
+  proxyRes: IncomingMessage | null
+}
+
+export function forwardHttp1 (call: TripleCall): void {
+  const host = call.host!
+  host.active++
+  const h1: Http1Upstream = { status: 0, body: null, abort: null, proxyRes: null }
+  call.h1 = h1
+  if (call.req1 !== null && call.res1 !== null) viaHttp2Proxy(call, h1, call.req1, call.res1)
+  else viaUndici(call, h1)
+}
+
+// http2-proxy's typings give proxyRes the wrong type and want onReq to return a Promise.
+interface ProxyOptions {
+  hostname: string
+  port: number
+  proxyTimeout: number
+  onReq (req: IncomingMessage, options: { headers?: OutgoingHttpHeaders, timeout?: number }): undefined
+  onRes (req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage): void
+}
+type ProxyWeb = (req: IncomingMessage, res: ServerResponse, options: ProxyOptions, cb: (err: Error | null | undefined) => void) => void
+const web = proxy.web as unknown as ProxyWeb
+
+function viaHttp2Proxy (call: TripleCall, h1: Http1Upstream, req: IncomingMessage, res: ServerResponse): void {
+  const host = call.host!
+  const u = call.cluster!.options.upstream
+  web(req, res, {
+    hostname: host.address,
+    port: host.port,
+    proxyTimeout: Math.max(1, Math.ceil(call.remainingMs())),
+    onReq: (_req, options) => {
+      // Filters may have edited the request headers: send what the Call holds now.
+      options.headers = http1Headers(call.raw)
+      options.timeout = u.connectTimeoutMs
+      return undefined
+    },
+    onRes: (_req, _res, proxyRes) => {
+      h1.proxyRes = proxyRes
+      h1.status = proxyRes.statusCode ?? 502
+      call.responseHeaders = new ObjectHeaders({ ':status': String(h1.status), ...proxyRes.headers })
+      call.respond()
+    },
+  }, (err) => {
+    if (call.phase === Phase.End) return
+    if (err !== null && err !== undefined) {
+      host.recordFailure(call.cluster!.options.outlier, performance.now())
+      call.fail(h1.status === 0 ? upstreamConnect(host.id) : upstreamReset(0))
+      return
+    }
+    call.end(grpcStatusFromHttp(h1.status))
+  })
+}
+
+function viaUndici (call: TripleCall, h1: Http1Upstream): void {
+  const down = call.down!
+  const pool = call.deps.pools.h1(call.cluster!, call.host!)
+  const raw = call.raw
+  const abort = new AbortController()
+  h1.abort = abort
+  pool.request({
+    method: (raw[':method'] ?? 'POST') as 'POST',
+    path: raw[':path'] ?? '/',
+    headers: http1Headers(raw) as Record<string, string>,
+    body: call.endOnHeaders ? null : down,
+    signal: abort.signal,
+    headersTimeout: Math.max(1, Math.ceil(call.remainingMs())),
+  }).then((r) => {
+    if (call.phase === Phase.End) { r.body.destroy(); return }
+    h1.status = r.statusCode
+    h1.body = r.body
+    const h: Record<string, string | string[] | undefined> = { ':status': String(r.statusCode) }
+    for (const [k, v] of Object.entries(r.headers)) h[k] = v
+    call.responseHeaders = new ObjectHeaders(h)
+    call.respond()
+  }, (err: Error & { code?: string }) => {
+    if (call.phase === Phase.End) return
+    const host = call.host!
+    host.recordFailure(call.cluster!.options.outlier, performance.now())
+    call.fail(err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'ECONNREFUSED' ? upstreamConnect(host.id) : upstreamReset(0))
+  })
+}
+
+/** Response hooks are done: write the HTTP/1.1 upstream's response downstream. */
+export function continueHttp1Response (call: TripleCall, h1: Http1Upstream): void {
+  const headers = (call.responseHeaders as ObjectHeaders).raw as IncomingHttpHeaders
+  if (h1.proxyRes !== null) {
+    const res = call.res1!
+    call.responded = true
+    res.writeHead(h1.status, http1Headers(headers))
+    h1.proxyRes.pipe(res)
+    return
+  }
+  const down = call.down!
+  const body = h1.body!
+  if (down.destroyed || down.closed) { body.destroy(); return }
+  call.responded = true
+  const out: OutgoingHttpHeaders = http1Headers(headers)
+  out[':status'] = h1.status
+  down.respond(out)
+  body.on('data', (chunk: Buffer) => { call.bytesOut += chunk.length; if (!down.write(chunk)) body.pause() })
+  down.on('drain', () => body.resume())
+  body.on('end', () => {
+    // END_STREAM on the last DATA frame: a response without trailers must not end in RST.
+    down.end()
+    call.end(grpcStatusFromHttp(h1.status))
+  })
+  body.on('error', () => { if (call.phase !== Phase.End) { down.close(http2ConstantsInternal); call.end(grpcStatusFromHttp(502)) } })
+}
+
+const http2ConstantsInternal = 2
+
+export function abandonHttp1 (h1: Http1Upstream): void {
+  h1.abort?.abort()
+  h1.body?.destroy()
+  h1.proxyRes?.destroy()
+}

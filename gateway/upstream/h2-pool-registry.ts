@@ -1,0 +1,132 @@
+import type { ClientHttp2Session, SecureClientSessionOptions } from 'node:http2'
+import type { Logger } from 'pino'
+import { Pool } from 'undici'
+import type { Cluster } from '../cluster/cluster.js'
+import type { Host } from '../cluster/host.js'
+import { H2Pool, type H2PoolOptions } from './h2-pool.js'
+
+/** How a cluster dials TLS: built by certs/ from the cluster's `tls` options. */
+export interface ClusterTls {
+  readonly options: SecureClientSessionOptions
+  /** Returns an error message when the peer's identity is not the expected one. */
+  readonly verify: ((session: ClientHttp2Session) => string | null) | null
+}
+
+/**
+ * Upstream pools for Triple (HTTP/2) and plain HTTP/1.1 clusters, keyed by cluster name and
+ * interned Host, so they outlive snapshots: a cluster update that keeps a host keeps its
+ * sessions. A pool is rebuilt only when the cluster's transport settings change.
+ */
+export class H2PoolRegistry {
+  readonly #logger: Logger
+  readonly #tlsFor: (cluster: Cluster) => ClusterTls | null
+  readonly #h2 = new Map<string, { key: string, pools: Map<Host, H2Pool> }>()
+  readonly #h1 = new Map<string, { key: string, pools: Map<Host, Pool> }>()
+
+  constructor (logger: Logger, tlsFor: (cluster: Cluster) => ClusterTls | null = () => null) {
+    this.#logger = logger
+    this.#tlsFor = tlsFor
+  }
+
+  h2 (cluster: Cluster, host: Host): H2Pool {
+    let entry = this.#h2.get(cluster.name)
+    const key = transportKey(cluster)
+    if (entry === undefined || entry.key !== key) {
+      if (entry !== undefined) for (const p of entry.pools.values()) void p.close()
+      entry = { key, pools: new Map() }
+      this.#h2.set(cluster.name, entry)
+    }
+    let pool = entry.pools.get(host)
+    if (pool === undefined) {
+      const u = cluster.options.upstream
+      const tls = this.#tlsFor(cluster)
+      const opts: H2PoolOptions = {
+        maxConcurrentStreams: u.maxConcurrentStreams,
+        maxSessions: u.maxConnections,
+        connectTimeoutMs: u.connectTimeoutMs,
+        tls: tls?.options ?? null,
+        verifyPeer: tls?.verify ?? null,
+      }
+      pool = new H2Pool(host, opts, this.#logger)
+      entry.pools.set(host, pool)
+    }
+    return pool
+  }
+
+  /** undici pool for an HTTP/1.1 cluster host (used when the downstream is HTTP/2). */
+  h1 (cluster: Cluster, host: Host): Pool {
+    let entry = this.#h1.get(cluster.name)
+    const key = transportKey(cluster)
+    if (entry === undefined || entry.key !== key) {
+      if (entry !== undefined) for (const p of entry.pools.values()) void p.close()
+      entry = { key, pools: new Map() }
+      this.#h1.set(cluster.name, entry)
+    }
+    let pool = entry.pools.get(host)
+    if (pool === undefined) {
+      const u = cluster.options.upstream
+      const tls = this.#tlsFor(cluster)
+      pool = new Pool(`${tls !== null ? 'https' : 'http'}://${host.id}`, {
+        connections: u.maxConnections,
+        pipelining: 1,
+        connectTimeout: u.connectTimeoutMs,
+        connect: tls !== null ? { ...(tls.options as object) } : undefined,
+      })
+      entry.pools.set(host, pool)
+    }
+    return pool
+  }
+
+  /**
+   * Close pools of hosts or clusters that are gone from the snapshot (graceful: in-flight
+   * streams finish first). Called by lifecycle after each swap.
+   */
+  retain (clusters: ReadonlyMap<string, Cluster>): void {
+    for (const map of [this.#h2, this.#h1] as const) {
+      for (const [name, entry] of map) {
+        const c = clusters.get(name)
+        if (c === undefined) {
+          for (const p of entry.pools.values()) void p.close()
+          map.delete(name)
+          continue
+        }
+        const live = new Set<Host>(c.hosts)
+        for (const [host, p] of entry.pools) {
+          if (!live.has(host)) { void p.close(); entry.pools.delete(host) }
+        }
+      }
+    }
+  }
+
+  async close (): Promise<void> {
+    const all: Array<Promise<unknown>> = []
+    for (const e of this.#h2.values()) for (const p of e.pools.values()) all.push(p.close())
+    for (const e of this.#h1.values()) for (const p of e.pools.values()) all.push(p.close())
+    this.#h2.clear()
+    this.#h1.clear()
+    await Promise.allSettled(all)
+  }
+
+  destroy (): void {
+    for (const e of this.#h2.values()) for (const p of e.pools.values()) p.destroy()
+    for (const e of this.#h1.values()) for (const p of e.pools.values()) void p.destroy()
+    this.#h2.clear()
+    this.#h1.clear()
+  }
+
+  get sessionCount (): number {
+    let n = 0
+    for (const e of this.#h2.values()) for (const p of e.pools.values()) n += p.sessionCount
+    return n
+  }
+}
+
+const keys = new WeakMap<Cluster, string>()
+function transportKey (c: Cluster): string {
+  let k = keys.get(c)
+  if (k === undefined) {
+    k = JSON.stringify([c.protocol, c.options.upstream, c.options.tls ?? null])
+    keys.set(c, k)
+  }
+  return k
+}
