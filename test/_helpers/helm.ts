@@ -165,10 +165,10 @@ export function parseManifests (text: string): { manifests: Manifest[], sources:
 }
 
 /** The one manifest of a kind (and name suffix, when several share a kind). */
-export function pick (r: Rendered, kind: string, nameSuffix?: string): Manifest {
+export function pick<T = Manifest> (r: Rendered, kind: string, nameSuffix?: string): T {
   const all = r.manifests.filter(m => m.kind === kind && (nameSuffix === undefined || m.metadata.name.endsWith(nameSuffix)))
   if (all.length !== 1) throw new Error(`expected one ${kind}${nameSuffix ?? ''}, got ${all.length}`)
-  return all[0]
+  return all[0] as unknown as T
 }
 
 /** yamllint with the chart's config on a file, or on text (written to a temp file). */

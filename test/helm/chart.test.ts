@@ -80,7 +80,7 @@ test('default values render the expected set of objects', async t => {
   t.deepEqual(r.manifests.map(m => m.kind).sort(), [
     'ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount',
   ])
-  t.is((pick(r, 'Service', '-isthmus') as { spec: { type: string } }).spec.type, 'ClusterIP')
+  t.is(pick<{ spec: { type: string } }>(r, 'Service', '-isthmus').spec.type, 'ClusterIP')
 })
 
 test('values-full.yaml renders every optional object', async t => {
@@ -91,18 +91,18 @@ test('values-full.yaml renders every optional object', async t => {
   }
   // Token and Redis password come from existing secrets, the certificate from cert-manager.
   t.false(kinds.has('Secret'))
-  const dep = pick(r, 'Deployment') as { spec: { replicas?: number } }
+  const dep = pick<{ spec: { replicas?: number } }>(r, 'Deployment')
   t.is(dep.spec.replicas, undefined, 'the HPA owns the replica count')
-  const triple = pick(r, 'Service', '-triple') as { metadata: { annotations: Record<string, string> }, spec: { type: string, ports: Array<{ nodePort?: number }> } }
+  const triple = pick<{ metadata: { annotations: Record<string, string> }, spec: { type: string, ports: Array<{ nodePort?: number }> } }>(r, 'Service', '-triple')
   t.is(triple.spec.type, 'LoadBalancer')
   t.is(triple.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-scheme'], 'internal')
   t.is(triple.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'], 'ip')
   t.is(triple.spec.ports[0].nodePort, 31443)
-  const bolt = pick(r, 'Service', '-bolt') as { metadata: { annotations: Record<string, string> } }
-  t.is(bolt.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'], undefined)
-  const admin = pick(r, 'Service', '-admin') as { spec: { type: string } }
+  const bolt = pick<{ metadata: { annotations: Record<string, string> } }>(r, 'Service', '-bolt')
+  t.false('service.beta.kubernetes.io/aws-load-balancer-nlb-target-type' in bolt.metadata.annotations)
+  const admin = pick<{ spec: { type: string } }>(r, 'Service', '-admin')
   t.is(admin.spec.type, 'ClusterIP')
-  const cert = pick(r, 'Certificate') as { spec: { secretName: string, uris: string[] } }
+  const cert = pick<{ spec: { secretName: string, uris: string[] } }>(r, 'Certificate')
   t.deepEqual(cert.spec.uris, ['spiffe://group.example/entity/bank-a'])
   t.is(cert.spec.secretName, 'gw-isthmus-tls')
   t.is(renderedConfig(r).value.redis?.url, 'rediss://redis-master.platform.svc.cluster.local:6380/0')
