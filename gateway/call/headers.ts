@@ -15,11 +15,13 @@ export interface CallHeaders {
 export class ObjectHeaders implements CallHeaders {
   /** Set when a filter changed something, so the forwarder knows to rebuild. */
   changed = false
-  constructor (public readonly raw: Record<string, string | string[] | undefined>) {}
+  constructor (public readonly raw: Record<string, string | string[] | number | undefined>) {}
 
   get (name: string): string | undefined {
     const v = this.raw[name]
-    return typeof v === 'string' ? v : v === undefined ? undefined : v.join(', ')
+    if (typeof v === 'string') return v
+    if (v === undefined) return undefined
+    return Array.isArray(v) ? v.join(', ') : String(v) // `:status` arrives as a number
   }
 
   set (name: string, value: string): void {

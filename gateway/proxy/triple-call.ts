@@ -221,11 +221,22 @@ export class TripleCall extends ProxiedCall {
   }
 
   /** The upstream stream closed: normal end, reset, or connection failure. */
-  upstreamClosed (up: ClientHttp2Stream): void {
+  upstreamClosed (up: ClientHttp2Stream, broken = false): void {
     if (this.up !== up || this.phase === Phase.End) return
     const code = up.rstCode ?? NGHTTP2_NO_ERROR
     if (this.upEnded) return
-    if (this.responded && code === NGHTTP2_NO_ERROR) { onUpEnd.call(up as Tagged<ClientHttp2Stream>); return }
+    if (broken) {
+      if (this.host !== null) this.host.recordFailure(this.cluster!.options.outlier, performance.now())
+      this.fail(upstreamReset(code))
+      return
+    }
+    // RST_STREAM(NO_ERROR) after a complete response is a normal end (PROTOCOLS.md). Complete
+    // means trailers for gRPC; for Triple unary, an explicit reset on a live session (a lost
+    // connection also closes streams with code 0, and that is a failure).
+    if (this.responded && code === NGHTTP2_NO_ERROR && (this.grpc ? this.upTrailers !== null : up.session !== undefined && !up.session.destroyed)) {
+      onUpEnd.call(up as Tagged<ClientHttp2Stream>)
+      return
+    }
     const host = this.host
     if (host !== null) host.recordFailure(this.cluster!.options.outlier, performance.now())
     this.fail(this.responded || code !== NGHTTP2_NO_ERROR ? upstreamReset(code) : upstreamConnect(host?.id ?? '?'))
@@ -282,6 +293,12 @@ function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): 
 function onUpEnd (this: Tagged<ClientHttp2Stream>): void {
   const call = this[kCall]
   if (call.up !== this || call.upEnded) return
+  // Node also ends the readable side when the connection dies. A gRPC response is complete
+  // only with trailers (or Trailers-Only); anything else ending on a dead session is a reset.
+  if (call.responded && !call.trailersOnly && (call.grpc ? call.upTrailers === null : this.session === undefined || this.session.destroyed)) {
+    call.upstreamClosed(this, true)
+    return
+  }
   call.upEnded = true
   if (!call.responded || call.trailersOnly) return
   if (call.down !== null) {
