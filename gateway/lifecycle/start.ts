@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net'
 import pino, { type Logger } from 'pino'
 import { TlsMaterial } from '../../certs/tls-material.js'
 import { startAdminServer, type AdminServer } from '../../admin/server.js'
+import { AdminStore } from '../../admin/store.js'
+import { redisReplicator } from '../../admin/replication.js'
+import { resolve as resolvePath } from 'node:path'
 import { setHookErrorHandler } from '../chain/runner.js'
 import type { Cluster } from '../cluster/cluster.js'
 import { HealthChecker } from '../cluster/health-checker.js'
@@ -35,6 +38,8 @@ export interface Gateway {
   readonly addresses: GatewayAddresses
   readonly snapshot: SnapshotRef
   readonly logger: Logger
+  /** The admin config store (pushed resources, persisted state, Redis replication). */
+  readonly store: AdminStore
   /** Compile options into a new revision and swap it in (admin writes go through this). */
   apply (options: Readonly<GatewayOptions>): Promise<Snapshot>
   /** Stop accepting, GOAWAY, finish in-flight calls (up to drain.timeoutMs). Keeps admin up. */
@@ -55,7 +60,21 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const hosts = new HostRegistry()
   const deps: CompileDeps = { hosts, logger, baseDir: o.baseDir, nodeId }
   let revision = 1
-  const ref = new SnapshotRef(await compileSnapshot(options, revision, deps))
+  // --- admin store wiring (admin engineer): restore persisted state (and bootstrap from
+  // Redis when configured) before any listener opens; admin writes compile here and swap
+  // through `swap` below.
+  const store = await AdminStore.open({
+    baseOptions: options,
+    statePath: options.state === undefined ? undefined : resolvePath(o.baseDir, options.state),
+    logger,
+    nodeId,
+    compile: (next) => compileSnapshot(next, ++revision, deps),
+    apply: (snap) => { swap(snap) },
+    onHostsDropped: (ids) => { logger.debug({ hosts: ids.length }, 'hosts dropped by an admin change') },
+    replicator: options.redis === undefined ? undefined : redisReplicator({ url: options.redis.url, keyPrefix: options.redis.keyPrefix, nodeId, logger }),
+  })
+  const ref = new SnapshotRef(store.snapshot)
+  // --- end admin store wiring
 
   const tlsMaterials: TlsMaterial[] = []
   const material = (tls: TlsOptions | undefined, name: string): TlsMaterial | null => {
@@ -89,6 +108,18 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const pools = new H2PoolRegistry(logger, tlsFor)
   const health = new HealthChecker(logger)
   health.update(ref.current.clusters.values())
+  // One swap for every new revision (gateway.apply and admin store writes).
+  const swap = (snap: Snapshot): void => {
+    const old = ref.current
+    ref.current = snap
+    pools.retain(snap.clusters)
+    health.update(snap.clusters.values())
+    const live = new Set<string>()
+    for (const c of snap.clusters.values()) for (const h of c.hosts) live.add(h.id)
+    hosts.retain(live)
+    // Calls that started on the old revision may still run its filters: close them later.
+    setTimeout(closeFilters, options.drain.timeoutMs, old, logger).unref()
+  }
 
   const l = options.listeners
   let triple: TripleListener | null = null
@@ -126,7 +157,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
         return out
       },
       drain,
-      store: null,
+      store,
       baseDir: o.baseDir,
       env,
     })
@@ -138,17 +169,10 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       addresses: addresses as GatewayAddresses,
       snapshot: ref,
       logger,
+      store,
       async apply (next) {
         const snap = await compileSnapshot(next, ++revision, deps)
-        const old = ref.current
-        ref.current = snap
-        pools.retain(snap.clusters)
-        health.update(snap.clusters.values())
-        const live = new Set<string>()
-        for (const c of snap.clusters.values()) for (const h of c.hosts) live.add(h.id)
-        hosts.retain(live)
-        // Calls that started on the old revision may still run its filters: close them later.
-        setTimeout(closeFilters, options.drain.timeoutMs, old, logger).unref()
+        swap(snap)
         return snap
       },
       drain,
@@ -157,6 +181,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
         closing = (async () => {
           await drain()
           await admin?.close()
+          await store.close()
           health.close()
           await pools.close()
           for (const m of tlsMaterials) m.close()
@@ -172,6 +197,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     health.close()
     for (const m of tlsMaterials) m.close()
     await admin?.close()
+    await store.close()
     if (err instanceof IsthmusError) throw err
     const e = err as NodeJS.ErrnoException
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
