@@ -21,9 +21,13 @@ export interface TripleListenerDeps {
 }
 
 const kPeer = Symbol('isthmus.peer')
+const kBusy = Symbol('isthmus.busy')
 const kRemote = Symbol('isthmus.remote')
 type Session = ServerHttp2Session & { [kPeer]: PeerIdentity | null, [kRemote]: string }
 type Stream = ServerHttp2Stream & { [kCall]: TripleCall }
+// HTTP/1.1 sockets handed to a server that never listens are not tracked by node
+// (closeIdleConnections does nothing), so the listener counts requests in flight itself.
+type H1Socket = Socket & { [kBusy]: number }
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 const LABELS = Object.freeze({ listener: 'triple' })
@@ -122,6 +126,7 @@ export class TripleListener {
   }
 
   #toHttp1 (socket: Socket): void {
+    (socket as H1Socket)[kBusy] = 0
     this.#h1Sockets.add(socket)
     downstreamConnections.inc(LABELS)
     socket.once('close', () => { this.#h1Sockets.delete(socket); downstreamConnections.dec(LABELS) })
@@ -163,6 +168,9 @@ export class TripleListener {
     tagStream(req, call)
     tagStream(res, call)
     res.on('close', onH1Close)
+    const s = req.socket as H1Socket
+    s[kBusy]++
+    res.on('close', () => { s[kBusy]--; if (this.#draining && s[kBusy] === 0) s.end() })
     if (this.#draining) res.setHeader('connection', 'close')
     call.begin()
   }
@@ -180,10 +188,9 @@ export class TripleListener {
       timer.unref()
       this.#front.close()
       for (const s of this.#sessions) s.close()
-      this.#h1.closeIdleConnections()
+      for (const s of this.#h1Sockets) if ((s as H1Socket)[kBusy] === 0) s.end()
       const check = (): void => {
         if (this.#sessions.size === 0 && this.#h1Sockets.size === 0) { done(); return }
-        this.#h1.closeIdleConnections()
         setTimeout(check, 20).unref()
       }
       check()
