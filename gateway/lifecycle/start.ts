@@ -108,11 +108,14 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const pools = new H2PoolRegistry(logger, tlsFor)
   const health = new HealthChecker(logger)
   health.update(ref.current.clusters.values())
+  const retirePools = (): void => { pools.retain(ref.current.clusters) }
   // One swap for every new revision (gateway.apply and admin store writes).
   const swap = (snap: Snapshot): void => {
     const old = ref.current
     ref.current = snap
-    pools.retain(snap.clusters)
+    // Calls that read the old snapshot may still open streams to a dropped host: retire
+    // pools only after a grace period, against whatever snapshot is live then (admin).
+    setTimeout(retirePools, POOL_GRACE_MS).unref()
     health.update(snap.clusters.values())
     const live = new Set<string>()
     for (const c of snap.clusters.values()) for (const h of c.hosts) live.add(h.id)
@@ -206,6 +209,8 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     throw err
   }
 }
+
+const POOL_GRACE_MS = 2000
 
 function closeFilters (snap: Snapshot, logger: Logger): void {
   for (const f of snap.filters) {
