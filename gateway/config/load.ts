@@ -25,11 +25,11 @@ export function validateOptions (value: unknown): GatewayOptions {
 
 /** YAML text -> validated options with defaults. Throws a one-line IsthmusError. */
 export function parseConfig (text: string, source = '<inline>'): GatewayOptions {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     const e = doc.errors[0]
     const where = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : ''
-    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${source}: YAML syntax error${where}: ${e.message.split('\n')[0]}`, '/')
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${source}: YAML syntax error${where}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, '/')
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 })
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
