@@ -1,6 +1,8 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { createServer as createTlsServer, type SecureContextOptions, type TlsOptions as NodeTlsOptions } from 'node:tls'
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket, type TlsOptions as NodeTlsOptions } from 'node:tls'
 import type { Logger } from 'pino'
+import { peerIdentityOfSocket } from '../../certs/identity.js'
+import type { PeerIdentity } from '../call/identity.js'
 import type { BoltListenerOptions } from '../config/options.js'
 import type { SnapshotRef } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
@@ -121,6 +123,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
   readonly decoder: BoltDecoder
   readonly remoteAddress: string
   readonly pools: BoltPoolRegistry
+  /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
+  readonly peer: PeerIdentity | null
   inflight = 0
   #proto: number = BoltProto.V1
   #ver1 = 1
@@ -131,6 +135,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     this.socket = socket
     this.pools = listener.deps.pools
     this.remoteAddress = socket.remoteAddress ?? ''
+    this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
     this.decoder = new BoltDecoder(this, listener.limits)
     ;(socket as SocketWithConn)[CONN] = this
     socket.setNoDelay(true)
@@ -157,6 +162,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     const l = this.listener
     const headers = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
     const call = new BoltCall(frame, this, headers, this.remoteAddress, l.deps.snapshot.current, l.logger)
+    call.peer = this.peer
     readRouting(call, headers)
     this.inflight++
     try {
