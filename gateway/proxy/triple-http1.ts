@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import type { Readable } from 'node:stream'
+import { PassThrough, type Readable } from 'node:stream'
 import proxy from 'http2-proxy'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
@@ -85,7 +85,9 @@ function viaUndici (call: TripleCall, h1: Http1Upstream): void {
     method: (raw[':method'] ?? 'POST') as 'POST',
     path: raw[':path'] ?? '/',
     headers: http1Headers(raw) as Record<string, string>,
-    body: call.endOnHeaders ? null : down,
+    // undici destroys a body stream once it has read it; that would reset the downstream
+    // HTTP/2 stream before the response is sent, so it reads a pipe of it instead.
+    body: call.endOnHeaders ? null : down.pipe(new PassThrough()),
     signal: abort.signal,
     headersTimeout: Math.max(1, Math.ceil(call.remainingMs())),
   }).then((r) => {
