@@ -1,0 +1,72 @@
+/**
+ * Bolt load client: `conns` connections each keeping `depth` requests in flight for
+ * `durationMs`; a v1 SofaRequest frame with a `service` header and 128 bytes of content.
+ * Returns completed requests, req/s, p99 latency (ms) and errors.
+ */
+import { connect, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { encodeFrame } from '../gateway/protocol/bolt/encoder.js'
+import { encodeHeaderMap } from '../gateway/protocol/bolt/header-view.js'
+
+export interface LoadResult { requests: number, rps: number, p99Ms: number, errors: number }
+
+const TEMPLATE = encodeFrame({
+  proto: 1, type: 1, cmd: 1, requestId: 0, timeout: 3000, className: 'com.alipay.sofa.rpc.core.request.SofaRequest',
+  header: encodeHeaderMap(new Map([['service', 'com.example.EchoService:1.0']])), content: Buffer.alloc(128, 0x62),
+})
+
+export async function runLoad (port: number, conns: number, depth: number, durationMs: number): Promise<LoadResult> {
+  const lat = new Float64Array(4_000_000)
+  let n = 0
+  let errors = 0
+  let stop = false
+  const sockets: Socket[] = []
+  const done: Array<Promise<void>> = []
+  let warm = true
+  for (let c = 0; c < conns; c++) {
+    const s = connect({ port, host: '127.0.0.1', noDelay: true })
+    sockets.push(s)
+    const sent = new Float64Array(depth + 1)
+    let nextSlot = 0
+    let pending: Buffer | null = null
+    const send = (slot: number): void => {
+      const b = Buffer.from(TEMPLATE)
+      b.writeUInt32BE(slot, 5)
+      sent[slot] = performance.now()
+      s.write(b)
+    }
+    done.push(new Promise<void>((resolve) => {
+      s.on('connect', () => { for (nextSlot = 1; nextSlot <= depth; nextSlot++) send(nextSlot) })
+      s.on('data', (chunk: Buffer) => {
+        let buf = pending === null ? chunk : Buffer.concat([pending, chunk])
+        pending = null
+        let o = 0
+        while (buf.length - o >= 20) {
+          const total = 20 + buf.readInt16BE(o + 12) + buf.readInt16BE(o + 14) + buf.readInt32BE(o + 16)
+          if (buf.length - o < total) break
+          const id = buf.readUInt32BE(o + 5)
+          if (buf.readUInt16BE(o + 10) !== 0) errors++
+          if (!warm && n < lat.length) lat[n++] = performance.now() - sent[id]
+          o += total
+          if (!stop) send(id)
+        }
+        if (o < buf.length) pending = buf.subarray(o)
+        buf = chunk
+      })
+      s.on('error', () => { errors++; resolve() })
+      s.on('close', () => resolve())
+    }))
+  }
+  await new Promise(resolve => setTimeout(resolve, 300))
+  warm = false
+  const t0 = performance.now()
+  const n0 = n
+  await new Promise(resolve => setTimeout(resolve, durationMs))
+  const count = n - n0
+  const elapsed = performance.now() - t0
+  stop = true
+  const sorted = lat.slice(0, n).sort()
+  for (const s of sockets) s.destroy()
+  await Promise.all(done)
+  return { requests: count, rps: count / (elapsed / 1000), p99Ms: sorted.length === 0 ? 0 : sorted[Math.floor(sorted.length * 0.99)], errors }
+}

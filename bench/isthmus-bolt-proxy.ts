@@ -1,0 +1,33 @@
+/**
+ * Isthmus Bolt listener alone, for the bench. Usage: isthmus-bolt-proxy.ts <upstreamPort>
+ * <empty|example>. Prints its port.
+ */
+import pino from 'pino'
+import { HostRegistry } from '../gateway/cluster/host.js'
+import { compileSnapshot } from '../gateway/config/compile.js'
+import { validateOptions } from '../gateway/config/load.js'
+import { SnapshotRef } from '../gateway/config/snapshot.js'
+import { BoltListener } from '../gateway/listener/bolt-listener.js'
+import { BoltPoolRegistry } from '../gateway/upstream/bolt-pool.js'
+import { setAccessLogLevel } from '../gateway/proxy/proxied-call.js'
+
+const upstreamPort = Number(process.argv[2])
+const chain = process.argv[3] ?? 'empty'
+const options = validateOptions({
+  entity: 'bench', trustDomain: 'bench.local',
+  listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: {} },
+  clusters: [{ name: 'up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort }], upstream: { maxConnections: 4, maxConcurrentStreams: 64 } }],
+  routes: [{ name: 'all', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'up', timeoutMs: 5000 }],
+  filters: chain === 'example'
+    ? [
+        { name: 'headers', config: { request: { set: { 'x-isthmus-entity': 'bench' } } } },
+        { name: 'deny', config: { rules: [{ name: 'never', service: 'com.example.Forbidden' }] } },
+      ]
+    : [],
+})
+const logger = pino({ level: 'warn' })
+setAccessLogLevel('off')
+const snap = await compileSnapshot(options, 1, { hosts: new HostRegistry(), logger, baseDir: process.cwd(), nodeId: 'bench' })
+const listener = new BoltListener(options.listeners.bolt!, { snapshot: new SnapshotRef(snap), logger, pools: new BoltPoolRegistry({ logger }), tls: null })
+const addr = await listener.listen()
+process.stdout.write(`PORT ${addr.port}\n`)
