@@ -1,0 +1,76 @@
+import test from 'ava'
+import { CONTINUE, type Filter, type Verdict } from '../../../filters/api.js'
+import { LocalReply } from '../../../filters/local-reply.js'
+import { CompiledChain } from '../../../gateway/chain/compiled-chain.js'
+import { PENDING, runHooks, runLogHooks, setHookErrorHandler } from '../../../gateway/chain/runner.js'
+import type { Call } from '../../../gateway/call/call.js'
+import { makeCall } from '../../_helpers/compile-filter.js'
+
+const DENY = new LocalReply('ISTH_ERR_FILTER_DENIED', 'test')
+
+function entries (...hooks: Array<(c: Call) => Verdict>) {
+  return hooks.map((h, i) => ({ name: `f${i}`, filter: { onRequest: h } as Filter }))
+}
+
+test('sync hooks run in order and return CONTINUE without a Promise', (t) => {
+  const seen: number[] = []
+  const r = runHooks(makeCall(), entries(() => { seen.push(0); return CONTINUE }, () => { seen.push(1); return CONTINUE }), 'onRequest', 0, () => t.fail())
+  t.is(r, CONTINUE)
+  t.deepEqual(seen, [0, 1])
+})
+
+test('a LocalReply stops the chain', (t) => {
+  const seen: number[] = []
+  const r = runHooks(makeCall(), entries(() => DENY, () => { seen.push(1); return CONTINUE }), 'onRequest', 0, () => t.fail())
+  t.is(r, DENY)
+  t.deepEqual(seen, [])
+})
+
+test('an async hook pauses the chain; it resumes at the next filter', async (t) => {
+  const seen: number[] = []
+  const done = new Promise<unknown>((resolve) => {
+    const r = runHooks(makeCall(), entries(
+      () => { seen.push(0); return CONTINUE },
+      async () => { await new Promise(res => setTimeout(res, 5)); seen.push(1); return CONTINUE },
+      () => { seen.push(2); return CONTINUE },
+    ), 'onRequest', 0, (_c, v) => resolve(v))
+    t.is(r, PENDING)
+  })
+  t.is(await done, CONTINUE)
+  t.deepEqual(seen, [0, 1, 2])
+})
+
+test('an async LocalReply ends the call', async (t) => {
+  const v = await new Promise<unknown>((resolve) => {
+    runHooks(makeCall(), entries(() => Promise.resolve(DENY), () => t.fail() as never), 'onRequest', 0, (_c, r) => resolve(r))
+  })
+  t.is(v, DENY)
+})
+
+test('a throwing or rejecting hook becomes ISTH_ERR_FILTER_FAILED and is reported, never thrown', async (t) => {
+  const errors: string[] = []
+  setHookErrorHandler((_c, name) => errors.push(name))
+  t.teardown(() => setHookErrorHandler(() => {}))
+  const r = runHooks(makeCall(), entries(() => { throw new Error('boom') }), 'onRequest', 0, () => t.fail())
+  t.is((r as LocalReply).code, 'ISTH_ERR_FILTER_FAILED')
+  t.is((r as LocalReply).grpcStatus, 13)
+  const v = await new Promise<unknown>((resolve) => {
+    runHooks(makeCall(), entries(() => CONTINUE, () => Promise.reject(new Error('late'))), 'onRequest', 0, (_c, x) => resolve(x))
+  })
+  t.is((v as LocalReply).code, 'ISTH_ERR_FILTER_FAILED')
+  t.deepEqual(errors, ['f0', 'f1'])
+  runLogHooks(makeCall(), [{ name: 'log', filter: { onLog: () => { throw new Error('x') } } }])
+  t.deepEqual(errors, ['f0', 'f1', 'log'])
+})
+
+test('CompiledChain keeps empty phases null and runs response hooks in reverse', (t) => {
+  const a: Filter = { onRequest: () => CONTINUE, onResponse: () => CONTINUE }
+  const b: Filter = { onResponse: () => CONTINUE, onLog: () => {} }
+  const chain = new CompiledChain([{ name: 'a', filter: a, phase: 'beforeRoute' }, { name: 'b', filter: b, phase: 'afterHost' }])
+  t.is(chain.beforeRoute?.length, 1)
+  t.is(chain.afterRoute, null)
+  t.is(chain.afterHost, null) // b has no onRequest
+  t.deepEqual(chain.response?.map(e => e.name), ['b', 'a'])
+  t.deepEqual(chain.log?.map(e => e.name), ['b'])
+  t.is(CompiledChain.EMPTY.beforeRoute, null)
+})
