@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * revisions; filters get theirs through CompileContext.counter (created once by name).
  */
 export const registry = new Registry()
-collectDefaultMetrics({ register: registry, prefix: 'isthmus_process_' })
+collectDefaultMetrics({ register: registry, prefix: 'isthmus_' })
 
 export const requestsTotal = new Counter({
   name: 'isthmus_requests_total',
