@@ -31,3 +31,4 @@ const snap = await compileSnapshot(options, 1, { hosts: new HostRegistry(), logg
 const listener = new BoltListener(options.listeners.bolt!, { snapshot: new SnapshotRef(snap), logger, pools: new BoltPoolRegistry({ logger }), tls: null })
 const addr = await listener.listen()
 process.stdout.write(`PORT ${addr.port}\n`)
+process.on('SIGINT', () => process.exit(0)) // lets --cpu-prof write its profile

@@ -129,6 +129,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
   #proto: number = BoltProto.V1
   #ver1 = 1
   #closing = false
+  #corked = false
 
   constructor (listener: BoltListener, socket: Socket) {
     this.listener = listener
@@ -190,6 +191,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
   writeFrame (buf: Buffer): void {
     const s = this.socket
     if (s.destroyed || !s.writable) return
+    // Responses that arrive in one upstream read leave in one writev.
+    if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(uncork, this) }
     if (!s.write(buf)) s.pause() // bound what we buffer for a slow reader: stop reading requests
   }
 
@@ -197,6 +200,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     this.inflight--
     if (this.#closing && this.inflight === 0) this.end()
   }
+
+  uncork (): void { this.#corked = false; this.socket.uncork() }
 
   goAway (): void {
     if (!this.socket.destroyed) this.socket.write(encodeGoAway(this.#proto, this.#ver1))
@@ -253,4 +258,5 @@ function onClose (this: Socket): void {
   c.decoder.stopped = true
   c.listener.onConnectionClosed(c)
 }
+function uncork (c: BoltServerConnection): void { c.uncork() }
 function destroySocket (s: Socket): void { s.destroy() }
