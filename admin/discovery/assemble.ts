@@ -26,7 +26,9 @@ function defaultTemplate (name: string, protocol: DiscoveryProtocol): ClusterOpt
 
 interface Assembling {
   readonly inst: InstanceOptions
-  readonly marks: Set<string>
+  marks: Set<string>
+  /** `marks` is shared with other instances: copy before adding. */
+  shared?: boolean
 }
 
 export interface AssembledDiscovery {
@@ -66,12 +68,15 @@ export function assembleDiscovery (
         const l = keysByName.get(s.name)
         if (l === undefined) keysByName.set(s.name, [k]); else l.push(k)
       }
-      const all = [...exported.keys()]
+      // Instances exporting every service share one set (copied before a fold adds to it).
+      const all = new Set(exported.keys())
       for (const inst of pushed.instances) {
-        const marks = new Set<string>()
-        if (inst.services === undefined) for (const k of all) marks.add(k)
-        else for (const n of inst.services) for (const k of keysByName.get(n) ?? []) marks.add(k)
-        instances.set(`${inst.address}|${inst.port}`, { inst, marks })
+        let marks = all
+        if (inst.services !== undefined) {
+          marks = new Set<string>()
+          for (const n of inst.services) for (const k of keysByName.get(n) ?? []) marks.add(k)
+        }
+        instances.set(`${inst.address}|${inst.port}`, { inst, marks, shared: marks === all })
       }
     }
     for (const [name, s] of svcPushes) {
@@ -81,7 +86,10 @@ export function assembleDiscovery (
         const id = `${p.address}|${p.port}`
         const cur = instances.get(id)
         if (cur === undefined) instances.set(id, { inst: p, marks: new Set([k]) })
-        else cur.marks.add(k)
+        else if (!cur.marks.has(k)) {
+          if (cur.shared) { cur.marks = new Set(cur.marks); cur.shared = false }
+          cur.marks.add(k)
+        }
       }
     }
 
@@ -89,11 +97,29 @@ export function assembleDiscovery (
     const variants = new Map<string, number>()
     for (const s of exported.values()) variants.set(s.name, (variants.get(s.name) ?? 0) + 1)
 
+    // Hosts with the same labels and services share one frozen labels object: 10,000
+    // instances usually have a handful of distinct combinations, and building a 20-key
+    // object per host dominated a full push (mostly GC).
+    const labelObjects = new Map<string, Readonly<Record<string, string>>>()
+    const markIds = new Map<ReadonlySet<string>, string>()
+    const labelsOf = (inst: InstanceOptions, marks: ReadonlySet<string>): Readonly<Record<string, string>> => {
+      let id = markIds.get(marks)
+      if (id === undefined) { id = [...marks].sort().join('\u0000'); markIds.set(marks, id) }
+      if (inst.labels !== undefined) id += '\u0001' + JSON.stringify(inst.labels)
+      let o = labelObjects.get(id)
+      if (o === undefined) {
+        const m: Record<string, string> = inst.labels === undefined ? {} : { ...inst.labels }
+        for (const k of [...marks].sort()) m[SERVICE_LABEL_PREFIX + k] = 'true'
+        o = Object.freeze(m)
+        labelObjects.set(id, o)
+      }
+      return o
+    }
     for (const protocol of PROTOCOLS) {
       const hosts: HostOptions[] = []
       for (const { inst, marks } of instances.values()) {
         if (!(inst.protocols ?? DEFAULT_PROTOCOLS).includes(protocol)) continue
-        hosts.push(toHost(inst, protocol, marks))
+        hosts.push(toHost(inst, protocol, labelsOf(inst, marks)))
       }
       const name = appClusterName(app, protocol)
       const template = templates.get(name)
@@ -120,10 +146,9 @@ export function assembleDiscovery (
   return { clusters, routes }
 }
 
-function toHost (inst: InstanceOptions, protocol: DiscoveryProtocol, marks: ReadonlySet<string>): HostOptions {
-  const labels: Record<string, string> = inst.labels === undefined ? {} : { ...inst.labels }
-  for (const k of marks) labels[SERVICE_LABEL_PREFIX + k] = 'true'
-  const h: HostOptions = { address: inst.address, port: inst.ports?.[protocol] ?? inst.port, labels }
+function toHost (inst: InstanceOptions, protocol: DiscoveryProtocol, labels: Readonly<Record<string, string>>): HostOptions {
+  // Shared and frozen on purpose (see labelsOf); Host keeps a frozen labels object as is.
+  const h: HostOptions = { address: inst.address, port: inst.ports?.[protocol] ?? inst.port, labels: labels as Record<string, string> }
   if (inst.zone !== undefined) h.zone = inst.zone
   h.weight = inst.weight ?? 1
   return h

@@ -26,7 +26,7 @@ export class Host {
     this.id = hostId(o.address, o.port)
     this.address = o.address
     this.port = o.port
-    this.labels = Object.freeze({ ...(o.labels ?? {}) })
+    this.labels = o.labels !== undefined && Object.isFrozen(o.labels) ? o.labels : Object.freeze({ ...(o.labels ?? {}) })
     this.zone = o.zone ?? ''
     this.weight = o.weight ?? 1
     this.healthy = true
@@ -54,7 +54,8 @@ export class Host {
   }
 
   update (o: HostOptions): void {
-    this.labels = Object.freeze({ ...(o.labels ?? {}) })
+    // A frozen labels object is immutable already: keep it (discovery shares one per label set).
+    this.labels = o.labels !== undefined && Object.isFrozen(o.labels) ? o.labels : Object.freeze({ ...(o.labels ?? {}) })
     this.zone = o.zone ?? ''
     this.weight = o.weight ?? 1
   }

@@ -14,9 +14,17 @@ export class SubsetIndex {
   constructor (hosts: readonly Host[], labelsOf: (h: Host) => Readonly<Record<string, string>>) {
     this.#hosts = hosts
     this.#words = (hosts.length + 31) >>> 5
+    // Hosts often share one labels object (discovery interns them): build its bitmap keys once.
+    const keysOf = new Map<object, string[]>()
     for (let i = 0; i < hosts.length; i++) {
       const labels = labelsOf(hosts[i])
-      for (const k in labels) this.#bit(`${k}=${labels[k]}`, i)
+      let keys = keysOf.get(labels)
+      if (keys === undefined) {
+        keys = []
+        for (const k in labels) keys.push(`${k}=${labels[k]}`)
+        keysOf.set(labels, keys)
+      }
+      for (let j = 0; j < keys.length; j++) this.#bit(keys[j], i)
       if (hosts[i].zone !== '') this.#bit(`zone=${hosts[i].zone}`, i)
     }
   }

@@ -1,0 +1,222 @@
+/**
+ * `npm run bench:discovery`: discovery pushes through the admin store with the real config
+ * compiler (issue 4 "Benchmark").
+ *  1. app-level push of 10,000 instances x 20 services vs the same data as 20 interface-level
+ *     pushes; then 1,000 one-host deltas. Time per push (median, p99), heap growth.
+ *  2. data volume: app-level vs interface-level (entries, bytes).
+ *  3. subset selection: SubsetIndex (Uint32Array bitmaps) vs fastbitset.
+ *  4. forwarding p99 of a steady grpc-js load through a real gateway, quiet vs during pushes.
+ * Writes bench/results/discovery-<ts>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+import pino from 'pino'
+import { AdminStore } from '../admin/store.js'
+import { resourceKey } from '../admin/effective.js'
+import type { AppPushOptions, ServicePushOptions } from '../admin/discovery/model.js'
+import { Host, HostRegistry } from '../gateway/cluster/host.js'
+import { SubsetIndex } from '../gateway/cluster/subsets.js'
+import { compileSnapshot } from '../gateway/config/compile.js'
+import { validateOptions } from '../gateway/config/load.js'
+import { startGateway } from '../gateway/lifecycle/start.js'
+import { echoClient, startEchoServer, unary } from '../test/_peers/grpc-echo.js'
+
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10_000)
+const SERVICES = 20
+const DELTAS = Number(process.env.BENCH_DELTAS ?? 1000)
+const logger = pino({ level: 'silent' })
+const gc = (globalThis as { gc?: () => void }).gc
+
+function stats (xs: number[]): { n: number, median: number, p99: number, max: number } {
+  const s = [...xs].sort((a, b) => a - b)
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]
+  return { n: s.length, median: round(q(0.5)), p99: round(q(0.99)), max: round(s[s.length - 1]) }
+}
+function round (x: number): number { return Math.round(x * 1000) / 1000 }
+function heapMb (): number { gc?.(); return process.memoryUsage().heapUsed / 1048576 }
+
+const services = Array.from({ length: SERVICES }, (_, i) => ({ name: `com.acme.shop.Service${i}`, version: '1.0' }))
+function instance (i: number) {
+  return { address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 50051, protocols: ['triple' as const], zone: `gz0${i % 4}`, labels: { cell: `c${i % 16}` } }
+}
+const instances = Array.from({ length: INSTANCES }, (_, i) => instance(i))
+const appPush: AppPushOptions = { instances, services }
+
+async function openStore () {
+  const base = validateOptions({ entity: 'bench', listeners: { triple: { port: 0 } } })
+  const hosts = new HostRegistry()
+  const deps = { hosts, logger, baseDir: process.cwd(), nodeId: 'bench' }
+  return await AdminStore.open({ baseOptions: base, logger, nodeId: 'bench', compile: (o, r) => compileSnapshot(o, r, deps), apply: () => {}, hosts })
+}
+
+async function pushes () {
+  // app-level: 5 rounds of the full push (new revision each time, same data)
+  const store = await openStore()
+  const h0 = heapMb()
+  const full: number[] = []
+  let heapGrowth = 0
+  for (let r = 1; r <= 5; r++) {
+    const before = heapMb()
+    const t0 = performance.now()
+    await store.write(resourceKey('app', 'shop'), r, () => ({ ...appPush, services: [...services] }))
+    full.push(performance.now() - t0)
+    if (r === 1) heapGrowth = heapMb() - before
+  }
+  // interface-level: the same data as 20 pushes of 10,000 providers each
+  const store2 = await openStore()
+  const iface: number[] = []
+  const before2 = heapMb()
+  for (const s of services) {
+    const body: ServicePushOptions = { app: 'shop', version: s.version, providers: instances }
+    const t0 = performance.now()
+    await store2.write(resourceKey('service', s.name), 1, () => body)
+    iface.push(performance.now() - t0)
+  }
+  const ifaceHeap = heapMb() - before2
+  const norm = (s: AdminStore): string => JSON.stringify(s.options.clusters.map(c => ({ ...c, hosts: c.hosts.map(h => ({ ...h, labels: Object.fromEntries(Object.entries(h.labels ?? {}).sort()) })) })))
+  const same = norm(store) === norm(store2)
+  // 1,000 one-host deltas on the app-level store: remove one, add it back
+  const deltas: number[] = []
+  let rev = 10
+  for (let i = 0; i < DELTAS; i++) {
+    const victim = instances[(i * 7919) % INSTANCES]
+    const remove = i % 2 === 0
+    const t0 = performance.now()
+    await store.write(resourceKey('app', 'shop'), ++rev, (cur) => {
+      const c = cur as AppPushOptions
+      const list = remove ? c.instances.filter(x => x.address !== victim.address) : [...c.instances, victim]
+      return { ...c, instances: list }
+    })
+    deltas.push(performance.now() - t0)
+  }
+  const heapAfter = heapMb()
+  await store.close(); await store2.close()
+  return {
+    appLevelFullPushMs: stats(full),
+    appLevelHeapGrowthMb: round(heapGrowth),
+    interfaceLevelPushMs: stats(iface),
+    interfaceLevelTotalMs: round(iface.reduce((a, b) => a + b, 0)),
+    interfaceLevelHeapGrowthMb: round(ifaceHeap),
+    sameClustersBothWays: same,
+    oneHostDeltaMs: stats(deltas),
+    heapAfterDeltasMb: round(heapAfter - h0),
+  }
+}
+
+function volume () {
+  const app = JSON.stringify({ revision: 1, ...appPush })
+  let ifaceBytes = 0
+  for (const s of services) ifaceBytes += Buffer.byteLength(JSON.stringify({ revision: 1, app: 'shop', version: s.version, providers: instances }))
+  return {
+    appLevel: { entries: INSTANCES + SERVICES, bytes: Buffer.byteLength(app) },
+    interfaceLevel: { entries: INSTANCES * SERVICES, bytes: ifaceBytes },
+    entriesCut: round((INSTANCES * SERVICES) / (INSTANCES + SERVICES)),
+    bytesCut: round(ifaceBytes / Buffer.byteLength(app)),
+  }
+}
+
+function subsets () {
+  const require = createRequire(import.meta.url)
+  const FastBitSet = require('fastbitset') as new (v?: number[]) => { add (i: number): void, intersection (o: unknown): unknown, array (): number[], new_intersection (o: unknown): { array (): number[] } }
+  const hosts = instances.map((x, i) => new Host({ address: x.address, port: x.port, zone: x.zone, labels: { cell: x.labels.cell, [`service:s${i % SERVICES}`]: 'true' } }))
+  const selectors = Array.from({ length: SERVICES }, (_, i) => ({ [`service:s${i}`]: 'true', cell: `c${i % 16}` }))
+  const reps = 20
+  // SubsetIndex: build + uncached selects (a new index each rep, so no cache hits)
+  let t0 = performance.now()
+  let n1 = 0
+  for (let r = 0; r < reps; r++) {
+    const idx = new SubsetIndex(hosts, h => h.labels)
+    for (const s of selectors) n1 += idx.select(s).length
+  }
+  const ours = (performance.now() - t0) / reps
+  // fastbitset: same work
+  t0 = performance.now()
+  let n2 = 0
+  for (let r = 0; r < reps; r++) {
+    const maps = new Map<string, InstanceType<typeof FastBitSet>>()
+    for (let i = 0; i < hosts.length; i++) {
+      const l = hosts[i].labels
+      for (const k in l) { const key = `${k}=${l[k]}`; let b = maps.get(key); if (b === undefined) { b = new FastBitSet(); maps.set(key, b) } b.add(i) }
+      const zk = `zone=${hosts[i].zone}`; let z = maps.get(zk); if (z === undefined) { z = new FastBitSet(); maps.set(zk, z) } z.add(i)
+    }
+    for (const s of selectors) {
+      const keys = Object.keys(s).map(k => `${k}=${s[k]}`)
+      let acc = maps.get(keys[0])!.new_intersection(maps.get(keys[1])!)
+      n2 += acc.array().map(i => hosts[i]).length
+      acc = acc as never
+    }
+  }
+  const fbs = (performance.now() - t0) / reps
+  // cached select cost
+  const idx = new SubsetIndex(hosts, h => h.labels)
+  for (const s of selectors) idx.select(s)
+  t0 = performance.now()
+  for (let i = 0; i < 1_000_000; i++) idx.select(selectors[i % SERVICES])
+  const cachedNs = (performance.now() - t0) * 1e6 / 1_000_000
+  return { hosts: hosts.length, selectors: selectors.length, subsetIndexBuildAndSelectMs: round(ours), fastbitsetBuildAndSelectMs: round(fbs), sameResults: n1 === n2, kept: ours <= fbs ? 'SubsetIndex' : 'fastbitset (faster, not yet switched)', cachedSelectNs: round(cachedNs) }
+}
+
+async function forwarding () {
+  const up = await startEchoServer('bench-up')
+  const options = validateOptions({
+    entity: 'bench', log: { level: 'silent', access: 'off' },
+    listeners: { triple: { port: 0 }, admin: { token: 'bench' } },
+  })
+  const gw = await startGateway(options, { baseDir: process.cwd(), logger, nodeId: 'bench' })
+  const admin = `http://127.0.0.1:${gw.addresses.admin.port}`
+  const put = async (path: string, body: unknown, method = 'PUT'): Promise<void> => {
+    const r = await fetch(admin + path, { method, headers: { authorization: 'Bearer bench', 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`)
+  }
+  await put('/v1/discovery/apps/echo', { revision: 1, instances: [{ address: '127.0.0.1', port: up.port }], services: [{ name: 'isthmus.test.Echo' }] })
+  const client = echoClient(gw.addresses.triple!.port)
+  const load = async (ms: number): Promise<number[]> => {
+    const lat: number[] = []
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        await unary(client, { message: 'x' })
+        lat.push(performance.now() - t0)
+      }
+    }))
+    return lat
+  }
+  await load(1000) // warm-up
+  const quiet = await load(3000)
+  // during: the 10k-instance app is pushed (full) and then one-host deltas, back to back
+  let pushing = true
+  let pushes = 0
+  const pusher = (async () => {
+    let rev = 1
+    await put('/v1/discovery/apps/shop', { revision: ++rev, ...appPush }); pushes++
+    while (pushing) {
+      const i = (rev * 31) % INSTANCES
+      await put('/v1/clusters/shop:triple/hosts', { revision: ++rev, ...(rev % 2 === 0 ? { remove: [`${instances[i].address}:50051`] } : { add: [{ address: instances[i].address, port: 50051 }] }) }, 'PATCH')
+      pushes++
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  })()
+  const during = await load(3000)
+  pushing = false
+  await pusher
+  client.close()
+  await gw.close()
+  await up.close()
+  const q = stats(quiet)
+  const d = stats(during)
+  return { concurrency: 8, quietMs: q, duringPushesMs: d, pushesDuring: pushes, p99Ratio: round(d.p99 / q.p99) }
+}
+
+const result: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, instances: INSTANCES, services: SERVICES, deltas: DELTAS, gcExposed: gc !== undefined }
+result.pushes = await pushes()
+result.volume = volume()
+result.subsets = subsets()
+if (process.env.BENCH_SKIP_FORWARDING === undefined) result.forwarding = await forwarding()
+console.log(JSON.stringify(result, null, 2))
+mkdirSync('bench/results', { recursive: true })
+const file = `bench/results/discovery-${(result.date as string).replace(/[:.]/g, '-')}.json`
+writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
+console.log(`wrote ${file}`)
+process.exit(0)
