@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { CompileContext, Filter, FilterFactory } from '../../filters/api.js'
 import { LocalReply } from '../../filters/local-reply.js'
 import { resolveFilterFactory } from '../../filters/registry.js'
+import { chainWithPolicies } from '../../filters/policy/index.js'
 import { CompiledChain, type ChainEntry } from '../chain/compiled-chain.js'
 import { Cluster } from '../cluster/cluster.js'
 import type { Host, HostRegistry } from '../cluster/host.js'
@@ -48,12 +49,15 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
   const triple: Array<ChainEntry & { phase: RequestPhaseName }> = []
   const bolt: Array<ChainEntry & { phase: RequestPhaseName }> = []
   const filters: Filter[] = []
-  for (let i = 0; i < options.filters.length; i++) {
-    const entry = options.filters[i]
+  // The top-level `policies` (config file or /v1/policies) feed the `policy` filter.
+  const entries = chainWithPolicies(options)
+  const policyAt = entries.length > options.filters.length ? entries.findIndex(e => !options.filters.includes(e)) : -1
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]
     if (entry.enabled === false) continue
-    const path = `/filters/${i}`
+    const path = i === policyAt ? '/policies' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
-    const cfgPath = `${path}/config`
+    const cfgPath = i === policyAt ? path : `${path}/config`
     const opts = validatorFor(factory)(entry.config ?? {}, cfgPath)
     const ctx = makeContext(options, deps, factory.name, cfgPath)
     let compiled: unknown

@@ -26,6 +26,7 @@ const SHOW_PEER = `export default {
 
 interface Pki {
   dir: string
+  remove: () => void
   acmeCa: string
   bankCa: string
   globexCa: string
@@ -33,9 +34,10 @@ interface Pki {
   ingress: LeafPaths
 }
 
-async function makePki (t: ExecutionContext): Promise<Pki> {
+// One PKI for the file (key generation is the slow part); tests only read it, and the
+// rotation test works on its own copy of the ingress files.
+const sharedPki: Promise<Pki> = (async () => {
   const tmp = tempDir('isthmus-2gw-')
-  t.teardown(tmp.remove)
   const acmeCa = await makeCa(tmp.dir, 'acme')
   const bankCa = await makeCa(tmp.dir, 'bank')
   const globexCa = await makeCa(tmp.dir, 'globex')
@@ -44,8 +46,11 @@ async function makePki (t: ExecutionContext): Promise<Pki> {
   // B trusts the CAs of the entities that may call it.
   writeFileSync(join(tmp.dir, 'b-trusted.pem'), readFileSync(join(acmeCa, 'ca.crt'), 'utf8') + readFileSync(join(globexCa, 'ca.crt'), 'utf8'))
   writeFileSync(join(tmp.dir, 'show-peer.mjs'), SHOW_PEER)
-  return { dir: tmp.dir, acmeCa, bankCa, globexCa, egress, ingress }
-}
+  return { dir: tmp.dir, remove: tmp.remove, acmeCa, bankCa, globexCa, egress, ingress }
+})()
+test.after.always(async () => { (await sharedPki).remove() })
+
+async function makePki (_t: ExecutionContext): Promise<Pki> { return await sharedPki }
 
 async function startPair (t: ExecutionContext, pki: Pki, o: { aPeerIdentity?: string, bExtra?: Record<string, unknown> } = {}) {
   const provider = await startEchoServer('bank-provider')
@@ -119,7 +124,9 @@ test('B refuses a client cert from a foreign CA, an expired cert and a forged-en
   const port = b.addresses.triple!.port
   const acme = loadCa(pki.acmeCa)
 
-  const foreignDir = await makeCa(pki.dir, 'mallory')
+  const scratch = tempDir('isthmus-mallory-')
+  t.teardown(scratch.remove)
+  const foreignDir = await makeCa(scratch.dir, 'mallory')
   const foreign = issueCert(loadCa(foreignDir), { entity: 'mallory', client: true })
   const expired = issueCert(acme, { entity: 'acme', app: 'egress', client: true, days: 1, notBefore: new Date(Date.now() - 3 * 86_400_000) })
   const forged = issueCert({ ...acme, entity: 'bank' }, { entity: 'bank', app: 'ingress', client: true })
@@ -145,7 +152,7 @@ test('a valid cert of another trusted entity gets PERMISSION_DENIED from the def
 test('A refuses a B whose identity is not the expected one (UNAVAILABLE to the app)', async t => {
   const pki = await makePki(t)
   const { app, provider } = await startPair(t, pki, { aPeerIdentity: 'globex' })
-  const err = await t.throwsAsync(unary(app, { message: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })) as grpc.ServiceError
+  const err = await t.throwsAsync(unary(app, { message: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 15000 })) as grpc.ServiceError
   t.is(err.code, grpc.status.UNAVAILABLE)
   t.is(provider.calls, 0)
 })
@@ -165,11 +172,17 @@ async function servedSerial (port: number, pki: Pki): Promise<string> {
 }
 
 test('certificate rotation on B while calls are in flight: new handshakes get the new cert, zero calls fail', async t => {
-  const pki = await makePki(t)
+  const shared = await makePki(t)
+  const own = tempDir('isthmus-rotate-')
+  t.teardown(own.remove)
+  const ingress = { cert: join(own.dir, 'tls.crt'), key: join(own.dir, 'tls.key'), ca: shared.ingress.ca }
+  copyFileSync(shared.ingress.cert, ingress.cert)
+  copyFileSync(shared.ingress.key, ingress.key)
+  const pki = { ...shared, ingress }
   const { app, b } = await startPair(t, pki)
   const port = b.addresses.triple!.port
   const before = await servedSerial(port, pki)
-  const next = await makeLeaf(pki.dir, pki.bankCa, 'bank', { app: 'ingress', server: true, name: 'ingress-next' })
+  const next = await makeLeaf(own.dir, pki.bankCa, 'bank', { app: 'ingress', server: true, name: 'ingress-next' })
   const nextSerial = new X509Certificate(readFileSync(next.cert)).serialNumber
   t.not(before, nextSerial)
 
@@ -213,9 +226,11 @@ test('certificate rotation on B while calls are in flight: new handshakes get th
 
 test('admin API over mTLS: an admin identity is let in, another identity is forbidden, no cert is 401', async t => {
   const pki = await makePki(t)
-  const admin = await makeLeaf(pki.dir, pki.bankCa, 'bank', { app: 'ops', client: true })
-  const other = await makeLeaf(pki.dir, pki.bankCa, 'bank', { app: 'teller', client: true })
-  const server = await makeLeaf(pki.dir, pki.bankCa, 'bank', { app: 'admin', server: true })
+  const own = tempDir('isthmus-admin-')
+  t.teardown(own.remove)
+  const admin = await makeLeaf(own.dir, pki.bankCa, 'bank', { app: 'ops', client: true })
+  const other = await makeLeaf(own.dir, pki.bankCa, 'bank', { app: 'teller', client: true })
+  const server = await makeLeaf(own.dir, pki.bankCa, 'bank', { app: 'admin', server: true })
   const gw = await startTestGateway(t, {
     entity: 'bank',
     listeners: {
