@@ -7,7 +7,7 @@
  * Replicas apply announcements from others; after any (re)connect they reconcile by revision
  * (push newer local, pull newer remote), which also bootstraps a new replica.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { ResourceEntry } from './state-file.js'
@@ -54,12 +54,16 @@ export class RedisReplicator implements StoreReplicator {
   readonly #stateKey: string
   readonly #metaKey: string
   readonly #channel: string
+  /** Origin of our announcements: unique per store instance, since two replicas may share
+   *  a node id (same hostname, or tests). */
+  readonly #self: string
   #readyOnce = false
   #closed = false
 
   constructor (store: AdminStore, o: ReplicationOptions) {
     this.#store = store
     this.#o = o
+    this.#self = `${o.nodeId}#${randomUUID()}`
     this.#log = o.logger.child({ component: 'admin-replication' })
     this.#stateKey = `${o.keyPrefix}admin:state`
     this.#metaKey = `${o.keyPrefix}admin:meta`
@@ -72,8 +76,8 @@ export class RedisReplicator implements StoreReplicator {
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
       lazyConnect: false,
     }
-    this.#cmd = new Redis(o.url, { ...common, connectionName: `isthmus-admin-${o.nodeId}` })
-    this.#sub = new Redis(o.url, { ...common, enableOfflineQueue: true, connectionName: `isthmus-admin-sub-${o.nodeId}` })
+    this.#cmd = new Redis(o.url, { ...common, connectionName: `isthmus-admin-${safeName(o.nodeId)}` })
+    this.#sub = new Redis(o.url, { ...common, enableOfflineQueue: true, connectionName: `isthmus-admin-sub-${safeName(o.nodeId)}` })
     this.#cmd.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis error'))
     this.#sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis subscriber error'))
     this.#cmd.on('ready', () => this.#onReady('cmd'))
@@ -92,7 +96,7 @@ export class RedisReplicator implements StoreReplicator {
   #onMessage (message: string): void {
     let a: Announcement
     try { a = JSON.parse(message) as Announcement } catch { return }
-    if (a.origin === this.#o.nodeId) return
+    if (a.origin === this.#self) return
     this.#store.adoptRemote(new Map([[a.key, a.entry]])).catch((err: unknown) => this.#log.warn({ err, key: a.key }, 'remote change not applied'))
   }
 
@@ -108,7 +112,7 @@ export class RedisReplicator implements StoreReplicator {
 
   async publish (key: string, entry: ResourceEntry): Promise<ResourceEntry | null> {
     if (this.#cmd.status !== 'ready') return null
-    const message = JSON.stringify({ origin: this.#o.nodeId, key, entry } satisfies Announcement)
+    const message = JSON.stringify({ origin: this.#self, key, entry } satisfies Announcement)
     const winner = await this.#cmd.eval(CAS, 2, this.#stateKey, this.#metaKey, key, String(entry.revision), digestOf(entry.value), JSON.stringify(entry), this.#channel, message) as string | null
     return winner === null ? null : JSON.parse(winner) as ResourceEntry
   }
@@ -151,3 +155,6 @@ export class RedisReplicator implements StoreReplicator {
 export function redisReplicator (o: ReplicationOptions): (store: AdminStore) => StoreReplicator {
   return store => new RedisReplicator(store, o)
 }
+
+// CLIENT SETNAME refuses spaces and newlines.
+function safeName (s: string): string { return s.replace(/[^A-Za-z0-9._:-]/g, '_') }
