@@ -15,6 +15,8 @@ import type { GatewayOptions, TlsOptions } from '../config/options.js'
 import { SnapshotRef, type Snapshot } from '../config/snapshot.js'
 import { IsthmusError } from '../errors.js'
 import { TripleListener } from '../listener/triple-listener.js'
+import { BoltListener } from '../listener/bolt-listener.js'
+import { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { setAccessLogLevel } from '../proxy/proxied-call.js'
 import { H2PoolRegistry, type ClusterTls } from '../upstream/h2-pool-registry.js'
 
@@ -108,7 +110,19 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const pools = new H2PoolRegistry(logger, tlsFor)
   const health = new HealthChecker(logger)
   health.update(ref.current.clusters.values())
-  const retirePools = (): void => { pools.retain(ref.current.clusters) }
+  const boltPools = new BoltPoolRegistry({ logger })
+  const boltPoolIds = new Set<string>()
+  const retirePools = (): void => {
+    pools.retain(ref.current.clusters)
+    // Bolt pools of hosts no live cluster uses any more (Host ids outlive snapshots).
+    const live = new Set<string>()
+    for (const c of ref.current.clusters.values()) for (const h of c.hosts) live.add(h.id)
+    const dropped: string[] = []
+    for (const c of ref.current.clusters.values()) for (const h of c.hosts) boltPoolIds.add(h.id)
+    for (const id of boltPoolIds) if (!live.has(id)) { dropped.push(id); boltPoolIds.delete(id) }
+    boltPools.closeHosts(dropped)
+  }
+  for (const c of ref.current.clusters.values()) for (const h of c.hosts) boltPoolIds.add(h.id)
   // One swap for every new revision (gateway.apply and admin store writes).
   const swap = (snap: Snapshot): void => {
     const old = ref.current
@@ -126,6 +140,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
 
   const l = options.listeners
   let triple: TripleListener | null = null
+  let bolt: BoltListener | null = null
   const addresses: Partial<GatewayAddresses> = {}
   let draining = false
   let drainPromise: Promise<void> | null = null
@@ -137,6 +152,11 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       addresses.triple = await triple.listen()
       logger.info({ listener: 'triple', address: addresses.triple.address, port: addresses.triple.port, tls: l.triple.tls !== undefined }, 'listening')
     }
+    if (l.bolt !== undefined) {
+      bolt = new BoltListener(l.bolt, { snapshot: ref, logger, pools: boltPools, tls: material(l.bolt.tls, 'bolt')?.secureContextOptions() ?? null })
+      addresses.bolt = await bolt.listen()
+      logger.info({ listener: 'bolt', address: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt.tls !== undefined }, 'listening')
+    }
     const adminTls = material(l.admin.tls, 'admin')
     const drain = (): Promise<void> => {
       if (drainPromise !== null) return drainPromise
@@ -144,6 +164,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       logger.info({ timeoutMs: options.drain.timeoutMs }, 'draining')
       drainPromise = Promise.all([
         triple?.close(options.drain.timeoutMs),
+        bolt?.close(options.drain.timeoutMs),
       ]).then(() => { logger.info('drained') })
       return drainPromise
     }
@@ -187,6 +208,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
           await store.close()
           health.close()
           await pools.close()
+          await boltPools.close(options.drain.timeoutMs)
           for (const m of tlsMaterials) m.close()
           closeFilters(ref.current, logger)
         })()
@@ -196,7 +218,9 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     return gateway
   } catch (err) {
     triple?.destroy()
+    bolt?.destroy()
     pools.destroy()
+    boltPools.destroy()
     health.close()
     for (const m of tlsMaterials) m.close()
     await admin?.close()
