@@ -20,7 +20,9 @@ export const ExampleService = {
   methods: {
     say: { name: 'Say', I: SayRequest, O: SayResponse, kind: MethodKind.Unary },
   },
-} as const satisfies ServiceType
+} as const
+// The esm and cjs copies of @bufbuild/protobuf disagree on types; the runtime object is right.
+const serviceType = ExampleService as unknown as Parameters<DubboRouter['service']>[0]
 
 export interface DubboServer { readonly port: number, close (): Promise<void> }
 
@@ -28,7 +30,7 @@ export interface DubboServer { readonly port: number, close (): Promise<void> }
 export async function startDubboServer (name: string, serviceVersion: string, serviceGroup: string): Promise<DubboServer> {
   const handler = dubboNodeAdapter({
     routes: (router: DubboRouter) => {
-      router.service(ExampleService, {
+      router.service(serviceType, {
         say: (req: { sentence: string }) => ({ sentence: `${name} says: ${req.sentence}` }),
       } as never, { serviceVersion, serviceGroup })
     },
@@ -50,5 +52,5 @@ export function dubboClient (port: number, httpVersion: '1.1' | '2', serviceVers
   const transport = mode === 'grpc'
     ? createGrpcTransport({ baseUrl, httpVersion: '2' })
     : createDubboTransport({ baseUrl, httpVersion })
-  return createPromiseClient(ExampleService, transport, { serviceVersion, serviceGroup }) as unknown as SayClient
+  return createPromiseClient(serviceType as never, transport, { serviceVersion, serviceGroup }) as unknown as SayClient
 }

@@ -63,11 +63,12 @@ test('TLS listener falls back to HTTP/1.1 over ALPN for Triple unary', async (t)
   ;(cfg.listeners as { triple: Record<string, unknown> }).triple.tls = { cert: server.cert, key: server.key, ca: server.ca, requireClientCert: true }
   const gw = await startTestGateway(t, cfg)
   const body = await new Promise<{ status: number, alpn: string, text: string }>((resolve, reject) => {
-    const req = https.request({
+    const options = {
       host: '127.0.0.1', port: gw.addresses.triple!.port, servername: 'localhost', method: 'POST', path: '/pkg.Svc/Method',
       ca: readFileSync(server.ca), cert: readFileSync(client.cert), key: readFileSync(client.key), ALPNProtocols: ['http/1.1'],
       headers: { 'content-type': 'application/json', 'tri-protocol-version': '1.0.0' }, agent: false,
-    }, (res) => {
+    } as https.RequestOptions
+    const req = https.request(options, (res) => {
       let text = ''
       res.on('data', (c: Buffer) => { text += c.toString() })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol || '', text }))

@@ -106,7 +106,7 @@ test('route miss -> UNIMPLEMENTED (12) with grpc-message; Triple unary gets HTTP
   t.is(r.headers['grpc-status'], '12')
   t.regex(String(r.headers['grpc-message']), /no route for triple pkg\.Unknown\/M/)
   const u = await rawRequest(gw.addresses.triple!.port, { ':path': '/pkg.Unknown/M', 'content-type': 'application/json' }, Buffer.from('{}'))
-  t.is(u.headers[':status'], 404)
+  t.is(Number(u.headers[':status']), 404)
   t.deepEqual(JSON.parse(u.body.toString()), { status: 12, message: 'no route for triple pkg.Unknown/M' })
   t.is(up.requests.length, 0)
 })

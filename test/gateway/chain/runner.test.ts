@@ -31,7 +31,7 @@ test('an async hook pauses the chain; it resumes at the next filter', async (t) 
   const done = new Promise<unknown>((resolve) => {
     const r = runHooks(makeCall(), entries(
       () => { seen.push(0); return CONTINUE },
-      async () => { await new Promise(res => setTimeout(res, 5)); seen.push(1); return CONTINUE },
+      async () => { await new Promise(res => setTimeout(res, 5)); seen.push(1); return CONTINUE as typeof CONTINUE },
       () => { seen.push(2); return CONTINUE },
     ), 'onRequest', 0, (_c, v) => resolve(v))
     t.is(r, PENDING)
