@@ -143,6 +143,24 @@ export class TlsMaterial {
   }
 
   /**
+   * Like clientOptions(), but `cert`, `key` and `ca` are getters reading the current material,
+   * so a pool that keeps one options object and spreads it per connection
+   * (`{ ...opts, host, port }`) dials each new connection with the rotated certificate.
+   */
+  liveClientOptions (): ConnectionOptions {
+    const base = this.clientOptions()
+    delete base.cert
+    delete base.key
+    delete base.ca
+    const props: PropertyDescriptorMap = {
+      cert: { enumerable: true, get: () => this.#cur.cert },
+      key: { enumerable: true, get: () => this.#cur.key },
+    }
+    if (this.paths.ca !== undefined) props.ca = { enumerable: true, get: () => this.#cur.ca }
+    return Object.defineProperties(base, props)
+  }
+
+  /**
    * Check a connected socket's peer: the chain verified, the identity parsed, and the CA that
    * signed it allowed to vouch for that entity (a CA with a SPIFFE entity SAN only vouches
    * for its own entity). With `expected` (`entity[/app]` or a SPIFFE URI; default the

@@ -96,7 +96,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     m.watch()
     const expected = c.options.tls.peerIdentity
     const tls: ClusterTls = {
-      options: m.clientOptions(),
+      options: m.liveClientOptions(), // cert/key read at each dial: new sessions use a rotated client cert
       verify: expected === undefined
         ? null
         : (session) => {

@@ -174,3 +174,20 @@ test('clientOptions pins the CA and checks the expected peer identity', async t 
   const foreign = new TlsMaterial({ cert: cli.cert, key: cli.key, ca: cli.ca, peerIdentity: 'bank' }, { baseDir: tmp.dir, logger: memoryLogger(), pollMs: 0 })
   await t.throwsAsync(connect(port, foreign.clientOptions()), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' })
 })
+
+test('liveClientOptions: a spread copy made after a rotation carries the new client certificate', async t => {
+  const tmp = tempDir(); t.teardown(tmp.remove)
+  const ca = await makeCa(tmp.dir, 'acme')
+  const cli = await makeLeaf(tmp.dir, ca, 'acme', { app: 'egress', client: true })
+  const next = await makeLeaf(tmp.dir, ca, 'acme', { app: 'egress', client: true, name: 'next' })
+  const m = new TlsMaterial({ cert: cli.cert, key: cli.key, ca: cli.ca, peerIdentity: 'acme' }, { baseDir: tmp.dir, logger: memoryLogger(), pollMs: 0 })
+  t.teardown(() => { m.close() })
+  const live = m.liveClientOptions()
+  t.is({ ...live }.cert, readFileSync(cli.cert, 'utf8'))
+  replace(next, cli)
+  t.true(m.reload())
+  const copy = { ...live }
+  t.is(copy.cert, readFileSync(next.cert, 'utf8'))
+  t.is(copy.key, readFileSync(next.key, 'utf8'))
+  t.is(typeof copy.checkServerIdentity, 'function')
+})
