@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
+import type { ConnectionOptions } from 'node:tls'
 import pino, { type Logger } from 'pino'
 import { TlsMaterial } from '../../certs/tls-material.js'
 import { startAdminServer, type AdminServer } from '../../admin/server.js'
@@ -11,7 +12,7 @@ import type { Cluster } from '../cluster/cluster.js'
 import { HealthChecker } from '../cluster/health-checker.js'
 import { HostRegistry } from '../cluster/host.js'
 import { compileSnapshot, type CompileDeps } from '../config/compile.js'
-import type { GatewayOptions, TlsOptions } from '../config/options.js'
+import type { ClusterOptions, GatewayOptions, TlsOptions } from '../config/options.js'
 import { SnapshotRef, type Snapshot } from '../config/snapshot.js'
 import { IsthmusError } from '../errors.js'
 import { TripleListener } from '../listener/triple-listener.js'
@@ -86,15 +87,16 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     return m
   }
 
-  const clusterTls = new Map<string, { key: string, tls: ClusterTls }>()
-  const tlsFor = (c: Cluster): ClusterTls | null => {
-    if (c.options.tls === undefined) return null
-    const key = JSON.stringify(c.options.tls)
-    const hit = clusterTls.get(c.name)
-    if (hit !== undefined && hit.key === key) return hit.tls
-    const m = material(c.options.tls, `cluster ${c.name}`)!
+  // One TlsMaterial per cluster `tls` block, shared by its HTTP/2 and Bolt pools.
+  const clusterTls = new Map<string, { key: string, tls: ClusterTls, m: TlsMaterial }>()
+  const clusterTlsEntry = (name: string, t: TlsOptions): { tls: ClusterTls, m: TlsMaterial } => {
+    const key = JSON.stringify(t)
+    const hit = clusterTls.get(name)
+    if (hit !== undefined && hit.key === key) return hit
+    hit?.m.close() // stop watching the old files; pools built on it keep its last material
+    const m = material(t, `cluster ${name}`)!
     m.watch()
-    const expected = c.options.tls.peerIdentity
+    const expected = t.peerIdentity
     const tls: ClusterTls = {
       options: m.liveClientOptions(), // cert/key read at each dial: new sessions use a rotated client cert
       verify: expected === undefined
@@ -104,13 +106,17 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
             return m.checkPeerIdentity(socket, expected)
           },
     }
-    clusterTls.set(c.name, { key, tls })
-    return tls
+    const entry = { key, tls, m }
+    clusterTls.set(name, entry)
+    return entry
   }
+  const tlsFor = (c: Cluster): ClusterTls | null => c.options.tls === undefined ? null : clusterTlsEntry(c.name, c.options.tls).tls
+  // Bolt dials per connection with the current material (clientOptions() checks peerIdentity).
+  const boltTlsFor = (c: Readonly<ClusterOptions>): ConnectionOptions | null => c.tls === undefined ? null : clusterTlsEntry(c.name, c.tls).m.clientOptions()
   const pools = new H2PoolRegistry(logger, tlsFor)
   const health = new HealthChecker(logger)
   health.update(ref.current.clusters.values())
-  const boltPools = new BoltPoolRegistry({ logger })
+  const boltPools = new BoltPoolRegistry({ logger, tls: boltTlsFor })
   const boltPoolIds = new Set<string>()
   const retirePools = (): void => {
     pools.retain(ref.current.clusters)
@@ -153,7 +159,10 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       logger.info({ listener: 'triple', address: addresses.triple.address, port: addresses.triple.port, tls: l.triple.tls !== undefined }, 'listening')
     }
     if (l.bolt !== undefined) {
-      bolt = new BoltListener(l.bolt, { snapshot: ref, logger, pools: boltPools, tls: material(l.bolt.tls, 'bolt')?.secureContextOptions() ?? null })
+      const boltTls = material(l.bolt.tls, 'bolt')
+      bolt = new BoltListener(l.bolt, { snapshot: ref, logger, pools: boltPools, tls: boltTls?.secureContextOptions() ?? null })
+      // Reload on file change; refuse certs from a CA bound to another entity.
+      boltTls?.attach(bolt.server as import('node:tls').Server)
       addresses.bolt = await bolt.listen()
       logger.info({ listener: 'bolt', address: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt.tls !== undefined }, 'listening')
     }

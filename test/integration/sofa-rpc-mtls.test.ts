@@ -1,45 +1,20 @@
 /**
- * Bolt across two gateways joined by mTLS, built from the pieces directly (the Bolt listener
- * is not in start.ts yet): sofa-rpc-node -> A (plain Bolt) -> mTLS -> B (Bolt TLS) -> provider.
+ * Bolt across two gateways joined by mTLS (startGateway):
+ * sofa-rpc-node -> A (plain Bolt) -> mTLS -> B (Bolt TLS) -> sofa-rpc-node provider.
  */
 import test, { type ExecutionContext } from 'ava'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { HostRegistry } from '../../gateway/cluster/host.js'
-import { compileSnapshot } from '../../gateway/config/compile.js'
-import { validateOptions } from '../../gateway/config/load.js'
-import { SnapshotRef } from '../../gateway/config/snapshot.js'
-import { BoltListener } from '../../gateway/listener/bolt-listener.js'
-import { BoltPoolRegistry } from '../../gateway/upstream/bolt-pool.js'
-import { TlsMaterial } from '../../certs/tls-material.js'
-import { capturingLogger } from '../_helpers/bolt-gateway.js'
-import { makeCa, makeLeaf, memoryLogger, tempDir, type LeafPaths } from '../_helpers/pki.js'
+import { startTestGateway } from '../_helpers/gateway.js'
+import { makeCa, makeLeaf, tempDir, type LeafPaths } from '../_helpers/pki.js'
 import { sofaClient, sofaConsumer, startSofaServer } from '../_peers/sofa-rpc.js'
 
 async function boltGateway (t: ExecutionContext, config: Record<string, unknown>, baseDir: string): Promise<number> {
-  const options = validateOptions(config)
-  const { logger } = capturingLogger()
-  const snapshot = new SnapshotRef(await compileSnapshot(options, 1, { hosts: new HostRegistry(), logger, baseDir, nodeId: 'test' }))
-  const materials: TlsMaterial[] = []
-  const mat = (o: NonNullable<typeof options.listeners.bolt>['tls']): TlsMaterial | null => {
-    if (o === undefined) return null
-    const m = new TlsMaterial(o, { baseDir, logger: memoryLogger(), pollMs: 0 })
-    materials.push(m)
-    return m
-  }
-  const clusterTls = new Map<string, TlsMaterial | null>()
-  for (const c of options.clusters) clusterTls.set(c.name, mat(c.tls))
-  // Called for each new upstream connection, so a rotated client certificate is used at once.
-  const pools = new BoltPoolRegistry({ logger, tls: (cluster) => clusterTls.get(cluster.name)?.clientOptions() ?? null })
-  const listenerTls = mat(options.listeners.bolt!.tls)
-  const listener = new BoltListener(options.listeners.bolt!, { snapshot, logger, pools, tls: listenerTls?.secureContextOptions() ?? null })
-  listenerTls?.attach(listener.server as import('node:tls').Server)
-  const addr = await listener.listen()
-  t.teardown(() => { listener.destroy(); pools.destroy(); for (const m of materials) m.close() })
-  return addr.port
+  const gw = await startTestGateway(t, { ...config, drain: { timeoutMs: 500 } }, baseDir)
+  return gw.addresses.bolt!.port
 }
 
-async function setup (t: ExecutionContext, caller: 'egress' | 'globex' = 'egress') {
+async function setup (t: ExecutionContext, caller: 'egress' | 'globex' = 'egress', peerIdentity = 'bank/ingress') {
   const tmp = tempDir('isthmus-bolt-mtls-')
   t.teardown(tmp.remove)
   const acmeCa = await makeCa(tmp.dir, 'acme')
@@ -55,17 +30,17 @@ async function setup (t: ExecutionContext, caller: 'egress' | 'globex' = 'egress
   t.teardown(() => provider.close())
   const bPort = await boltGateway(t, {
     entity: 'bank',
-    listeners: { bolt: { host: '127.0.0.1', port: 0, tls: { cert: ingress.cert, key: ingress.key, ca: 'trusted.pem', requireClientCert: true } }, admin: {} },
+    listeners: { bolt: { host: '127.0.0.1', port: 0, tls: { cert: ingress.cert, key: ingress.key, ca: 'trusted.pem', requireClientCert: true } }, admin: { host: '127.0.0.1', port: 0 } },
     clusters: [{ name: 'provider', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: provider.port }] }],
     routes: [{ name: 'all', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'provider', timeoutMs: 5000 }],
     filters: [{ name: 'policy', config: { default: 'deny-foreign', rules: [{ name: 'acme-egress-in', action: 'allow', from: { entity: 'acme', app: 'egress' } }] } }],
   }, tmp.dir)
   const aPort = await boltGateway(t, {
     entity: caller === 'egress' ? 'acme' : 'globex',
-    listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: {} },
+    listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     clusters: [{
       name: 'bank', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: bPort }],
-      tls: { cert: client.cert, key: client.key, ca: join(bankCa, 'ca.crt'), servername: 'localhost', peerIdentity: 'bank/ingress' },
+      tls: { cert: client.cert, key: client.key, ca: join(bankCa, 'ca.crt'), servername: 'localhost', peerIdentity },
     }],
     routes: [{ name: 'all', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'bank', timeoutMs: 5000 }],
   }, tmp.dir)
@@ -85,4 +60,11 @@ test('another trusted entity is denied on Bolt with SERVER_EXCEPTION and the rea
   const err = await t.throwsAsync(consumer.invoke('plus', [1, 1]))
   t.log(err?.message)
   t.regex(err?.message ?? '', /denied: caller is not entity bank/)
+})
+
+test('A refuses a Bolt peer whose identity is not the expected one', async t => {
+  const { consumer } = await setup(t, 'egress', 'bank/other-app')
+  const err = await t.throwsAsync(consumer.invoke('plus', [1, 1]))
+  t.log(err?.message)
+  t.regex(err?.message ?? '', /ISTH_ERR_UPSTREAM_CONNECT/)
 })
