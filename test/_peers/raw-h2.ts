@@ -10,6 +10,8 @@ export type RawHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeader
 export interface RawH2Server {
   readonly port: number
   readonly requests: IncomingHttpHeaders[]
+  /** HTTP/2 connections accepted so far. */
+  readonly sessions: () => number
   close (): Promise<void>
 }
 
@@ -17,7 +19,8 @@ export async function startRawH2 (handler: RawHandler): Promise<RawH2Server> {
   const server = http2.createServer()
   const requests: IncomingHttpHeaders[] = []
   const sessions = new Set<http2.ServerHttp2Session>()
-  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)) })
+  let accepted = 0
+  server.on('session', (s) => { accepted++; sessions.add(s); s.on('close', () => sessions.delete(s)) })
   server.on('stream', (stream, headers) => {
     requests.push(headers)
     const chunks: Buffer[] = []
@@ -29,6 +32,7 @@ export async function startRawH2 (handler: RawHandler): Promise<RawH2Server> {
   return {
     port: (server.address() as AddressInfo).port,
     requests,
+    sessions: () => accepted,
     close: () => new Promise<void>((resolve) => { for (const s of sessions) s.destroy(); server.close(() => resolve()) }),
   }
 }
