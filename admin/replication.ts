@@ -18,6 +18,8 @@ export interface ReplicationOptions {
   keyPrefix: string
   nodeId: string
   logger: Logger
+  /** Password when the URL carries none (from `redis.passwordEnv`). */
+  password?: string
   /** How long open() waits for Redis before serving local state (default 2000 ms). */
   connectTimeoutMs?: number
 }
@@ -75,6 +77,7 @@ export class RedisReplicator implements StoreReplicator {
       connectTimeout: 2000,
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
       lazyConnect: false,
+      ...(o.password === undefined ? {} : { password: o.password }),
     }
     this.#cmd = new Redis(o.url, { ...common, connectionName: `isthmus-admin-${safeName(o.nodeId)}` })
     this.#sub = new Redis(o.url, { ...common, enableOfflineQueue: true, connectionName: `isthmus-admin-sub-${safeName(o.nodeId)}` })

@@ -231,7 +231,7 @@ export interface GatewayOptions {
   ldc?: LdcOptions
   policies?: PoliciesOptions
   audit: AuditOptions
-  redis?: { url: string, keyPrefix: string }
+  redis?: { url: string, keyPrefix: string, passwordEnv?: string }
   /** Path of the persisted admin state; none means in memory only. */
   state?: string
   log: LogOptions

@@ -342,6 +342,8 @@ export const gatewaySchema = {
       properties: {
         url: { type: 'string', pattern: '^rediss?://' },
         keyPrefix: { ...str, default: 'isthmus:' },
+        // The password stays out of the config file: name the environment variable holding it.
+        passwordEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
       },
     },
     state: str,

@@ -338,7 +338,7 @@ export interface GatewayConfigView {
   }
   state?: string
   audit?: { dir: string }
-  redis?: { url: string }
+  redis?: { url: string, passwordEnv?: string }
   drain: { timeoutMs: number }
   [key: string]: unknown
 }

@@ -170,7 +170,9 @@ test('values-full: the Redis password reaches the pod from its secret, never the
   const r = await render('values-full.yaml')
   const { text, value } = renderedConfig(r)
   t.is(value.redis?.url, 'rediss://redis-master.platform.svc.cluster.local:6380/0')
-  t.notRegex(text, /password/i)
+  // Only the name of the variable that carries it, which the gateway reads at start.
+  t.is(value.redis?.passwordEnv, 'ISTHMUS_REDIS_PASSWORD')
+  t.notRegex(text.replace('passwordEnv: ISTHMUS_REDIS_PASSWORD', ''), /password/i)
   const env = (workload(r).pod.containers[0] as unknown as { env: Array<{ name: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }> }).env
   const pw = env.find(e => e.name === 'ISTHMUS_REDIS_PASSWORD')
   t.deepEqual(pw?.valueFrom?.secretKeyRef, { name: 'isthmus-redis', key: 'password' })

@@ -226,7 +226,11 @@ which may take drain.timeoutMs; the extra seconds cover process exit.
 {{- $_ := set $cfg "log" $c.log -}}
 {{- $_ := set $cfg "drain" $c.drain -}}
 {{- if $v.redis.enabled -}}
-{{- $_ := set $cfg "redis" (dict "url" $v.redis.url "keyPrefix" $v.redis.keyPrefix) -}}
+{{- $redis := dict "url" $v.redis.url "keyPrefix" $v.redis.keyPrefix -}}
+{{- if or $v.redis.password.value $v.redis.password.existingSecret -}}
+{{- $_ := set $redis "passwordEnv" $v.redis.password.env -}}
+{{- end -}}
+{{- $_ := set $cfg "redis" $redis -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
