@@ -36,6 +36,24 @@ export class LocalReply {
   }
 }
 
+const shared = new Map<string, LocalReply>()
+
+/**
+ * The LocalReply for an outcome whose detail is known only per call (no route for service X,
+ * no host in cluster Y): built once per (code, detail) and reused. Bounded, because details
+ * come from callers.
+ */
+export function localReplyFor (code: ErrorCode, detail: string): LocalReply {
+  const key = code + '\u0000' + detail
+  let r = shared.get(key)
+  if (r === undefined) {
+    if (shared.size >= 4096) shared.clear()
+    r = new LocalReply(code, detail)
+    shared.set(key, r)
+  }
+  return r
+}
+
 /** grpc-message is percent-encoded (gRPC HTTP/2 spec): printable ASCII except '%' stays. */
 export function encodeGrpcMessage (message: string): string {
   let plain = true

@@ -9,6 +9,10 @@ const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
 const posInt = { type: 'integer', minimum: 1 } as const
 const nonNegInt = { type: 'integer', minimum: 0 } as const
 const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
+/** An optional object with only known keys, filled with its properties' defaults. */
+function section<P extends Record<string, unknown>> (properties: P) {
+  return { type: 'object', additionalProperties: false, default: {}, properties } as const
+}
 
 export const tlsSchema = {
   type: 'object',
@@ -57,67 +61,37 @@ export const clusterSchema = {
   properties: {
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
     protocol: { enum: ['triple', 'bolt', 'http1'] },
-    lb: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        policy: { enum: ['round-robin', 'least-request', 'random', 'consistent-hash'], default: 'round-robin' },
-        hashHeader: str,
-      },
-    },
+    lb: section({
+      policy: { enum: ['round-robin', 'least-request', 'random', 'consistent-hash'], default: 'round-robin' },
+      hashHeader: str,
+    }),
     hosts: { type: 'array', items: hostSchema, default: [] },
-    subsetFallback: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        policy: { enum: ['none', 'any', 'default'], default: 'any' },
-        defaultSubset: labels,
-      },
-    },
-    healthCheck: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        intervalMs: { ...nonNegInt, default: 0 },
+    subsetFallback: section({
+      policy: { enum: ['none', 'any', 'default'], default: 'any' },
+      defaultSubset: labels,
+    }),
+    healthCheck: section({
+      intervalMs: { ...nonNegInt, default: 0 },
+      timeoutMs: { ...posInt, default: 1000 },
+      unhealthyThreshold: { ...posInt, default: 3 },
+      healthyThreshold: { ...posInt, default: 1 },
+    }),
+    outlier: section({
+      consecutiveFailures: { ...posInt, default: 3 },
+      ejectMs: { ...posInt, default: 10000 },
+    }),
+    upstream: section({
+      connectTimeoutMs: { ...posInt, default: 3000 },
+      maxConcurrentStreams: { ...posInt, default: 100 },
+      maxConnections: { ...posInt, default: 4 },
+      maxRequestsPerConnection: { ...nonNegInt, default: 0 },
+      heartbeat: section({
+        baseMs: { ...posInt, default: 15000 },
+        maxMs: { ...posInt, default: 90000 },
         timeoutMs: { ...posInt, default: 1000 },
-        unhealthyThreshold: { ...posInt, default: 3 },
-        healthyThreshold: { ...posInt, default: 1 },
-      },
-    },
-    outlier: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        consecutiveFailures: { ...posInt, default: 3 },
-        ejectMs: { ...posInt, default: 10000 },
-      },
-    },
-    upstream: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        connectTimeoutMs: { ...posInt, default: 3000 },
-        maxConcurrentStreams: { ...posInt, default: 100 },
-        maxConnections: { ...posInt, default: 4 },
-        maxRequestsPerConnection: { ...nonNegInt, default: 0 },
-        heartbeat: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            baseMs: { ...posInt, default: 15000 },
-            maxMs: { ...posInt, default: 90000 },
-            timeoutMs: { ...posInt, default: 1000 },
-            maxFailures: { ...posInt, default: 3 },
-          },
-        },
-      },
-    },
+        maxFailures: { ...posInt, default: 3 },
+      }),
+    }),
     tls: tlsSchema,
     shard: {
       type: 'object',
@@ -188,12 +162,7 @@ export const ldcSchema = {
   additionalProperties: false,
   required: ['table'],
   properties: {
-    uid: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { header: str, boltKey: str, jwtClaim: str },
-    },
+    uid: section({ header: str, boltKey: str, jwtClaim: str }),
     localZone: str,
     table: {
       type: 'array',
@@ -245,17 +214,12 @@ export const policiesSchema = {
   },
 } as const
 
-const http2Schema = {
-  type: 'object',
-  additionalProperties: false,
-  default: {},
-  properties: {
-    maxConcurrentStreams: { ...posInt, default: 1000 },
-    maxHeaderListSize: { type: 'integer', minimum: 1024, default: 65536 },
-    initialWindowSize: { type: 'integer', minimum: 65535, maximum: 2147483647, default: 1048576 },
-    maxSessionMemory: { ...posInt, default: 64 },
-  },
-} as const
+const http2Schema = section({
+  maxConcurrentStreams: { ...posInt, default: 1000 },
+  maxHeaderListSize: { type: 'integer', minimum: 1024, default: 65536 },
+  initialWindowSize: { type: 'integer', minimum: 65535, maximum: 2147483647, default: 1048576 },
+  maxSessionMemory: { ...posInt, default: 64 },
+})
 
 export const gatewaySchema = {
   $id: 'isthmus.config',
@@ -266,75 +230,55 @@ export const gatewaySchema = {
     entity: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{0,62}$' },
     trustDomain: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{0,252}$', default: 'isthmus.local' },
     nodeId: str,
-    listeners: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        triple: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            host: { ...str, default: '127.0.0.1' },
-            port: { ...port, default: 0 },
-            tls: tlsSchema,
-            http1: { type: 'boolean', default: true },
-            http2: http2Schema,
-          },
-        },
-        bolt: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            host: { ...str, default: '127.0.0.1' },
-            port: { ...port, default: 0 },
-            tls: tlsSchema,
-            limits: {
-              type: 'object',
-              additionalProperties: false,
-              default: {},
-              properties: {
-                maxFrameBytes: { type: 'integer', minimum: 64, default: 16 * 1024 * 1024 },
-                maxHeaderEntries: { ...posInt, default: 256 },
-                maxHeaderBytes: { ...posInt, default: 65536 },
-                maxClassNameBytes: { ...posInt, default: 256 },
-              },
-            },
-            idleTimeoutMs: { ...posInt, default: 90000 },
-          },
-        },
-        admin: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            host: { ...str, default: '127.0.0.1' },
-            port: { ...port, default: 0 },
-            tls: tlsSchema,
-            token: str,
-            tokenFile: str,
-            tokenEnv: str,
-            adminIdentities: { type: 'array', items: str },
-            maxBodyBytes: { ...posInt, default: 8 * 1024 * 1024 },
-          },
+    listeners: section({
+      triple: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          host: { ...str, default: '127.0.0.1' },
+          port: { ...port, default: 0 },
+          tls: tlsSchema,
+          http1: { type: 'boolean', default: true },
+          http2: http2Schema,
         },
       },
-    },
+      bolt: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          host: { ...str, default: '127.0.0.1' },
+          port: { ...port, default: 0 },
+          tls: tlsSchema,
+          limits: section({
+            maxFrameBytes: { type: 'integer', minimum: 64, default: 16 * 1024 * 1024 },
+            maxHeaderEntries: { ...posInt, default: 256 },
+            maxHeaderBytes: { ...posInt, default: 65536 },
+            maxClassNameBytes: { ...posInt, default: 256 },
+          }),
+          idleTimeoutMs: { ...posInt, default: 90000 },
+        },
+      },
+      admin: section({
+        host: { ...str, default: '127.0.0.1' },
+        port: { ...port, default: 0 },
+        tls: tlsSchema,
+        token: str,
+        tokenFile: str,
+        tokenEnv: str,
+        adminIdentities: { type: 'array', items: str },
+        maxBodyBytes: { ...posInt, default: 8 * 1024 * 1024 },
+      }),
+    }),
     clusters: { type: 'array', items: clusterSchema, default: [] },
     routes: { type: 'array', items: routeSchema, default: [] },
     filters: { type: 'array', items: filterEntrySchema, default: [] },
     ldc: ldcSchema,
     policies: policiesSchema,
-    audit: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: false },
-        dir: { ...str, default: './audit' },
-        queue: { type: 'boolean', default: false },
-      },
-    },
+    audit: section({
+      enabled: { type: 'boolean', default: false },
+      dir: { ...str, default: './audit' },
+      queue: { type: 'boolean', default: false },
+    }),
     redis: {
       type: 'object',
       additionalProperties: false,
@@ -347,20 +291,10 @@ export const gatewaySchema = {
       },
     },
     state: str,
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-        access: { enum: ['info', 'debug', 'trace', 'off'], default: 'debug' },
-      },
-    },
-    drain: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: { timeoutMs: { ...posInt, default: 25000 } },
-    },
+    log: section({
+      level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+      access: { enum: ['info', 'debug', 'trace', 'off'], default: 'debug' },
+    }),
+    drain: section({ timeoutMs: { ...posInt, default: 25000 } }),
   },
 } as const satisfies JsonSchema

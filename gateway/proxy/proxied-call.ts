@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { CONTINUE, type Continue } from '../../filters/api.js'
-import { LocalReply } from '../../filters/local-reply.js'
+import { localReplyFor, type LocalReply } from '../../filters/local-reply.js'
 import { Call, type Protocol } from '../call/call.js'
 import type { CallHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
@@ -112,19 +112,6 @@ function countCall (c: Call): void {
   child.inc()
 }
 
-const routeMisses = new Map<string, LocalReply>()
-const noHostReplies = new Map<string, LocalReply>()
-const noClusterReplies = new Map<string, LocalReply>()
-function cachedReply (cache: Map<string, LocalReply>, code: ConstructorParameters<typeof LocalReply>[0], detail: string): LocalReply {
-  let r = cache.get(detail)
-  if (r === undefined) {
-    r = new LocalReply(code, detail)
-    if (cache.size > 4096) cache.clear() // bounded: details come from callers
-    cache.set(detail, r)
-  }
-  return r
-}
-
 /** Drive the request phases from `call.phase` on until forward, a local reply, or PENDING. */
 function advance (call: ProxiedCall): void {
   for (;;) {
@@ -149,9 +136,9 @@ function advance (call: ProxiedCall): void {
       }
       case Phase.ChooseHost: {
         const cluster = call.cluster
-        if (cluster === null) { ProxiedCall.doReply(call, cachedReply(noClusterReplies, 'ISTH_ERR_CLUSTER_NOT_FOUND', call.route?.cluster ?? '?')); return }
+        if (cluster === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_CLUSTER_NOT_FOUND', call.route?.cluster ?? '?')); return }
         const host = cluster.choose(call, performance.now())
-        if (host === null) { ProxiedCall.doReply(call, cachedReply(noHostReplies, 'ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST', cluster.name)); return }
+        if (host === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST', cluster.name)); return }
         call.host = host
         call.phase = Phase.AfterHost
         break
@@ -199,9 +186,9 @@ function afterResponseHooks (call: ProxiedCall, r: Continue | LocalReply): void 
 function route (call: ProxiedCall): LocalReply | null {
   const snap = call.snapshot
   const r = snap.routes.match(call)
-  if (r === null) return cachedReply(routeMisses, 'ISTH_ERR_ROUTE_NOT_FOUND', describe(call))
+  if (r === null) return localReplyFor('ISTH_ERR_ROUTE_NOT_FOUND', describe(call))
   call.route = r
-  if (r.requireMethod && call.method === '') return cachedReply(routeMisses, 'ISTH_ERR_ROUTE_METHOD_REQUIRED', r.name)
+  if (r.requireMethod && call.method === '') return localReplyFor('ISTH_ERR_ROUTE_METHOD_REQUIRED', r.name)
   call.cluster = snap.clusters.get(r.cluster) ?? null
   if (r.subset !== null) call.subset = call.subset === null ? r.subset : { ...r.subset, ...call.subset }
   // The route's timeout caps the caller's deadline.

@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { LocalReply, encodeGrpcMessage } from '../../filters/local-reply.js'
+import { LocalReply, encodeGrpcMessage, localReplyFor } from '../../filters/local-reply.js'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import type { Snapshot } from '../config/snapshot.js'
@@ -357,24 +357,17 @@ function unaryErrorBody (reply: LocalReply): string {
 const BAD_PATH = new LocalReply('ISTH_ERR_TRIPLE_BAD_REQUEST', ':path must be /<service>/<method>')
 const DEADLINE_BEFORE_SEND = new LocalReply('ISTH_ERR_DEADLINE_EXCEEDED', 'the caller\'s deadline passed in the gateway')
 
-const replyCache = new Map<string, LocalReply>()
-function cached (key: string, make: () => LocalReply): LocalReply {
-  let r = replyCache.get(key)
-  if (r === undefined) { if (replyCache.size > 1024) replyCache.clear(); r = make(); replyCache.set(key, r) }
-  return r
-}
 function upstreamTimeout (call: TripleCall): LocalReply {
-  const name = call.route?.name ?? '?'
-  return cached(`t:${name}`, () => new LocalReply('ISTH_ERR_UPSTREAM_TIMEOUT', `route ${name}`))
+  return localReplyFor('ISTH_ERR_UPSTREAM_TIMEOUT', `route ${call.route?.name ?? '?'}`)
 }
 export function upstreamReset (code: number): LocalReply {
-  return cached(`r:${code}`, () => new LocalReply('ISTH_ERR_UPSTREAM_RESET', `HTTP/2 error code ${code}`))
+  return localReplyFor('ISTH_ERR_UPSTREAM_RESET', `HTTP/2 error code ${code}`)
 }
 export function upstreamConnect (host: string): LocalReply {
-  return cached(`c:${host}`, () => new LocalReply('ISTH_ERR_UPSTREAM_CONNECT', host))
+  return localReplyFor('ISTH_ERR_UPSTREAM_CONNECT', host)
 }
 function protocolMismatch (cluster: string, protocol: string): LocalReply {
-  return cached(`p:${cluster}`, () => new LocalReply('ISTH_ERR_ROUTE_PROTOCOL_MISMATCH', `cluster ${cluster}, which speaks ${protocol}; a Triple call cannot be sent there`))
+  return localReplyFor('ISTH_ERR_ROUTE_PROTOCOL_MISMATCH', `cluster ${cluster}, which speaks ${protocol}; a Triple call cannot be sent there`)
 }
 
 export function tagStream<T extends object> (s: T, call: TripleCall): void {

@@ -29,14 +29,8 @@ export class H2PoolRegistry {
   }
 
   h2 (cluster: Cluster, host: Host): H2Pool {
-    let entry = this.#h2.get(cluster.name)
-    const key = transportKey(cluster)
-    if (entry === undefined || entry.key !== key) {
-      if (entry !== undefined) for (const p of entry.pools.values()) void p.close()
-      entry = { key, pools: new Map() }
-      this.#h2.set(cluster.name, entry)
-    }
-    let pool = entry.pools.get(host)
+    const pools = entryFor(this.#h2, cluster)
+    let pool = pools.get(host)
     if (pool === undefined) {
       const u = cluster.options.upstream
       const tls = this.#tlsFor(cluster)
@@ -48,21 +42,15 @@ export class H2PoolRegistry {
         verifyPeer: tls?.verify ?? null,
       }
       pool = new H2Pool(host, opts, this.#logger)
-      entry.pools.set(host, pool)
+      pools.set(host, pool)
     }
     return pool
   }
 
   /** undici pool for an HTTP/1.1 cluster host (used when the downstream is HTTP/2). */
   h1 (cluster: Cluster, host: Host): Pool {
-    let entry = this.#h1.get(cluster.name)
-    const key = transportKey(cluster)
-    if (entry === undefined || entry.key !== key) {
-      if (entry !== undefined) for (const p of entry.pools.values()) void p.close()
-      entry = { key, pools: new Map() }
-      this.#h1.set(cluster.name, entry)
-    }
-    let pool = entry.pools.get(host)
+    const pools = entryFor(this.#h1, cluster)
+    let pool = pools.get(host)
     if (pool === undefined) {
       const u = cluster.options.upstream
       const tls = this.#tlsFor(cluster)
@@ -72,7 +60,7 @@ export class H2PoolRegistry {
         connectTimeout: u.connectTimeoutMs,
         connect: tls !== null ? { ...(tls.options as object) } : undefined,
       })
-      entry.pools.set(host, pool)
+      pools.set(host, pool)
     }
     return pool
   }
@@ -119,6 +107,20 @@ export class H2PoolRegistry {
     for (const e of this.#h2.values()) for (const p of e.pools.values()) n += p.sessionCount
     return n
   }
+}
+
+interface Closable { close (): Promise<unknown> }
+
+/** The cluster's pools, started afresh (old ones closed) when its transport settings changed. */
+function entryFor<P extends Closable> (map: Map<string, { key: string, pools: Map<Host, P> }>, cluster: Cluster): Map<Host, P> {
+  const key = transportKey(cluster)
+  let entry = map.get(cluster.name)
+  if (entry === undefined || entry.key !== key) {
+    if (entry !== undefined) for (const p of entry.pools.values()) void p.close()
+    entry = { key, pools: new Map() }
+    map.set(cluster.name, entry)
+  }
+  return entry.pools
 }
 
 const keys = new WeakMap<Cluster, string>()
