@@ -1,6 +1,5 @@
 import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
-import type { ConnectionOptions } from 'node:tls'
 import pino, { type Logger } from 'pino'
 import { TlsMaterial } from '../../certs/tls-material.js'
 import { startAdminServer, type AdminServer } from '../../admin/server.js'
@@ -12,12 +11,12 @@ import type { Cluster } from '../cluster/cluster.js'
 import { HealthChecker } from '../cluster/health-checker.js'
 import { HostRegistry } from '../cluster/host.js'
 import { compileSnapshot, type CompileDeps } from '../config/compile.js'
-import type { ClusterOptions, GatewayOptions, TlsOptions } from '../config/options.js'
+import type { GatewayOptions, TlsOptions } from '../config/options.js'
 import { SnapshotRef, type Snapshot } from '../config/snapshot.js'
 import { IsthmusError } from '../errors.js'
 import { TripleListener } from '../listener/triple-listener.js'
 import { BoltListener } from '../listener/bolt-listener.js'
-import { BoltPoolRegistry } from '../upstream/bolt-pool.js'
+import { BoltPoolRegistry, type BoltTlsFactory } from '../upstream/bolt-pool.js'
 import { setAccessLogLevel } from '../proxy/proxied-call.js'
 import { H2PoolRegistry, type ClusterTls } from '../upstream/h2-pool-registry.js'
 
@@ -111,8 +110,14 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     return entry
   }
   const tlsFor = (c: Cluster): ClusterTls | null => c.options.tls === undefined ? null : clusterTlsEntry(c.name, c.options.tls).tls
-  // Bolt dials per connection with the current material (clientOptions() checks peerIdentity).
-  const boltTlsFor = (c: Readonly<ClusterOptions>): ConnectionOptions | null => c.tls === undefined ? null : clusterTlsEntry(c.name, c.tls).m.clientOptions()
+  // Bolt dials per connection with the current material (clientOptions() checks peerIdentity),
+  // then runs the same peer check as Triple (chain, entity-bound CAs, identity).
+  const boltTlsFor: BoltTlsFactory = (c) => {
+    if (c.tls === undefined) return null
+    const { m } = clusterTlsEntry(c.name, c.tls)
+    const expected = c.tls.peerIdentity
+    return { options: m.clientOptions(), verify: expected === undefined ? null : (socket) => m.checkPeerIdentity(socket, expected) }
+  }
   const pools = new H2PoolRegistry(logger, tlsFor)
   const health = new HealthChecker(logger)
   health.update(ref.current.clusters.values())

@@ -28,6 +28,23 @@ const HEADER_TOO_LARGE = new LocalReply('ISTH_ERR_FILTER_FAILED', 'headers', 'he
 const FAILURE_REPLIES = [TIMEOUT_REPLY, RESET_REPLY, CONNECT_REPLY]
 
 /**
+ * A connect failure says why (refused, timed out, TLS peer identity not the expected one),
+ * so the SOFA client shows the cause. Built on failure, not per call; bounded.
+ */
+const connectReplies = new Map<string, LocalReply>()
+function connectReply (hostId: string, reason: string): LocalReply {
+  if (reason === '') return CONNECT_REPLY
+  const key = hostId + '\0' + reason
+  let r = connectReplies.get(key)
+  if (r === undefined) {
+    if (connectReplies.size >= 256) connectReplies.clear()
+    r = new LocalReply('ISTH_ERR_UPSTREAM_CONNECT', `${hostId}: ${reason}`)
+    connectReplies.set(key, r)
+  }
+  return r
+}
+
+/**
  * One Bolt request through the gateway. The request frame is forwarded raw: only the
  * request id (gateway-side, per upstream connection) and, when time was spent here, the
  * timeout field are patched, and the CRC recomputed. A filter that changed headers makes us
@@ -59,7 +76,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const pool = this.downstream.pools.get(host, cluster.options)
     const now = performance.now()
     const conn = pool.acquire(now)
-    if (conn === null) { this.fail(CONNECT_REPLY); return }
+    if (conn === null) { this.fail(connectReply(host.id, pool.lastConnectError)); return }
     const deadline = this.deadline === 0 ? Infinity : this.deadline
     const left = deadline - now
     if (left <= 0) { this.fail(DEADLINE_REPLY); return }
@@ -102,7 +119,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const host = this.host!
     host.active--
     host.recordFailure(this.cluster!.options.outlier, performance.now())
-    this.fail(FAILURE_REPLIES[kind])
+    this.fail(kind === UpstreamFailure.Connect ? connectReply(host.id, this.upstream?.lastError ?? '') : FAILURE_REPLIES[kind])
   }
 
   protected continueResponse (): void {

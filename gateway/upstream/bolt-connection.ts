@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net'
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { performance } from 'node:perf_hooks'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
@@ -32,6 +32,8 @@ export interface BoltConnectionOptions {
   /** Requests before this connection stops taking new ones (0 = no cap). */
   readonly maxRequests: number
   readonly tls: ConnectionOptions | null
+  /** After the TLS handshake: null to accept the peer, else why it is refused (closes the connection). */
+  readonly verifyPeer?: ((socket: TLSSocket) => string | null) | null
 }
 
 /** Told when a connection ends or stops taking requests, so the pool replaces it. */
@@ -67,6 +69,8 @@ export class BoltConnection implements BoltFrameSink {
   #hbPendingId = -1
   #hbSentAt = 0
   #corked = false
+  /** Why the connection failed (socket error, TLS handshake or peer check), for the reply and the log. */
+  lastError = ''
 
   constructor (options: BoltConnectionOptions, owner: BoltConnectionOwner) {
     this.options = options
@@ -227,6 +231,11 @@ export class BoltConnection implements BoltFrameSink {
   }
 
   handleConnect (): void {
+    const verify = this.options.verifyPeer
+    if (verify != null) {
+      const refused = verify(this.socket as TLSSocket)
+      if (refused !== null) { this.lastError = refused; this.socket.destroy(); return }
+    }
     this.connected = true
     this.socket.setTimeout(0)
     upstreamSessions.inc(BOLT_LABELS)
@@ -262,9 +271,16 @@ type SocketWithConn = Socket & { [CONN]: BoltConnection }
 
 // Module-level listeners (no closure per connection or request).
 function onConnect (this: Socket): void { (this as SocketWithConn)[CONN].handleConnect() }
-function onConnectTimeout (this: Socket): void { if (!(this as SocketWithConn)[CONN].connected) this.destroy() }
+function onConnectTimeout (this: Socket): void {
+  const c = (this as SocketWithConn)[CONN]
+  if (!c.connected) { if (c.lastError === '') c.lastError = `connect timed out after ${c.options.connectTimeoutMs} ms`; this.destroy() }
+}
 function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].handleData(chunk) }
-function onError (this: Socket): void { /* 'close' follows and does the work */ }
+function onError (this: Socket, err: Error): void {
+  // 'close' follows and does the work; keep the first reason (a TLS peer refusal says why).
+  const c = (this as SocketWithConn)[CONN]
+  if (c.lastError === '') c.lastError = err.message
+}
 function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
 function uncork (c: BoltConnection): void { c.uncork() }
 function onSweep (c: BoltConnection): void { c.sweep() }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import type { ConnectionOptions } from 'node:tls'
+import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Host } from '../cluster/host.js'
 import type { ClusterOptions } from '../config/options.js'
@@ -13,8 +13,15 @@ export function reconnectDelay (attempt: number, random: () => number = Math.ran
   return BACKOFF_MS[Math.min(attempt - 2, BACKOFF_MS.length - 1)]
 }
 
-/** Builds TLS client options for a cluster (certs/ owns the files); null for plaintext. */
-export type BoltTlsFactory = (cluster: Readonly<ClusterOptions>, host: Host) => ConnectionOptions | null
+/** TLS for dialing one cluster: client options, and a peer check run after each handshake. */
+export interface BoltClusterTls {
+  readonly options: ConnectionOptions
+  /** null to accept the connected peer, else why it is refused (e.g. a wrong SPIFFE identity). */
+  readonly verify: ((socket: TLSSocket) => string | null) | null
+}
+
+/** Builds TLS for a cluster (certs/ owns the files), called per new connection; null for plaintext. */
+export type BoltTlsFactory = (cluster: Readonly<ClusterOptions>, host: Host) => BoltClusterTls | null
 
 /**
  * The upstream connections of one Host: up to `maxConnections`, each multiplexing many
@@ -31,6 +38,8 @@ export class BoltPool implements BoltConnectionOwner {
   #failedConnects = 0
   #retryAt = 0
   #closed = false
+  /** Why the last connect failed (shown to callers failed fast during the back-off). */
+  lastConnectError = ''
 
   constructor (host: Host, options: Readonly<ClusterOptions>, tls: BoltTlsFactory | null, logger: Logger | null) {
     this.host = host
@@ -63,13 +72,15 @@ export class BoltPool implements BoltConnectionOwner {
 
   #open (): BoltConnection {
     const up = this.options.upstream
+    const tls = this.#tls === null ? null : this.#tls(this.options, this.host)
     const c = new BoltConnection({
       host: this.host.address,
       port: this.host.port,
       connectTimeoutMs: up.connectTimeoutMs,
       heartbeat: up.heartbeat,
       maxRequests: up.maxRequestsPerConnection,
-      tls: this.#tls === null ? null : this.#tls(this.options, this.host),
+      tls: tls === null ? null : tls.options,
+      verifyPeer: tls === null ? null : tls.verify,
     }, this)
     this.conns.push(c)
     return c
@@ -88,9 +99,10 @@ export class BoltPool implements BoltConnectionOwner {
     }
     if (!connected && c.closed) {
       this.#failedConnects++
+      this.lastConnectError = c.lastError === '' ? 'connection closed during connect' : c.lastError
       this.#retryAt = performance.now() + reconnectDelay(this.#failedConnects)
       this.host.recordFailure(this.options.outlier, performance.now())
-      this.#logger?.warn({ host: this.host.id, attempt: this.#failedConnects }, 'bolt upstream connect failed')
+      this.#logger?.warn({ host: this.host.id, attempt: this.#failedConnects, reason: this.lastConnectError }, 'bolt upstream connect failed')
     }
   }
 
