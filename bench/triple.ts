@@ -1,0 +1,321 @@
+/**
+ * `npm run bench:triple`: HTTP/2 unary gRPC, 100-byte request and response, through each
+ * target in turn (A B C ... A B C ..., the order rotated each round), medians over rounds
+ * (PERF.md). Targets: direct to the upstream, the bare node:http2 pass-through (bench/
+ * bare-passthrough.ts), Isthmus with an empty chain, Isthmus with the example chain, and nginx
+ * grpc_pass when installed. Every proxy is a child process; its CPU per request comes from
+ * /proc/<pid>/stat deltas around each h2load run.
+ *
+ * Options: --rounds N (5), --requests N (60000), --rate-rounds N (3), --quick,
+ *   --semi (add Isthmus empty chain with --max-semi-space-size=32), --dist (run dist/ build),
+ *   --only a,b (target names), --no-write.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import * as grpc from '@grpc/grpc-js'
+import YAML from 'yaml'
+import { endStreamCheck, grpcCall, type CheckResult } from './lib/checks.js'
+import { h2loadArgv, runH2load, type H2loadArgs, type H2loadResult } from './lib/h2load.js'
+import { nginxVersion, startNginx } from './lib/nginx.js'
+import { cpuMicros, freePort, median, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
+import { grpcFrame } from './h2-upstream.js'
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const { values: opt } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '60000' },
+    'rate-rounds': { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    semi: { type: 'boolean', default: false },
+    dist: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+  },
+})
+const ROUNDS = opt.quick ? 2 : Number(opt.rounds)
+const REQUESTS = opt.quick ? 20000 : Number(opt.requests)
+const RATE_ROUNDS = opt.quick ? 1 : Number(opt['rate-rounds'])
+const CLIENTS = 16
+const STREAMS = 10
+/** Fixed-rate run: CLIENTS x RATE_PER_CLIENT req/s, well under any target's capacity here. */
+const RATE_PER_CLIENT = 200
+const RATE_REQUESTS = opt.quick ? 6400 : 12800
+const WARMUP = opt.quick ? 5000 : 10000
+const PATH = '/isthmus.example.Greeter/SayHello'
+const HEADERS = ['content-type: application/grpc', 'te: trailers']
+
+interface Target {
+  name: string
+  /** What it is, for the table's notes. */
+  what: string
+  port: number
+  child: Child | null
+  /** Extra gRPC checks (e.g. the deny filter answering). */
+  checks: Array<() => Promise<CheckResult>>
+}
+
+interface Sample extends H2loadResult {
+  round: number
+  proxyCpuUsPerReq: number | null
+  upstreamCpuUsPerReq: number
+}
+
+const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-'))
+const children: Child[] = []
+const log = (s: string): void => { process.stderr.write(s + '\n') }
+
+function nodeChild (name: string, args: string[], nodeFlags: string[] = []): Child {
+  // Spawn node itself (not the tsx binary, which forks): the pid is the process doing the work.
+  const c = startChild(name, process.execPath, [...nodeFlags, '--import', 'tsx', ...args], root)
+  children.push(c)
+  return c
+}
+
+function isthmusConfig (port: number, upstreamPort: number, withChain: boolean): string {
+  const example = YAML.parse(readFileSync(join(root, 'examples', 'isthmus.example.yaml'), 'utf8')) as {
+    clusters: Array<{ name: string, lb?: unknown }>
+    routes: Array<{ name: string, timeoutMs?: number, match: unknown }>
+    filters: unknown[]
+  }
+  const cluster = example.clusters.find(c => c.name === 'greeter')!
+  const route = example.routes.find(r => r.name === 'greeter')!
+  const cfg = {
+    entity: 'bench',
+    listeners: {
+      triple: { host: '127.0.0.1', port },
+      admin: { host: '127.0.0.1', port: 0, token: 'bench-admin-token' },
+    },
+    clusters: [{ name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort }] }],
+    routes: [{ name: 'greeter', match: route.match, cluster: 'greeter', timeoutMs: route.timeoutMs }],
+    filters: withChain ? example.filters : [],
+    // Access log off: the bench measures the data plane, not stdout.
+    log: { level: 'warn', access: 'off' },
+    drain: { timeoutMs: 1000 },
+  }
+  const file = join(tmp, `isthmus-${withChain ? 'chain' : 'empty'}-${port}.yaml`)
+  writeFileSync(file, YAML.stringify(cfg))
+  return file
+}
+
+function isthmusArgs (config: string): string[] {
+  return opt.dist ? [join(root, 'dist', 'gateway', 'cli.js'), 'start', '-c', config] : ['gateway/cli.ts', 'start', '-c', config]
+}
+
+async function setup (): Promise<{ upstream: Child, upstreamPort: number, targets: Target[], bodyFile: string }> {
+  const bodyFile = join(tmp, 'body.bin')
+  writeFileSync(bodyFile, grpcFrame(95))
+  writeFileSync(join(tmp, 'body.json'), JSON.stringify(['world']))
+  const upstreamPort = await freePort()
+  const upstream = nodeChild('upstream', ['bench/h2-upstream.ts', String(upstreamPort)])
+  await waitForPort(upstream, upstreamPort)
+
+  const denied = (port: number) => () => grpcCall(port, '/isthmus.example.Greeter/InternalStats', grpcFrame(95), grpc.status.PERMISSION_DENIED, 0)
+  const want = opt.only === undefined ? null : new Set(opt.only.split(','))
+  const targets: Target[] = []
+  const add = async (name: string, what: string, start: (port: number) => Child | null, checks: Target['checks'] = [], port?: number): Promise<void> => {
+    if (want !== null && !want.has(name) && name !== 'direct') return
+    const p = port ?? await freePort()
+    const child = start(p)
+    if (child !== null) await waitForPort(child, p)
+    targets.push({ name, what, port: p, child, checks })
+  }
+  await add('direct', 'node:http2 upstream, no proxy', () => null, [], upstreamPort)
+  await add('bare', 'bench/bare-passthrough.ts (node:http2, one pooled session, manual forwarding)',
+    (p) => nodeChild('bare', ['bench/bare-passthrough.ts', String(p), String(upstreamPort)]))
+  await add('isthmus-empty', 'Isthmus, no filters, one route',
+    (p) => nodeChild('isthmus-empty', isthmusArgs(isthmusConfig(p, upstreamPort, false))))
+  if (opt.semi) {
+    await add('isthmus-empty-semi32', 'Isthmus, no filters, node --max-semi-space-size=32',
+      (p) => nodeChild('isthmus-empty-semi32', isthmusArgs(isthmusConfig(p, upstreamPort, false)), ['--max-semi-space-size=32']))
+  }
+  await add('isthmus-chain', 'Isthmus, example chain (headers + deny), one route',
+    (p) => nodeChild('isthmus-chain', isthmusArgs(isthmusConfig(p, upstreamPort, true))), [])
+  const chain = targets.find(t => t.name === 'isthmus-chain')
+  if (chain !== undefined) chain.checks.push(denied(chain.port))
+  if (nginxVersion() !== null) {
+    await add('nginx', 'nginx grpc_pass, 1 process, upstream keepalive 512', (p) => {
+      const prefix = join(tmp, 'nginx')
+      const c = startNginx(prefix, p, upstreamPort)
+      children.push(c)
+      return c
+    })
+  } else {
+    log('nginx not installed: skipping the nginx target')
+  }
+  return { upstream, upstreamPort, targets, bodyFile }
+}
+
+async function check (t: Target, bodyFile: string): Promise<CheckResult[]> {
+  const results = [
+    await grpcCall(t.port, PATH, grpcFrame(95), grpc.status.OK, 95),
+    await endStreamCheck(t.port, '/isthmus.example.Greeter/NoTrailers', join(dirname(bodyFile), 'body.json')),
+  ]
+  for (const c of t.checks) results.push(await c())
+  return results
+}
+
+async function measure (t: Target, upstream: Child, base: Omit<H2loadArgs, 'url'>, round: number): Promise<Sample> {
+  const pid = t.child?.pid
+  const c0 = pid !== undefined ? cpuMicros(pid) : 0
+  const u0 = cpuMicros(upstream.pid)
+  const r = await runH2load({ ...base, url: `http://127.0.0.1:${t.port}${PATH}` })
+  const u1 = cpuMicros(upstream.pid)
+  const c1 = pid !== undefined ? cpuMicros(pid) : 0
+  const n = r.succeeded
+  if (r.failed + r.errored + r.timeout > 0 || r.status2xx !== base.requests) {
+    log(`  ${t.name}: ${r.failed} failed, ${r.errored} errored, ${r.timeout} timeout, ${r.status2xx} 2xx of ${base.requests}`)
+  }
+  return { ...r, round, proxyCpuUsPerReq: pid !== undefined ? (c1 - c0) / n : null, upstreamCpuUsPerReq: (u1 - u0) / n }
+}
+
+function rotate<T> (xs: readonly T[], k: number): T[] {
+  const i = k % xs.length
+  return [...xs.slice(i), ...xs.slice(0, i)]
+}
+
+const fmt = (x: number | null, d = 0): string => x === null || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+
+async function main (): Promise<void> {
+  const started = new Date()
+  const load0 = os.loadavg()
+  const { upstream, targets, bodyFile } = await setup()
+  const sat: Omit<H2loadArgs, 'url'> = { bodyFile, requests: REQUESTS, clients: CLIENTS, streams: STREAMS, rps: 0, headers: HEADERS, tmpDir: tmp }
+  const fixed: Omit<H2loadArgs, 'url'> = { ...sat, requests: RATE_REQUESTS, rps: RATE_PER_CLIENT }
+
+  log(`checks (grpc-js unary call, END_STREAM without trailers${targets.some(t => t.checks.length > 0) ? ', deny filter' : ''}):`)
+  const checks: Record<string, CheckResult[]> = {}
+  for (const t of targets) {
+    checks[t.name] = await check(t, bodyFile)
+    for (const c of checks[t.name]) log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${t.name.padEnd(22)} ${c.detail}`)
+  }
+
+  log(`warm-up: ${WARMUP} requests per target`)
+  for (const t of targets) await runH2load({ ...sat, requests: WARMUP, url: `http://127.0.0.1:${t.port}${PATH}` })
+
+  const samples: Record<string, Sample[]> = Object.fromEntries(targets.map(t => [t.name, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of rotate(targets, round)) {
+      const s = await measure(t, upstream, sat, round)
+      samples[t.name].push(s)
+      log(`round ${round + 1}/${ROUNDS} ${t.name.padEnd(22)} ${fmt(s.reqPerSec).padStart(7)} req/s  proxy ${fmt(s.proxyCpuUsPerReq, 1).padStart(6)} µs/req  p50 ${fmt(s.p50, 2)} ms  p99 ${fmt(s.p99, 2)} ms`)
+    }
+  }
+  const rate: Record<string, Sample[]> = Object.fromEntries(targets.map(t => [t.name, []]))
+  for (let round = 0; round < RATE_ROUNDS; round++) {
+    for (const t of rotate(targets, round)) {
+      const s = await measure(t, upstream, fixed, round)
+      rate[t.name].push(s)
+      log(`fixed rate ${round + 1}/${RATE_ROUNDS} ${t.name.padEnd(22)} ${fmt(s.reqPerSec).padStart(6)} req/s  p50 ${fmt(s.p50, 3)} ms  p99 ${fmt(s.p99, 3)} ms  proxy ${fmt(s.proxyCpuUsPerReq, 1)} µs/req`)
+    }
+  }
+
+  // Ratios are taken per round (same conditions), then the median.
+  const perRound = (name: string, ref: string, f: (s: Sample) => number | null): number => {
+    const a = samples[name]; const b = samples[ref]
+    if (a === undefined || b === undefined) return NaN
+    const xs: number[] = []
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const x = f(a[i]); const y = f(b[i])
+      if (x !== null && y !== null && y !== 0) xs.push(x / y)
+    }
+    return median(xs)
+  }
+  const med = (xs: Sample[], f: (s: Sample) => number | null): number => median(xs.map(f).filter((x): x is number => x !== null))
+  const directRate = rate.direct ?? []
+  const rows = targets.map(t => {
+    const s = samples[t.name]; const r = rate[t.name]
+    return {
+      target: t.name,
+      what: t.what,
+      reqPerSec: med(s, x => x.reqPerSec),
+      ratioToDirect: perRound(t.name, 'direct', x => x.reqPerSec),
+      proxyCpuUsPerReq: t.child === null ? null : med(s, x => x.proxyCpuUsPerReq),
+      cpuRatioToBare: t.child === null ? null : perRound(t.name, 'bare', x => x.proxyCpuUsPerReq),
+      upstreamCpuUsPerReq: med(s, x => x.upstreamCpuUsPerReq),
+      p50Ms: med(s, x => x.p50),
+      p99Ms: med(s, x => x.p99),
+      fixedRate: {
+        reqPerSec: med(r, x => x.reqPerSec),
+        p50Ms: med(r, x => x.p50),
+        p99Ms: med(r, x => x.p99),
+        addedP50Ms: med(r, x => x.p50) - med(directRate, x => x.p50),
+        addedP99Ms: med(r, x => x.p99) - med(directRate, x => x.p99),
+        proxyCpuUsPerReq: t.child === null ? null : med(r, x => x.proxyCpuUsPerReq),
+      },
+      checks: checks[t.name],
+      samples: s,
+      fixedRateSamples: r,
+    }
+  })
+
+  const h2loadVersion = execFileSync('h2load', ['--version'], { encoding: 'utf8' }).split('\n')[0].trim()
+  const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim() } catch { return null } })()
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '?',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
+    node: process.version,
+    h2load: h2loadVersion,
+    nginx: nginxVersion(),
+    loadavgStart: load0.map(x => Math.round(x * 100) / 100),
+    loadavgEnd: os.loadavg().map(x => Math.round(x * 100) / 100),
+  }
+  const args = {
+    saturating: `h2load ${h2loadArgv({ ...sat, url: `http://127.0.0.1:<port>${PATH}` }, '<log>').join(' ')}`,
+    fixedRate: `h2load ${h2loadArgv({ ...fixed, url: `http://127.0.0.1:<port>${PATH}` }, '<log>').join(' ')}`,
+    rounds: ROUNDS,
+    fixedRateRounds: RATE_ROUNDS,
+    warmupRequests: WARMUP,
+    isthmusRuns: opt.dist ? 'dist/gateway/cli.js (tsc build)' : 'node --import tsx gateway/cli.ts',
+  }
+
+  const table = markdownTable(rows)
+  process.stdout.write('\n' + table + '\n')
+  const empty = rows.find(r => r.target === 'isthmus-empty')
+  const chainRow = rows.find(r => r.target === 'isthmus-chain')
+  const ng = rows.find(r => r.target === 'nginx')
+  const verdicts: string[] = []
+  if (empty?.cpuRatioToBare != null) verdicts.push(`Isthmus empty chain CPU/request = ${fmt(empty.cpuRatioToBare, 2)}x the bare pass-through (target <= 1.10): ${empty.cpuRatioToBare <= 1.1 ? 'met' : 'MISSED'}`)
+  if (chainRow !== undefined && ng !== undefined) verdicts.push(`Isthmus example chain throughput = ${fmt(perRound('isthmus-chain', 'nginx', x => x.reqPerSec), 2)}x nginx grpc_pass in the same run (goal: 1.00)`)
+  for (const v of verdicts) process.stdout.write(v + '\n')
+  const failed = rows.flatMap(r => r.checks.filter(c => !c.ok).map(c => `${r.target}: ${c.detail}`))
+  if (failed.length > 0) process.stdout.write(`CHECKS FAILED:\n  ${failed.join('\n  ')}\n`)
+
+  if (!opt['no-write']) {
+    const dir = join(root, 'bench', 'results')
+    mkdirSync(dir, { recursive: true })
+    const stamp = started.toISOString().slice(0, 19).replace(/:/g, '-')
+    const json = join(dir, `triple-${stamp}.json`)
+    writeFileSync(json, JSON.stringify({ bench: 'triple', date: started.toISOString(), commit, machine, args, verdicts, rows }, null, 2) + '\n')
+    const md = `<!-- written by npm run bench:triple; ${started.toISOString()}${commit !== null ? `, commit ${commit}` : ''} -->
+HTTP/2 unary gRPC, 100-byte request and response, loopback, ${machine.cpus} vCPU (${machine.cpuModel}), Node ${machine.node}, ${machine.h2load}${machine.nginx !== null ? `, nginx ${machine.nginx}` : ''}.
+Saturating: \`${args.saturating}\`, ${ROUNDS} alternated rounds, medians (ratios per round, then the median).
+Fixed rate: \`${args.fixedRate}\` (${CLIENTS * RATE_PER_CLIENT} req/s), ${RATE_ROUNDS} rounds; "added" is over direct.
+Proxy CPU = the proxy process's user+system time / requests. Load average at start ${machine.loadavgStart.join(' ')} (the machine is shared: compare ratios, not absolutes).
+
+${table}
+${verdicts.map(v => `- ${v}`).join('\n')}
+`
+    writeFileSync(join(dir, 'triple-latest.md'), md)
+    log(`wrote ${json} and bench/results/triple-latest.md`)
+  }
+}
+
+function markdownTable (rows: Array<{ target: string, reqPerSec: number, ratioToDirect: number, proxyCpuUsPerReq: number | null, cpuRatioToBare: number | null, upstreamCpuUsPerReq: number, p50Ms: number, p99Ms: number, fixedRate: { p50Ms: number, p99Ms: number, addedP50Ms: number, addedP99Ms: number }, checks: CheckResult[] }>): string {
+  const head = '| target | req/s | ratio to direct | proxy CPU µs/req | CPU vs bare | upstream CPU µs/req | p50 ms | p99 ms | fixed-rate p50 / p99 ms | added p50 / p99 ms | checks |'
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'
+  const lines = rows.map(r => `| ${r.target} | ${fmt(r.reqPerSec)} | ${fmt(r.ratioToDirect, 2)} | ${fmt(r.proxyCpuUsPerReq, 1)} | ${r.cpuRatioToBare === null ? '–' : fmt(r.cpuRatioToBare, 2)} | ${fmt(r.upstreamCpuUsPerReq, 1)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${fmt(r.fixedRate.p50Ms, 3)} / ${fmt(r.fixedRate.p99Ms, 3)} | ${r.target === 'direct' ? '–' : `${fmt(r.fixedRate.addedP50Ms, 3)} / ${fmt(r.fixedRate.addedP99Ms, 3)}`} | ${r.checks.every(c => c.ok) ? 'ok' : 'FAIL'} |`)
+  return [head, sep, ...lines].join('\n')
+}
+
+try {
+  await main()
+} finally {
+  for (const c of children.reverse()) await stopChild(c)
+  rmSync(tmp, { recursive: true, force: true })
+}
