@@ -8,7 +8,7 @@ import { Phase } from '../call/phase.js'
 import type { CompiledChain } from '../chain/compiled-chain.js'
 import { PENDING, runHooks, runLogHooks, type RunResult } from '../chain/runner.js'
 import type { Snapshot } from '../config/snapshot.js'
-import { activeStreams, requestDuration, requestsTotal } from '../metrics.js'
+import { callMetrics } from '../metrics.js'
 
 /**
  * A Call as a protocol driver sees it: the snapshot and chain it runs under, and the two
@@ -37,7 +37,7 @@ export abstract class ProxiedCall extends Call {
 
   /** Run the request phases; called once by the driver after decode. */
   start (): void {
-    activeStreams.inc(LISTENER_LABELS[this.protocol])
+    CALL_METRICS[this.protocol].active++
     this.phase = Phase.BeforeRoute
     advance(this)
   }
@@ -66,9 +66,7 @@ export abstract class ProxiedCall extends Call {
     if (this.status === -1) this.status = status
     this.endedAt = performance.now()
     this.phase = Phase.Log
-    activeStreams.dec(LISTENER_LABELS[this.protocol])
-    countCall(this)
-    requestDuration.observe(LISTENER_LABELS[this.protocol], (this.endedAt - this.startedAt) / 1000)
+    CALL_METRICS[this.protocol].ended(this.route === null ? '-' : this.service, this.status, (this.endedAt - this.startedAt) / 1000)
     if (accessLevel !== null && this.logger.isLevelEnabled(accessLevel)) logAccess(this)
     const hooks = this.chain.log
     if (hooks !== null) runLogHooks(this, hooks)
@@ -81,7 +79,8 @@ export abstract class ProxiedCall extends Call {
   static doContinueResponse (c: ProxiedCall): void { c.continueResponse() }
 }
 
-const LISTENER_LABELS = { triple: Object.freeze({ listener: 'triple' }), bolt: Object.freeze({ listener: 'bolt' }) } as const
+// Plain numbers per call; prom-client reads them at scrape time (gateway/metrics.ts).
+const CALL_METRICS = { triple: callMetrics('triple'), bolt: callMetrics('bolt') } as const
 
 let accessLevel: 'info' | 'debug' | 'trace' | null = 'debug'
 /** Set once at start from `log.access`. */
@@ -95,21 +94,6 @@ function logAccess (c: ProxiedCall): void {
     host: c.host?.id, status: c.status, code: c.code ?? undefined, ms: Math.round((c.endedAt - c.startedAt) * 1000) / 1000,
     peer: c.remoteAddress,
   }, 'call')
-}
-
-// prom-client's labels() hashes its argument on every call; cache the children instead.
-type CounterChild = ReturnType<typeof requestsTotal.labels>
-const counterChildren = new Map<string, CounterChild>()
-function countCall (c: Call): void {
-  const service = c.route === null ? '-' : c.service
-  const key = `${c.listener}\u0000${service}\u0000${c.status}`
-  let child = counterChildren.get(key)
-  if (child === undefined) {
-    if (counterChildren.size > 10000) counterChildren.clear()
-    child = requestsTotal.labels(c.listener, service, String(c.status))
-    counterChildren.set(key, child)
-  }
-  child.inc()
 }
 
 /** Drive the request phases from `call.phase` on until forward, a local reply, or PENDING. */
