@@ -7,17 +7,22 @@
  */
 import type { Logger } from 'pino'
 import type { GatewayOptions } from '../gateway/config/options.js'
+import { droppedHosts } from '../gateway/config/compile.js'
 import { checkSemantics } from '../gateway/config/load.js'
 import type { Snapshot } from '../gateway/config/snapshot.js'
 import type { HostRegistry } from '../gateway/cluster/host.js'
 import { IsthmusError } from '../gateway/errors.js'
-import { buildEffective, type Effective } from './effective.js'
+import { EffectiveBuilder, type Effective } from './effective.js'
 import { readStateFile, writeStateFile, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
 
 export type { ResourceEntry } from './state-file.js'
 
-/** Compile effective options into a snapshot (throws ISTH_ERR_CONFIG_INVALID with a path). */
-export type CompileFn = (options: GatewayOptions, revision: number) => Promise<Snapshot>
+/**
+ * Compile effective options into a snapshot (throws ISTH_ERR_CONFIG_INVALID with a path).
+ * `previous` is the store's live snapshot: pass it to compileSnapshot so unchanged clusters,
+ * routes and filters are reused (a one-host delta then touches one cluster).
+ */
+export type CompileFn = (options: GatewayOptions, revision: number, previous?: Snapshot) => Promise<Snapshot>
 
 /** The replication side the store talks to (admin/replication.ts). */
 export interface StoreReplicator {
@@ -67,6 +72,7 @@ export class AdminStore {
   readonly #o: AdminStoreOpenOptions
   readonly #log: Logger
   #resources: Map<string, ResourceEntry>
+  readonly #builder: EffectiveBuilder
   #effective: Effective
   #snapshot: Snapshot
   #generation: number
@@ -74,12 +80,13 @@ export class AdminStore {
   #replicator: StoreReplicator | null = null
   #closed = false
 
-  private constructor (o: AdminStoreOpenOptions, resources: Map<string, ResourceEntry>, effective: Effective, snapshot: Snapshot, generation: number) {
+  private constructor (o: AdminStoreOpenOptions, resources: Map<string, ResourceEntry>, builder: EffectiveBuilder, effective: Effective, snapshot: Snapshot, generation: number) {
     this.#o = o
     this.baseOptions = o.baseOptions
     this.nodeId = o.nodeId
     this.#log = o.logger.child({ component: 'admin-store' })
     this.#resources = resources
+    this.#builder = builder
     this.#effective = effective
     this.#snapshot = snapshot
     this.#generation = generation
@@ -98,10 +105,11 @@ export class AdminStore {
       resources = r.resources
       if (resources.size > 0) log.info({ file: o.statePath, resources: resources.size }, 'admin state restored')
     }
+    const builder = new EffectiveBuilder(o.baseOptions)
     let effective: Effective
     let snapshot: Snapshot
     try {
-      effective = buildEffective(o.baseOptions, resources)
+      effective = builder.build(resources)
       checkSemantics(effective.options)
       snapshot = await o.compile(effective.options, 1)
     } catch (err) {
@@ -110,7 +118,7 @@ export class AdminStore {
       }
       throw err
     }
-    const store = new AdminStore(o, resources, effective, snapshot, 1)
+    const store = new AdminStore(o, resources, builder, effective, snapshot, 1)
     if (o.replicator !== undefined) {
       store.#replicator = o.replicator(store)
       try {
@@ -223,10 +231,10 @@ export class AdminStore {
   }
 
   async #install (resources: Map<string, ResourceEntry>, apply = true): Promise<void> {
-    const effective = buildEffective(this.baseOptions, resources)
+    const effective = this.#builder.build(resources)
     checkSemantics(effective.options)
     const generation = this.#generation + 1
-    const snapshot = await this.#o.compile(effective.options, generation)
+    const snapshot = await this.#o.compile(effective.options, generation, this.#snapshot)
     const old = this.#snapshot
     if (apply) this.#o.apply(snapshot)
     this.#resources = resources
@@ -237,14 +245,11 @@ export class AdminStore {
   }
 
   #releaseHosts (old: Snapshot, next: Snapshot): void {
-    const live = new Set<string>()
-    for (const c of next.clusters.values()) for (const h of c.hosts) live.add(h.id)
-    const dropped: string[] = []
-    for (const c of old.clusters.values()) for (const h of c.hosts) if (!live.has(h.id)) dropped.push(h.id)
-    if (this.#o.hosts !== undefined) this.#o.hosts.retain(live)
-    if (dropped.length > 0 && this.#o.onHostsDropped !== undefined) {
-      const ids = [...new Set(dropped)]
-      try { this.#o.onHostsDropped(ids) } catch (err) { this.#log.error({ err }, 'onHostsDropped failed') }
+    const dropped = droppedHosts(old, next)
+    if (dropped.length === 0) return
+    this.#o.hosts?.forget(dropped)
+    if (this.#o.onHostsDropped !== undefined) {
+      try { this.#o.onHostsDropped(dropped.map(h => h.id)) } catch (err) { this.#log.error({ err }, 'onHostsDropped failed') }
     }
   }
 

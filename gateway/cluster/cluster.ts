@@ -4,11 +4,25 @@ import type { Host } from './host.js'
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js'
 import { SubsetIndex } from './subsets.js'
 
+let lastClusterId = 0
+
+/** How a Cluster was built from the previous one (config/compile.ts `buildCluster`). */
+export interface ClusterLineage {
+  /** `id` of the cluster this one was spliced from. */
+  readonly from: number
+  /** Hosts the splice took out (candidates for pool retirement; some may remain elsewhere). */
+  readonly removed: readonly Host[]
+}
+
 /**
  * An immutable cluster snapshot: its hosts, their label bitmaps and a load balancer. An
  * update builds a new Cluster (reusing interned Host objects) and swaps the reference.
  */
 export class Cluster {
+  /** Process-unique; lets the next compile tell which cluster a splice started from. */
+  readonly id: number
+  /** Set when this cluster was spliced from another (a small host delta); null: built whole. */
+  readonly lineage: ClusterLineage | null
   readonly name: string
   readonly protocol: ClusterOptions['protocol']
   readonly options: Readonly<ClusterOptions>
@@ -20,15 +34,20 @@ export class Cluster {
   readonly lb: LoadBalancer
   readonly #fallback: readonly Host[] | null
 
-  constructor (options: Readonly<ClusterOptions>, hosts: readonly Host[], totalHosts = hosts.length) {
+  /**
+   * @param subsets the index of exactly these hosts when the caller derived it (a splice of
+   *   the previous cluster's index, or that index itself when the hosts are unchanged).
+   */
+  constructor (options: Readonly<ClusterOptions>, hosts: readonly Host[], totalHosts = hosts.length,
+    subsets?: SubsetIndex, lineage: ClusterLineage | null = null) {
+    this.id = ++lastClusterId
+    this.lineage = lineage
     this.name = options.name
     this.protocol = options.protocol
     this.options = options
-    this.hosts = Object.freeze(hosts.slice())
+    this.hosts = Object.isFrozen(hosts) ? hosts : Object.freeze(hosts.slice())
     this.totalHosts = totalHosts
-    const labels = new Map<Host, Readonly<Record<string, string>>>()
-    for (const h of this.hosts) labels.set(h, h.labels)
-    this.subsets = new SubsetIndex(this.hosts, h => labels.get(h) ?? {})
+    this.subsets = subsets ?? new SubsetIndex(this.hosts)
     this.lb = createLoadBalancer(options.lb.policy, options.lb.hashHeader)
     const fb = options.subsetFallback
     this.#fallback = fb.policy === 'any' ? this.hosts : fb.policy === 'default' ? this.subsets.select(fb.defaultSubset ?? {}) : null

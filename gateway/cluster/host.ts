@@ -83,6 +83,12 @@ export class HostRegistry {
 
   get (id: string): Host | undefined { return this.#hosts.get(id) }
 
+  /** Drop these hosts (no live snapshot holds them: config/compile.ts `droppedHosts`); an id
+   *  already interned again as another Host is left alone. */
+  forget (hosts: Iterable<Host>): void {
+    for (const h of hosts) if (this.#hosts.get(h.id) === h) this.#hosts.delete(h.id)
+  }
+
   /** Drop hosts no live snapshot references; returns the dropped ones (their pools close). */
   retain (live: ReadonlySet<string>): Host[] {
     const dropped: Host[] = []

@@ -6,17 +6,47 @@ import type { Host } from './host.js'
  * key, and the whole index belongs to one immutable cluster snapshot.
  */
 export class SubsetIndex {
-  readonly #hosts: readonly Host[]
-  readonly #words: number
+  #hosts: readonly Host[]
+  #words: number
   readonly #bitmaps = new Map<string, Uint32Array>()
   readonly #cache = new Map<string, readonly Host[]>()
 
-  constructor (hosts: readonly Host[], labelsOf: (h: Host) => Readonly<Record<string, string>>) {
+  constructor (hosts: readonly Host[], labelsOf: (h: Host) => Readonly<Record<string, string>> = labelsOfHost) {
     this.#hosts = hosts
     this.#words = (hosts.length + 31) >>> 5
+    this.#mark(hosts, 0, hosts.length, labelsOf)
+  }
+
+  /**
+   * The index of `hosts`, which is `prev`'s host list with `removed` hosts at `at` replaced by
+   * `inserted` new ones (a one-host discovery delta). The bitmaps are copied with the tail
+   * shifted, word by word, and only the inserted hosts' labels are read: O(bitmaps x words +
+   * inserted) instead of O(hosts x labels). `prev` is left as it was (old snapshots keep it).
+   */
+  static spliced (prev: SubsetIndex, hosts: readonly Host[], at: number, removed: number, inserted: number,
+    labelsOf: (h: Host) => Readonly<Record<string, string>> = labelsOfHost): SubsetIndex {
+    const next = new SubsetIndex(EMPTY, labelsOf)
+    next.#hosts = hosts
+    next.#words = (hosts.length + 31) >>> 5
+    const tail = prev.#hosts.length - at - removed
+    for (const [key, bm] of prev.#bitmaps) {
+      const out = new Uint32Array(next.#words)
+      copyBits(bm, 0, out, 0, at)
+      copyBits(bm, at + removed, out, at + inserted, tail)
+      // A label no remaining host carries is dropped, as a fresh build would.
+      let any = 0
+      for (let w = 0; w < out.length && any === 0; w++) any = out[w]
+      if (any !== 0) next.#bitmaps.set(key, out)
+    }
+    next.#mark(hosts, at, at + inserted, labelsOf)
+    return next
+  }
+
+  /** Set the bits of hosts[from..to). */
+  #mark (hosts: readonly Host[], from: number, to: number, labelsOf: (h: Host) => Readonly<Record<string, string>>): void {
     // Hosts often share one labels object (discovery interns them): build its bitmap keys once.
     const keysOf = new Map<object, string[]>()
-    for (let i = 0; i < hosts.length; i++) {
+    for (let i = from; i < to; i++) {
       const labels = labelsOf(hosts[i])
       let keys = keysOf.get(labels)
       if (keys === undefined) {
@@ -71,6 +101,39 @@ export class SubsetIndex {
 }
 
 const EMPTY: readonly Host[] = Object.freeze([])
+
+function labelsOfHost (h: Host): Readonly<Record<string, string>> { return h.labels }
+
+/**
+ * OR `count` bits of `src` starting at bit `from` into `dst` starting at bit `to` (the
+ * destination range is still zero). Works a destination word at a time: at most two source
+ * words are read per destination word, whatever the shift.
+ */
+export function copyBits (src: Uint32Array, from: number, dst: Uint32Array, to: number, count: number): void {
+  if (count <= 0) return
+  if ((from & 31) === 0 && (to & 31) === 0) {
+    // Aligned (a prefix, or a shift by whole words): copy whole words, mask the last one.
+    const whole = count >>> 5
+    dst.set(src.subarray(from >>> 5, (from >>> 5) + whole), to >>> 5)
+    const rest = count & 31
+    if (rest !== 0) dst[(to >>> 5) + whole] |= src[(from >>> 5) + whole] & ((1 << rest) - 1)
+    return
+  }
+  let done = 0
+  while (done < count) {
+    const d = to + done
+    const dOff = d & 31
+    const n = Math.min(32 - dOff, count - done)
+    const s = from + done
+    const w = s >>> 5
+    const o = s & 31
+    let bits = src[w] >>> o
+    if (o !== 0 && o + n > 32) bits |= src[w + 1] << (32 - o)
+    const mask = n === 32 ? 0xffffffff : (1 << n) - 1
+    dst[d >>> 5] |= (bits & mask) << dOff
+    done += n
+  }
+}
 
 /** Stable key of a selector: sorted `k=v` joined by `,`. */
 export function selectorKey (selector: Readonly<Record<string, string>>): string {

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino'
-import type { CompileContext, Filter, FilterFactory } from '../../filters/api.js'
+import type { CompileContext, FilterFactory } from '../../filters/api.js'
 import { LocalReply } from '../../filters/local-reply.js'
 import { resolveFilterFactory } from '../../filters/registry.js'
 import { chainWithPolicies } from '../../filters/policy/index.js'
-import { CompiledChain, type ChainEntry } from '../chain/compiled-chain.js'
+import { CompiledChain } from '../chain/compiled-chain.js'
 import { Cluster } from '../cluster/cluster.js'
 import type { Host, HostRegistry } from '../cluster/host.js'
 import { selectShard } from '../cluster/shard-ring.js'
+import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
 import { sharedCounter } from '../metrics.js'
-import type { RequestPhaseName } from '../call/phase.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
-import type { Snapshot } from './snapshot.js'
+import type { CompiledFilter, Snapshot } from './snapshot.js'
 import { compileValidator, type Validator } from './validate.js'
 
 export interface CompileDeps {
@@ -31,24 +31,137 @@ function validatorFor (f: FilterFactory): Validator<unknown> {
   return v
 }
 
-/** Build an immutable cluster from options, interning hosts and applying sharding. */
-export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts' | 'nodeId'>): Cluster {
+/**
+ * What a compile may reuse from the previous revision, part by part (each with its key):
+ * - a Cluster, when its options object is the same one (identity);
+ * - its hosts and SubsetIndex, when the settings are unchanged and the host list differs by
+ *   one small splice (identity of the HostOptions objects: discovery and the admin store keep
+ *   unchanged hosts as the same objects), so a one-host delta costs O(delta), not O(hosts);
+ * - the RouteTable, when the routes are the same objects in the same order;
+ * - a compiled filter and its chain entry, when (name, module, validated config, protocols)
+ *   is the same (`CompiledFilter.key`); a stateful filter keeps its state;
+ * - a CompiledChain, when its entries are the same.
+ * Anything else is built as on a first compile, so the result always equals a fresh compile.
+ */
+export async function compileSnapshot (options: Readonly<GatewayOptions>, revision: number, deps: CompileDeps, previous?: Snapshot): Promise<Snapshot> {
+  const clusters = new Map<string, Cluster>()
+  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps, previous?.clusters.get(c.name)))
+
+  const routes = previous !== undefined && sameItems(previous.options.routes, options.routes)
+    ? previous.routes
+    : new RouteTable(options.routes)
+
+  const compiled = await compileFilters(options, deps, previous?.compiledFilters ?? [])
+  const prevFilters = previous?.compiledFilters ?? []
+  const chain = (protocol: 'triple' | 'bolt'): CompiledChain => {
+    const mine = compiled.filter(f => f[protocol])
+    if (previous !== undefined && sameItems(prevFilters.filter(f => f[protocol]), mine)) return previous.chains[protocol]
+    return new CompiledChain(mine.map(f => f.entry))
+  }
+
+  return Object.freeze({
+    revision,
+    options,
+    routes,
+    clusters,
+    chains: Object.freeze({ triple: chain('triple'), bolt: chain('bolt') }),
+    filters: Object.freeze(compiled.map(f => f.filter)),
+    compiledFilters: Object.freeze(compiled),
+  })
+}
+
+/** A host-list change at most this big is spliced into the previous cluster; a bigger one
+ *  (a full push) builds the cluster whole. */
+function spliceLimit (hosts: number): number { return Math.max(64, hosts >>> 2) }
+
+/**
+ * Build an immutable cluster from options, interning hosts and applying sharding. With the
+ * cluster of the previous revision: reuse it when the options object is the same, or splice
+ * its hosts and subset index when only a few hosts changed (see compileSnapshot).
+ */
+export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts' | 'nodeId'>, prev?: Cluster): Cluster {
+  if (prev !== undefined) {
+    if (prev.options === o) return prev
+    // Sharding picks hosts by a ring over the whole list: build a sharded cluster whole.
+    if (o.shard === undefined && prev.options.shard === undefined) {
+      const d = spliceOf(prev.options.hosts, o.hosts)
+      if (d.removed + d.inserted <= spliceLimit(o.hosts.length)) return splicedCluster(o, deps, prev, d)
+    }
+  }
   const all: Host[] = o.hosts.map(h => deps.hosts.intern(h))
   const mine = o.shard === undefined ? all : selectShard(all, o.shard.percent, o.shard.key ?? deps.nodeId)
   return new Cluster(o, mine, all.length)
 }
 
-/**
- * Options -> Snapshot. Throws IsthmusError (with the JSON path) for anything a filter's
- * compile rejects; nothing here runs per call.
- */
-export async function compileSnapshot (options: Readonly<GatewayOptions>, revision: number, deps: CompileDeps): Promise<Snapshot> {
-  const clusters = new Map<string, Cluster>()
-  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps))
+/** One splice turning `a` into `b`: common prefix and suffix by identity. */
+export interface Splice { at: number, removed: number, inserted: number }
 
-  const triple: Array<ChainEntry & { phase: RequestPhaseName }> = []
-  const bolt: Array<ChainEntry & { phase: RequestPhaseName }> = []
-  const filters: Filter[] = []
+export function spliceOf<T> (a: readonly T[], b: readonly T[]): Splice {
+  const min = Math.min(a.length, b.length)
+  let at = 0
+  while (at < min && a[at] === b[at]) at++
+  let tail = 0
+  while (tail < min - at && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++
+  return { at, removed: a.length - at - tail, inserted: b.length - at - tail }
+}
+
+function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
+  // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
+  if (d.removed === 0 && d.inserted === 0) {
+    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] })
+  }
+  const inserted: Host[] = []
+  for (let i = d.at; i < d.at + d.inserted; i++) inserted.push(deps.hosts.intern(o.hosts[i]))
+  // Spread, then splice: slice() of a frozen array takes V8's slow path (~80x slower here).
+  const hosts = [...prev.hosts]
+  const removed = hosts.splice(d.at, d.removed, ...inserted)
+  Object.freeze(hosts)
+  const subsets = SubsetIndex.spliced(prev.subsets, hosts, d.at, d.removed, d.inserted)
+  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed })
+}
+
+/**
+ * Hosts of `old` that no cluster of `next` holds (their pools can be retired). Only clusters
+ * that changed are looked at, and a spliced cluster offers just the hosts its splice removed.
+ */
+export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
+  const candidates = new Set<Host>()
+  for (const [name, oc] of old.clusters) {
+    const nc = next.clusters.get(name)
+    if (nc === oc) continue
+    const removed = nc !== undefined && nc.lineage !== null && nc.lineage.from === oc.id ? nc.lineage.removed : oc.hosts
+    for (const h of removed) candidates.add(h)
+  }
+  if (candidates.size === 0) return []
+  let live: (h: Host) => boolean
+  if (candidates.size <= 8) {
+    // A few candidates: scanning the host arrays (pointer compares) beats building a set.
+    live = h => { for (const c of next.clusters.values()) if (c.hosts.includes(h)) return true; return false }
+  } else {
+    const all = new Set<Host>()
+    for (const c of next.clusters.values()) for (const h of c.hosts) all.add(h)
+    live = h => all.has(h)
+  }
+  const out: Host[] = []
+  for (const h of candidates) if (!live(h)) out.push(h)
+  return out
+}
+
+function sameItems<T> (a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Compile the enabled chain entries, reusing a previous filter whose key is unchanged. */
+async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileDeps, previous: readonly CompiledFilter[]): Promise<CompiledFilter[]> {
+  const reusable = new Map<string, CompiledFilter[]>()
+  for (const f of previous) {
+    const l = reusable.get(f.key)
+    if (l === undefined) reusable.set(f.key, [f]); else l.push(f)
+  }
+  const out: CompiledFilter[] = []
   // The top-level `policies` (config file or /v1/policies) feed the `policy` filter.
   const entries = chainWithPolicies(options)
   const policyAt = entries.length > options.filters.length ? entries.findIndex(e => !options.filters.includes(e)) : -1
@@ -58,7 +171,11 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     const path = i === policyAt ? '/policies' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
     const cfgPath = i === policyAt ? path : `${path}/config`
+    // Validated first (cheap, and it fills defaults), so the key names the effective config.
     const opts = validatorFor(factory)(entry.config ?? {}, cfgPath)
+    const key = JSON.stringify([entry.name, entry.module ?? null, opts, entry.protocols ?? null])
+    const hit = reusable.get(key)?.shift()
+    if (hit !== undefined) { out.push(hit); continue }
     const ctx = makeContext(options, deps, factory.name, cfgPath)
     let compiled: unknown
     try {
@@ -68,21 +185,16 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
       throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: filter "${entry.name}" rejected its config: ${(err as Error).message}`, cfgPath)
     }
     const filter = factory.create(compiled as never)
-    filters.push(filter)
-    const e = { name: entry.name, filter, phase: factory.phase ?? 'beforeRoute' as const }
     const protocols = entry.protocols ?? ['triple', 'bolt']
-    if (protocols.includes('triple')) triple.push(e)
-    if (protocols.includes('bolt')) bolt.push(e)
+    out.push(Object.freeze({
+      key,
+      filter,
+      entry: Object.freeze({ name: entry.name, filter, phase: factory.phase ?? 'beforeRoute' as const }),
+      triple: protocols.includes('triple'),
+      bolt: protocols.includes('bolt'),
+    }))
   }
-
-  return Object.freeze({
-    revision,
-    options,
-    routes: new RouteTable(options.routes),
-    clusters,
-    chains: Object.freeze({ triple: new CompiledChain(triple), bolt: new CompiledChain(bolt) }),
-    filters: Object.freeze(filters),
-  })
+  return out
 }
 
 function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filterName: string, basePath: string): CompileContext {

@@ -1,8 +1,22 @@
 import type { Filter } from '../../filters/api.js'
-import type { CompiledChain } from '../chain/compiled-chain.js'
+import type { RequestPhaseName } from '../call/phase.js'
+import type { ChainEntry, CompiledChain } from '../chain/compiled-chain.js'
 import type { Cluster } from '../cluster/cluster.js'
 import type { RouteTable } from '../router/route-table.js'
 import type { GatewayOptions } from './options.js'
+
+/**
+ * One compiled chain entry and the key it was compiled from (name, module, config,
+ * protocols). The next compile reuses the filter, and its chain entry, when the key is the
+ * same, so a stateful filter (rate-limit buckets) keeps its state across unrelated changes.
+ */
+export interface CompiledFilter {
+  readonly key: string
+  readonly filter: Filter
+  readonly entry: ChainEntry & { readonly phase: RequestPhaseName }
+  readonly triple: boolean
+  readonly bolt: boolean
+}
 
 /**
  * One compiled revision of everything the call path reads. Built off the hot path and
@@ -16,12 +30,23 @@ export interface Snapshot {
   readonly routes: RouteTable
   readonly clusters: ReadonlyMap<string, Cluster>
   readonly chains: { readonly triple: CompiledChain, readonly bolt: CompiledChain }
-  /** Every filter instance of this revision, closed when the revision is retired. */
+  /** Every filter instance of this revision; the ones the next revision does not reuse are
+   *  closed when this one is retired (`retiredFilters`). */
   readonly filters: readonly Filter[]
+  /** What each enabled chain entry was compiled from (config/compile.ts reuses them). */
+  readonly compiledFilters: readonly CompiledFilter[]
 }
 
 /** Holder of the current snapshot; the one mutable reference the data plane reads. */
 export class SnapshotRef {
   current: Snapshot
   constructor (initial: Snapshot) { this.current = initial }
+}
+
+/** Filters of `old` that `next` does not reuse: close these (after a grace period) when
+ *  `next` replaces `old`. */
+export function retiredFilters (old: Snapshot, next: Snapshot): Filter[] {
+  if (old.filters.length === 0) return []
+  const kept = new Set<Filter>(next.filters)
+  return old.filters.filter(f => !kept.has(f))
 }

@@ -10,9 +10,10 @@ import { setHookErrorHandler } from '../chain/runner.js'
 import type { Cluster } from '../cluster/cluster.js'
 import { HealthChecker } from '../cluster/health-checker.js'
 import { HostRegistry } from '../cluster/host.js'
-import { compileSnapshot, type CompileDeps } from '../config/compile.js'
+import { compileSnapshot, droppedHosts, type CompileDeps } from '../config/compile.js'
 import type { GatewayOptions, TlsOptions } from '../config/options.js'
-import { SnapshotRef, type Snapshot } from '../config/snapshot.js'
+import { retiredFilters, SnapshotRef, type Snapshot } from '../config/snapshot.js'
+import type { Filter } from '../../filters/api.js'
 import { IsthmusError } from '../errors.js'
 import { TripleListener } from '../listener/triple-listener.js'
 import { BoltListener } from '../listener/bolt-listener.js'
@@ -62,6 +63,8 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const hosts = new HostRegistry()
   const deps: CompileDeps = { hosts, logger, baseDir: o.baseDir, nodeId }
   let revision = 1
+  // (admin perf) compiles reuse the parts of the live snapshot that did not change.
+  let live: SnapshotRef | undefined
   // --- admin store wiring (admin engineer): restore persisted state (and bootstrap from
   // Redis when configured) before any listener opens; admin writes compile here and swap
   // through `swap` below.
@@ -70,12 +73,13 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     statePath: options.state === undefined ? undefined : resolvePath(o.baseDir, options.state),
     logger,
     nodeId,
-    compile: (next) => compileSnapshot(next, ++revision, deps),
+    compile: (next, _revision, previous) => compileSnapshot(next, ++revision, deps, live?.current ?? previous),
     apply: (snap) => { swap(snap) },
     onHostsDropped: (ids) => { logger.debug({ hosts: ids.length }, 'hosts dropped by an admin change') },
     replicator: options.redis === undefined ? undefined : redisReplicator({ url: options.redis.url, keyPrefix: options.redis.keyPrefix, nodeId, logger }),
   })
   const ref = new SnapshotRef(store.snapshot)
+  live = ref
   // --- end admin store wiring
 
   const tlsMaterials: TlsMaterial[] = []
@@ -142,11 +146,11 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     // pools only after a grace period, against whatever snapshot is live then (admin).
     setTimeout(retirePools, POOL_GRACE_MS).unref()
     health.update(snap.clusters.values())
-    const live = new Set<string>()
-    for (const c of snap.clusters.values()) for (const h of c.hosts) live.add(h.id)
-    hosts.retain(live)
+    // (admin perf) only the hosts of changed clusters are looked at; only filters the new
+    // revision does not reuse are closed.
+    hosts.forget(droppedHosts(old, snap))
     // Calls that started on the old revision may still run its filters: close them later.
-    setTimeout(closeFilters, options.drain.timeoutMs, old, logger).unref()
+    setTimeout(closeFilters, options.drain.timeoutMs, retiredFilters(old, snap), logger).unref()
   }
 
   const l = options.listeners
@@ -209,7 +213,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       logger,
       store,
       async apply (next) {
-        const snap = await compileSnapshot(next, ++revision, deps)
+        const snap = await compileSnapshot(next, ++revision, deps, ref.current)
         swap(snap)
         return snap
       },
@@ -224,7 +228,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
           await pools.close()
           await boltPools.close(options.drain.timeoutMs)
           for (const m of tlsMaterials) m.close()
-          closeFilters(ref.current, logger)
+          closeFilters(ref.current.filters, logger)
         })()
         return closing
       },
@@ -250,8 +254,8 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
 
 const POOL_GRACE_MS = 2000
 
-function closeFilters (snap: Snapshot, logger: Logger): void {
-  for (const f of snap.filters) {
+function closeFilters (filters: readonly Filter[], logger: Logger): void {
+  for (const f of filters) {
     try {
       const r = f.close?.()
       if (r !== undefined) r.catch((err: unknown) => logger.warn({ err }, 'filter close failed'))
@@ -260,3 +264,4 @@ function closeFilters (snap: Snapshot, logger: Logger): void {
     }
   }
 }
+

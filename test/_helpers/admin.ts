@@ -42,7 +42,7 @@ export async function openStore (base: GatewayOptions, more: Partial<AdminStoreO
     baseOptions: base,
     logger: silent,
     nodeId: deps.nodeId,
-    compile: (o, rev) => compileSnapshot(o, rev, deps),
+    compile: (o, rev, previous) => compileSnapshot(o, rev, deps, previous),
     apply: s => { applied.push(s) },
     onHostsDropped: ids => { dropped.push(ids) },
     hosts,
