@@ -11,9 +11,11 @@ import type { BoltFrame } from '../protocol/bolt/command.js'
 import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
 import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
-import { errorResponseFrame } from '../protocol/bolt/mapping.js'
+import { errorResponseFrame, localReplyFrame } from '../protocol/bolt/mapping.js'
 import { BoltCmd, BoltProto, BoltType, HEADER_METHOD, HEADER_SERVICE, HEADER_TARGET_SERVICE, type BoltLimitsConfig } from '../protocol/bolt/types.js'
+import { LocalReply } from '../../filters/local-reply.js'
 import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
+import type { BoltConnection, BoltDrainWaiter } from '../upstream/bolt-connection.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 
 export type { BoltListenerOptions } from '../config/options.js'
@@ -29,13 +31,20 @@ export interface BoltListenerDeps {
 const LABELS = Object.freeze({ listener: 'bolt' })
 /** How long a closing connection may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1000
+/** A client that takes no response bytes for this long (or idleTimeoutMs if shorter) is closed. */
+const WRITE_STALL_MS = 10_000
+/** Requests that arrive after GoAway: retry elsewhere (SOFA clients fail over on THREADPOOL_BUSY). */
+const DRAINING_REPLY = new LocalReply('ISTH_ERR_GATEWAY_DRAINING', 'this connection got GoAway; send new calls to another gateway')
 
 /**
  * The Bolt listener (plain or TLS). Each connection decodes frames as they stream in,
  * answers heartbeats itself, and turns each request into a BoltCall that runs the chain and
  * is forwarded. A codec error answers CODEC_EXCEPTION when the request id is known, logs one
- * line and closes that connection only. A connection holding a partial frame with no
- * traffic for `idleTimeoutMs` is closed.
+ * line and closes that connection only. A connection with no traffic for `idleTimeoutMs`
+ * (client heartbeats count) and no call in flight is closed; so is one holding a partial
+ * frame. Backpressure: a connection whose responses cannot be written stops being read and
+ * stops the upstream connections that feed it; one feeding a full upstream stops being read
+ * until that upstream drains. A client that reads nothing for WRITE_STALL_MS is closed.
  */
 export class BoltListener {
   readonly options: BoltListenerOptions
@@ -74,7 +83,7 @@ export class BoltListener {
   address (): AddressInfo | null { return this.server.address() as AddressInfo | null }
 
   #accept (socket: Socket): void {
-    if (this.draining) { socket.destroy(); return }
+    if (this.draining || socket.destroyed) { socket.destroy(); return }
     const c = new BoltServerConnection(this, socket)
     this.connections.add(c)
     downstreamConnections.inc(LABELS)
@@ -116,8 +125,8 @@ export class BoltListener {
   }
 }
 
-/** One downstream connection: decoder sink, response writer, drain accounting. */
-export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
+/** One downstream connection: decoder sink, response writer, drain accounting, backpressure. */
+export class BoltServerConnection implements BoltFrameSink, BoltDownstream, BoltDrainWaiter {
   readonly listener: BoltListener
   readonly socket: Socket
   readonly decoder: BoltDecoder
@@ -130,6 +139,13 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
   #ver1 = 1
   #closing = false
   #corked = false
+  /** Reasons not to read this socket: our own full write buffer, each full upstream we fed. */
+  #readPauses = 0
+  #writeBlocked = false
+  /** Full upstreams we fed and wait on ('drain'). */
+  #waitingOn: BoltConnection[] = []
+  /** Upstreams we stopped reading because our write buffer is full. */
+  #holding: BoltConnection[] = []
 
   constructor (listener: BoltListener, socket: Socket) {
     this.listener = listener
@@ -161,6 +177,11 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     }
     if (this.#closing) return
     const l = this.listener
+    if (l.draining) {
+      // After GoAway: refuse before any work, so in-flight calls drain and the client fails over.
+      if (frame.type !== BoltType.ONEWAY) this.writeFrame(localReplyFrame(DRAINING_REPLY, frame))
+      return
+    }
     const headers = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
     const call = new BoltCall(frame, this, headers, this.remoteAddress, l.deps.snapshot.current, l.logger)
     call.peer = this.peer
@@ -188,12 +209,67 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     this.end()
   }
 
-  writeFrame (buf: Buffer): void {
+  writeFrame (buf: Buffer): boolean {
     const s = this.socket
-    if (s.destroyed || !s.writable) return
+    if (s.destroyed || !s.writable) return true
     // Responses that arrive in one upstream read leave in one writev.
     if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(uncork, this) }
-    if (!s.write(buf)) s.pause() // bound what we buffer for a slow reader: stop reading requests
+    if (s.write(buf)) return true
+    if (!this.#writeBlocked) {
+      // Bound what we buffer for a slow reader: stop reading its requests, and (holdUpstream)
+      // the upstreams answering it; a reader stuck for WRITE_STALL_MS is closed.
+      this.#writeBlocked = true
+      this.#pauseRead()
+      s.setTimeout(Math.min(this.listener.options.idleTimeoutMs, WRITE_STALL_MS))
+    }
+    return false
+  }
+
+  holdUpstream (up: BoltConnection): void {
+    if (!this.#writeBlocked || up.closed || this.#holding.includes(up)) return
+    this.#holding.push(up)
+    up.holdRead()
+  }
+
+  waitUpstream (up: BoltConnection): void {
+    if (up.closed || this.#waitingOn.includes(up)) return
+    this.#waitingOn.push(up)
+    up.waitDrain(this)
+    this.#pauseRead()
+  }
+
+  onUpstreamDrain (up: BoltConnection): void {
+    const i = this.#waitingOn.indexOf(up)
+    if (i < 0) return
+    this.#waitingOn.splice(i, 1)
+    this.#resumeRead()
+  }
+
+  /** Our socket drained: read again, and let the upstreams we held go. */
+  handleDrain (): void {
+    if (!this.#writeBlocked) return
+    this.#writeBlocked = false
+    this.socket.setTimeout(this.listener.options.idleTimeoutMs)
+    this.#releaseHolds()
+    this.#resumeRead()
+  }
+
+  #releaseHolds (): void {
+    const h = this.#holding
+    if (h.length === 0) return
+    this.#holding = []
+    for (let i = 0; i < h.length; i++) h[i].releaseRead()
+  }
+
+  #pauseRead (): void { if (this.#readPauses++ === 0) this.socket.pause() }
+  #resumeRead (): void { if (--this.#readPauses === 0 && !this.socket.destroyed) this.socket.resume() }
+
+  /** Closed: release what we hold (upstreams we waited on call back into a no-op). */
+  handleClose (): void {
+    this.decoder.stopped = true
+    this.#waitingOn = []
+    this.#releaseHolds()
+    this.listener.onConnectionClosed(this)
   }
 
   onCallDone (_call: BoltCall): void {
@@ -220,10 +296,19 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream {
     s.end()
   }
 
+  /** No bytes in or out for the socket's timeout. */
   handleTimeout (): void {
+    const l = this.listener
     if (this.decoder.buffered > 0) {
-      this.listener.logger.warn({ peer: this.remoteAddress, buffered: this.decoder.buffered }, 'bolt connection idle with a partial frame, closing')
+      l.logger.warn({ peer: this.remoteAddress, buffered: this.decoder.buffered }, 'bolt connection idle with a partial frame, closing')
       this.socket.destroy()
+    } else if (this.#writeBlocked) {
+      l.logger.warn({ peer: this.remoteAddress, buffered: this.socket.writableLength }, 'bolt client reads no responses, closing')
+      this.socket.destroy()
+    } else if (this.inflight === 0) {
+      // Fully idle (a live SOFA client sends heartbeats): free the socket.
+      l.logger.debug({ peer: this.remoteAddress }, 'bolt connection idle, closing')
+      this.end()
     }
   }
 }
@@ -252,11 +337,7 @@ type SocketWithConn = Socket & { [CONN]: BoltServerConnection }
 function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].decoder.push(chunk) }
 function onTimeout (this: Socket): void { (this as SocketWithConn)[CONN].handleTimeout() }
 function onError (this: Socket): void { /* 'close' follows */ }
-function onDrain (this: Socket): void { this.resume() }
-function onClose (this: Socket): void {
-  const c = (this as SocketWithConn)[CONN]
-  c.decoder.stopped = true
-  c.listener.onConnectionClosed(c)
-}
+function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
+function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
 function uncork (c: BoltServerConnection): void { c.uncork() }
 function destroySocket (s: Socket): void { s.destroy() }

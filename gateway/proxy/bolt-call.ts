@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { LocalReply } from '../../filters/local-reply.js'
+import { LocalReply, localReplyFor } from '../../filters/local-reply.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
@@ -13,8 +13,12 @@ import { ProxiedCall } from './proxied-call.js'
 
 /** The downstream side of a Bolt call: where its response goes. */
 export interface BoltDownstream {
-  /** Write a response frame; false when the connection is gone. */
-  writeFrame (buf: Buffer): void
+  /** Write a response frame; false when the socket's buffer is full (hold the source). */
+  writeFrame (buf: Buffer): boolean
+  /** Backpressure: `up` took a request with its buffer full; stop reading until it drains. */
+  waitUpstream (up: BoltConnection): void
+  /** Backpressure: we are full after a response from `up`; stop reading `up` until we drain. */
+  holdUpstream (up: BoltConnection): void
   /** The call is over (for drain accounting). */
   onCallDone (call: BoltCall): void
   readonly pools: BoltPoolRegistry
@@ -29,19 +33,10 @@ const FAILURE_REPLIES = [TIMEOUT_REPLY, RESET_REPLY, CONNECT_REPLY]
 
 /**
  * A connect failure says why (refused, timed out, TLS peer identity not the expected one),
- * so the SOFA client shows the cause. Built on failure, not per call; bounded.
+ * so the SOFA client shows the cause; one reply per (host, reason), not per call.
  */
-const connectReplies = new Map<string, LocalReply>()
 function connectReply (hostId: string, reason: string): LocalReply {
-  if (reason === '') return CONNECT_REPLY
-  const key = hostId + '\0' + reason
-  let r = connectReplies.get(key)
-  if (r === undefined) {
-    if (connectReplies.size >= 256) connectReplies.clear()
-    r = new LocalReply('ISTH_ERR_UPSTREAM_CONNECT', `${hostId}: ${reason}`)
-    connectReplies.set(key, r)
-  }
-  return r
+  return reason === '' ? CONNECT_REPLY : localReplyFor('ISTH_ERR_UPSTREAM_CONNECT', `${hostId}: ${reason}`)
 }
 
 /**
@@ -76,7 +71,10 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const pool = this.downstream.pools.get(host, cluster.options)
     const now = performance.now()
     const conn = pool.acquire(now)
-    if (conn === null) { this.fail(connectReply(host.id, pool.lastConnectError)); return }
+    if (conn === null) {
+      this.fail(pool.overloaded ? localReplyFor('ISTH_ERR_UPSTREAM_OVERLOADED', `${host.id} has ${cluster.options.upstream.maxConnections * cluster.options.upstream.maxConcurrentStreams} calls in flight`) : connectReply(host.id, pool.lastConnectError))
+      return
+    }
     const deadline = this.deadline === 0 ? Infinity : this.deadline
     const left = deadline - now
     if (left <= 0) { this.fail(DEADLINE_REPLY); return }
@@ -98,13 +96,13 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     this.upstreamId = id
     host.active++
     if (f.isOneway) {
-      conn.send(null, id, buf, Infinity)
+      if (!conn.send(null, id, buf, Infinity)) this.downstream.waitUpstream(conn)
       host.active--
       this.finish(BoltStatus.SUCCESS)
       this.downstream.onCallDone(this)
       return
     }
-    conn.send(this, id, buf, deadline)
+    if (!conn.send(this, id, buf, deadline)) this.downstream.waitUpstream(conn)
   }
 
   onUpstreamResponse (frame: BoltFrame): void {
@@ -126,14 +124,15 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const r = this.response!
     const headers = this.responseHeaders as BoltHeaderView
     let buf: Buffer
-    if (headers.changed && headers.encode().length <= 32767) {
-      buf = reencodeWithHeader(r, headers.encode(), this.downstreamId)
+    const h = headers.changed ? headers.encode() : null
+    if (h !== null && h.length <= 32767) {
+      buf = reencodeWithHeader(r, h, this.downstreamId)
     } else {
       buf = r.buf
       patchRequestId(buf, this.downstreamId, r.hasCrc)
     }
     this.bytesOut = buf.length
-    this.downstream.writeFrame(buf)
+    if (!this.downstream.writeFrame(buf) && this.upstream !== null) this.downstream.holdUpstream(this.upstream)
     this.finish(r.status)
     this.downstream.onCallDone(this)
   }

@@ -36,6 +36,11 @@ export interface BoltConnectionOptions {
   readonly verifyPeer?: ((socket: TLSSocket) => string | null) | null
 }
 
+/** A downstream connection that stopped reading because this connection's write buffer is full. */
+export interface BoltDrainWaiter {
+  onUpstreamDrain (c: BoltConnection): void
+}
+
 /** Told when a connection ends or stops taking requests, so the pool replaces it. */
 export interface BoltConnectionOwner {
   onConnectionReady (c: BoltConnection): void
@@ -69,6 +74,10 @@ export class BoltConnection implements BoltFrameSink {
   #hbPendingId = -1
   #hbSentAt = 0
   #corked = false
+  /** Downstreams paused until this socket drains (backpressure: never buffer without bound). */
+  #waiters: BoltDrainWaiter[] = []
+  /** Downstreams too full to take more responses: while > 0 this socket is not read. */
+  #readHolds = 0
   /** Why the connection failed (socket error, TLS handshake or peer check), for the reply and the log. */
   lastError = ''
 
@@ -89,6 +98,7 @@ export class BoltConnection implements BoltFrameSink {
     s.on('data', onData)
     s.on('error', onError)
     s.on('close', onClose)
+    s.on('drain', onDrain)
   }
 
   get inflight (): number { return this.#inflight.size }
@@ -106,9 +116,10 @@ export class BoltConnection implements BoltFrameSink {
 
   /**
    * Write a request frame whose id is `id` (from takeId). `ex` null: oneway, not tracked.
-   * `deadline` is absolute performance.now() ms (Infinity: none).
+   * `deadline` is absolute performance.now() ms (Infinity: none). Returns false when the
+   * socket's buffer is full: the sender should stop feeding it until `waitDrain` calls back.
    */
-  send (ex: BoltExchange | null, id: number, buf: Buffer, deadline: number): void {
+  send (ex: BoltExchange | null, id: number, buf: Buffer, deadline: number): boolean {
     if (ex !== null) {
       this.#inflight.set(id, ex)
       if (deadline !== Infinity) {
@@ -121,8 +132,26 @@ export class BoltConnection implements BoltFrameSink {
     // Frames decoded from one downstream read go out in one writev (a syscall per frame was
     // 42% of the proxy's CPU in a profile).
     if (!this.#corked) { this.#corked = true; this.socket.cork(); process.nextTick(uncork, this) }
-    this.socket.write(buf)
+    const ok = this.socket.write(buf)
     if (this.draining && this.#inflight.size === 0) this.close()
+    return ok
+  }
+
+  /** Call `w.onUpstreamDrain(this)` once when the socket drains (or closes). */
+  waitDrain (w: BoltDrainWaiter): void { this.#waiters.push(w) }
+
+  /** A downstream cannot take more responses: stop reading until every holder releases. */
+  holdRead (): void { if (this.#readHolds++ === 0) this.socket.pause() }
+
+  releaseRead (): void { if (--this.#readHolds === 0 && !this.closed) this.socket.resume() }
+
+  get readHeld (): boolean { return this.#readHolds > 0 }
+
+  handleDrain (): void {
+    const w = this.#waiters
+    if (w.length === 0) return
+    this.#waiters = []
+    for (let i = 0; i < w.length; i++) w[i].onUpstreamDrain(this)
   }
 
   /** Forget a request (the downstream went away); a late response is dropped. */
@@ -211,6 +240,8 @@ export class BoltConnection implements BoltFrameSink {
     if (this.closed) return
     const now = performance.now()
     if (this.#hbPendingId !== -1) {
+      // Not reading (a downstream is full): the ack may be sitting unread; judge it later.
+      if (this.#readHolds > 0) { this.#scheduleHeartbeat(this.hb.settings.timeoutMs); return }
       // Unanswered: a failure. The next one goes out one base interval after the last send.
       this.#hbPendingId = -1
       heartbeatsFailed.inc()
@@ -262,6 +293,7 @@ export class BoltConnection implements BoltFrameSink {
     this.#deadlines.clear()
     this.#owner.onConnectionClosed(this, this.connected)
     for (const ex of pending) ex.onUpstreamFailure(kind)
+    this.handleDrain() // nothing more will be written: paused downstreams read again
   }
 }
 
@@ -282,6 +314,7 @@ function onError (this: Socket, err: Error): void {
   if (c.lastError === '') c.lastError = err.message
 }
 function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
+function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
 function uncork (c: BoltConnection): void { c.uncork() }
 function onSweep (c: BoltConnection): void { c.sweep() }
 function onHeartbeatTimer (c: BoltConnection): void { c.heartbeatTick() }

@@ -26,8 +26,10 @@ export type BoltTlsFactory = (cluster: Readonly<ClusterOptions>, host: Host) => 
 /**
  * The upstream connections of one Host: up to `maxConnections`, each multiplexing many
  * requests. A request goes to the least-loaded usable connection; a new one opens when all
- * carry `maxConcurrentStreams` or more. After a connect failure no new connect is tried until
- * the back-off delay passes; requests meanwhile fail fast (ISTH_ERR_UPSTREAM_CONNECT).
+ * carry `maxConcurrentStreams` or more. With `maxConnections` usable connections all at that
+ * cap the pool is full: the request is refused (ISTH_ERR_UPSTREAM_OVERLOADED) rather than
+ * queued without bound. After a connect failure no new connect is tried until the back-off
+ * delay passes; requests meanwhile fail fast (ISTH_ERR_UPSTREAM_CONNECT).
  */
 export class BoltPool implements BoltConnectionOwner {
   readonly host: Host
@@ -40,6 +42,8 @@ export class BoltPool implements BoltConnectionOwner {
   #closed = false
   /** Why the last connect failed (shown to callers failed fast during the back-off). */
   lastConnectError = ''
+  /** Set by acquire() when it returned null because every connection is at its cap. */
+  overloaded = false
 
   constructor (host: Host, options: Readonly<ClusterOptions>, tls: BoltTlsFactory | null, logger: Logger | null) {
     this.host = host
@@ -48,8 +52,12 @@ export class BoltPool implements BoltConnectionOwner {
     this.#logger = logger
   }
 
-  /** A connection to send on, or null (closed pool or backing off after connect failures). */
+  /**
+   * A connection to send on, or null: closed pool, backing off after connect failures, or
+   * full (`overloaded` set: every usable connection carries `maxConcurrentStreams`).
+   */
   acquire (now: number = performance.now()): BoltConnection | null {
+    this.overloaded = false
     if (this.#closed) return null
     const conns = this.conns
     let best: BoltConnection | null = null
@@ -58,9 +66,11 @@ export class BoltPool implements BoltConnectionOwner {
       if (c.usable && (best === null || c.inflight < best.inflight)) best = c
     }
     const up = this.options.upstream
-    if (best !== null && (best.inflight < up.maxConcurrentStreams || this.#usableCount() >= up.maxConnections)) return best
-    if (this.conns.length >= up.maxConnections + 2) return best // draining ones still count, bounded
-    if (now < this.#retryAt) return best
+    if (best !== null && best.inflight < up.maxConcurrentStreams) return best
+    if (best !== null && this.#usableCount() >= up.maxConnections) { this.overloaded = true; return null }
+    // Cannot open another (draining ones still count, bounded; or backing off): full if we
+    // have a connection at its cap, else unavailable.
+    if (this.conns.length >= up.maxConnections + 2 || now < this.#retryAt) { this.overloaded = best !== null; return null }
     return this.#open()
   }
 

@@ -19,6 +19,15 @@ export interface RawUpstream {
   sockets: Set<Socket>
   answerHeartbeats: boolean
   answerRequests: boolean
+  /** What each response carries (default 'pong'); a long string makes big responses. */
+  responseValue: unknown
+  /** Request frames seen (counted even when not copied into `requests`). */
+  received: number
+  /** Keep a copy of every request in `requests` (off for bulk tests). */
+  record: boolean
+  /** New connections start paused (not read) until `resumeReading()`: a slow reader. */
+  startPaused: boolean
+  resumeReading (): void
   close (): Promise<void>
 }
 
@@ -26,7 +35,8 @@ export async function startRawUpstream (): Promise<RawUpstream> {
   const sockets = new Set<Socket>()
   const up: RawUpstream = {
     port: 0, server: createServer(), requests: [], heartbeats: [], sockets,
-    answerHeartbeats: true, answerRequests: true,
+    answerHeartbeats: true, answerRequests: true, responseValue: 'pong', received: 0, record: true, startPaused: false,
+    resumeReading: () => { up.startPaused = false; for (const s of sockets) s.resume() },
     close: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>(resolve => up.server.close(() => resolve()))
@@ -44,14 +54,16 @@ export async function startRawUpstream (): Promise<RawUpstream> {
           return
         }
         if (f.type === 0) return
-        up.requests.push(copy(f))
+        up.received++
+        if (up.record) up.requests.push(copy(f))
         if (f.type === 2 || !up.answerRequests) return
         const v: BoltVersion = f.proto === 1 ? 'v1' : f.hasCrc ? 'v2crc' : 'v2'
-        s.write(responseFrame(f.requestId, 'pong', v))
+        s.write(responseFrame(f.requestId, up.responseValue, v))
       },
       onBoltCodecError () { s.destroy() },
     })
     s.on('data', (c: Buffer) => d.push(c))
+    if (up.startPaused) s.pause()
   })
   await new Promise<void>(resolve => up.server.listen(0, '127.0.0.1', () => resolve()))
   up.port = (up.server.address() as AddressInfo).port
