@@ -76,7 +76,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     compile: (next, _revision, previous) => compileSnapshot(next, ++revision, deps, live?.current ?? previous),
     apply: (snap) => { swap(snap) },
     onHostsDropped: (ids) => { logger.debug({ hosts: ids.length }, 'hosts dropped by an admin change') },
-    replicator: options.redis === undefined ? undefined : redisReplicator({ url: options.redis.url, keyPrefix: options.redis.keyPrefix, nodeId, logger }),
+    replicator: options.redis === undefined ? undefined : redisReplicator({ url: options.redis.url, keyPrefix: options.redis.keyPrefix, nodeId, logger, password: redisPassword(options.redis.passwordEnv, env) }),
   })
   const ref = new SnapshotRef(store.snapshot)
   live = ref
@@ -265,3 +265,10 @@ function closeFilters (filters: readonly Filter[], logger: Logger): void {
   }
 }
 
+/** The Redis password from the environment variable `redis.passwordEnv` names (never the config file). */
+function redisPassword (name: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (name === undefined) return undefined
+  const v = env[name]
+  if (v === undefined || v === '') throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/redis/passwordEnv: environment variable ${name} is not set`, '/redis/passwordEnv')
+  return v
+}
