@@ -39,6 +39,8 @@ export interface AdminDeps {
 
 export interface AdminServer {
   readonly address: AddressInfo
+  /** The node server (https when TLS), so its certificates can be hot-reloaded. */
+  readonly server: Server
   close (): Promise<void>
 }
 
@@ -126,6 +128,7 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
   let closing: Promise<void> | null = null
   return {
     address,
+    server,
     close (): Promise<void> {
       if (closing !== null) return closing
       closing = new Promise<void>(resolve => {

@@ -204,6 +204,8 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       env,
     })
     addresses.admin = admin.address
+    // Admin certificates reload like the data listeners' (https.Server is a tls.Server).
+    adminTls?.attach(admin.server as unknown as import('node:tls').Server)
     logger.info({ listener: 'admin', address: admin.address.address, port: admin.address.port }, 'listening')
 
     let closing: Promise<void> | null = null
