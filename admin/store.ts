@@ -13,7 +13,7 @@ import type { Snapshot } from '../gateway/config/snapshot.js'
 import type { HostRegistry } from '../gateway/cluster/host.js'
 import { IsthmusError } from '../gateway/errors.js'
 import { EffectiveBuilder, type Effective } from './effective.js'
-import { readStateFile, writeStateFile, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
+import { StateJournal, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
 
 export type { ResourceEntry } from './state-file.js'
 
@@ -78,6 +78,7 @@ export class AdminStore {
   #generation: number
   #tail: Promise<unknown> = Promise.resolve()
   #replicator: StoreReplicator | null = null
+  #journal: StateJournal | null = null
   #closed = false
 
   private constructor (o: AdminStoreOpenOptions, resources: Map<string, ResourceEntry>, builder: EffectiveBuilder, effective: Effective, snapshot: Snapshot, generation: number) {
@@ -99,11 +100,13 @@ export class AdminStore {
   static async open (o: AdminStoreOpenOptions): Promise<AdminStore> {
     const log = o.logger.child({ component: 'admin-store' })
     let resources = new Map<string, ResourceEntry>()
+    let journal: StateJournal | null = null
     if (o.statePath !== undefined) {
-      const r = await readStateFile(o.statePath, o.onCorruptState ?? 'fail')
+      const { journal: j, state: r } = await StateJournal.open({ path: o.statePath, nodeId: o.nodeId, onCorrupt: o.onCorruptState ?? 'fail', logger: log })
+      journal = j
       if (r.movedAside !== undefined) log.error({ file: o.statePath, movedAside: r.movedAside, problem: r.problem }, 'admin state file is corrupt; moved aside, starting without it')
       resources = r.resources
-      if (resources.size > 0) log.info({ file: o.statePath, resources: resources.size }, 'admin state restored')
+      if (resources.size > 0) log.info({ file: o.statePath, resources: resources.size, journalRecords: r.journalRecords }, 'admin state restored')
     }
     const builder = new EffectiveBuilder(o.baseOptions)
     let effective: Effective
@@ -113,12 +116,14 @@ export class AdminStore {
       checkSemantics(effective.options)
       snapshot = await o.compile(effective.options, 1)
     } catch (err) {
+      await journal?.close()
       if (err instanceof IsthmusError) {
         throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.message}`, err.path, { cause: err })
       }
       throw err
     }
     const store = new AdminStore(o, resources, builder, effective, snapshot, 1)
+    store.#journal = journal
     if (o.replicator !== undefined) {
       store.#replicator = o.replicator(store)
       try {
@@ -159,6 +164,7 @@ export class AdminStore {
         throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${key}: revision ${revision} is already stored with other content; send a newer revision`, '/revision')
       }
       const entry: ResourceEntry = { revision, value, origin: this.nodeId, at: Date.now() }
+      const prev = this.#resources.get(key)
       const resources = new Map(this.#resources)
       resources.set(key, entry)
       try {
@@ -170,7 +176,7 @@ export class AdminStore {
         }
         throw err
       }
-      await this.#persist()
+      await this.#persist([{ key, entry, prev }])
       const result: WriteResult = { key, revision, changed: true, generation: this.#generation }
       if (this.#replicator !== null) {
         const winner = await this.#replicator.publish(key, entry).catch((err: unknown) => {
@@ -202,6 +208,7 @@ export class AdminStore {
     this.#closed = true
     await this.#tail.catch(() => {})
     if (this.#replicator !== null) await this.#replicator.close()
+    await this.#journal?.close()
   }
 
   // Must run inside #serial.
@@ -213,6 +220,7 @@ export class AdminStore {
       if (cur === undefined || e.revision > cur.revision || (e.revision === cur.revision && JSON.stringify(e.value) !== JSON.stringify(cur.value))) newer.set(k, e)
     }
     if (newer.size === 0) return
+    const before = this.#resources
     const all = new Map(this.#resources)
     for (const [k, e] of newer) all.set(k, e)
     try {
@@ -227,7 +235,12 @@ export class AdminStore {
       }
     }
     this.#log.info({ keys: [...newer.keys()] }, 'remote admin changes applied')
-    await this.#persist()
+    const changes: Array<{ key: string, entry: ResourceEntry, prev: ResourceEntry | undefined }> = []
+    for (const k of newer.keys()) {
+      const e = this.#resources.get(k)
+      if (e !== undefined && e !== before.get(k)) changes.push({ key: k, entry: e, prev: before.get(k) })
+    }
+    await this.#persist(changes)
   }
 
   async #install (resources: Map<string, ResourceEntry>, apply = true): Promise<void> {
@@ -253,10 +266,11 @@ export class AdminStore {
     }
   }
 
-  async #persist (): Promise<void> {
-    if (this.#o.statePath === undefined) return
+  /** Journal the accepted changes (fsynced) before the admin answers. */
+  async #persist (changes: ReadonlyArray<{ key: string, entry: ResourceEntry, prev: ResourceEntry | undefined }>): Promise<void> {
+    if (this.#journal === null) return
     try {
-      await writeStateFile(this.#o.statePath, this.nodeId, this.#resources)
+      await this.#journal.append(changes, this.#resources)
     } catch (err) {
       this.#log.error({ err, file: this.#o.statePath }, 'cannot persist admin state')
       throw new IsthmusError('ISTH_ERR_INTERNAL', `change applied but not persisted to ${this.#o.statePath}: ${(err as Error).message}`)

@@ -81,6 +81,35 @@ function deleteRevision (req: AdminRequest): number {
 
 function hostKey (address: string, port: number): string { return `${address}|${port}` }
 
+/**
+ * `list` without the `remove`d hosts and with the `add`ed ones appended (unless present).
+ * Unchanged entries stay the same objects in the same order, and a one-host patch of a
+ * 10,000-host list builds no per-host string: the store and compiler then splice (O(delta)).
+ */
+function patchList<T extends { address: string }> (
+  list: readonly T[], remove: ReadonlyArray<{ address: string, port: number }>, add: readonly HostOptions[],
+  portOf: (x: T) => number, make: (h: HostOptions) => T,
+): T[] {
+  let out: T[]
+  if (remove.length === 0) out = list.slice()
+  else {
+    const drop = new Set(remove.map(r => hostKey(r.address, r.port)))
+    const addresses = new Set(remove.map(r => r.address))
+    out = list.filter(x => !(addresses.has(x.address) && drop.has(hostKey(x.address, portOf(x)))))
+  }
+  // A few adds: scan for each (no allocation); many: one set of the present keys.
+  const known = add.length <= 8 ? null : new Set(out.map(x => hostKey(x.address, portOf(x))))
+  for (const h of add) {
+    const here = known === null
+      ? out.some(x => x.address === h.address && portOf(x) === h.port)
+      : known.has(hostKey(h.address, h.port))
+    if (here) continue
+    out.push(make(h))
+    known?.add(hostKey(h.address, h.port))
+  }
+  return out
+}
+
 function parseRef (r: string | { address: string, port: number }): { address: string, port: number } {
   if (typeof r !== 'string') return r
   const i = r.lastIndexOf(':')
@@ -139,32 +168,24 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const discovered = discoveredTarget(store, name)
     if (discovered !== null) {
       const { app, protocol } = discovered
+      const portOf = (i: InstanceOptions): number => i.ports?.[protocol] ?? i.port
       return ok(await store.write(resourceKey('app', app), body.revision, (cur) => {
         const push = (cur ?? { instances: [], services: [] }) as AppPushOptions
-        const drop = new Set(remove.map(r => hostKey(r.address, r.port)))
-        const kept = push.instances.filter(i => !drop.has(hostKey(i.address, i.ports?.[protocol] ?? i.port)))
-        const known = new Set(kept.map(i => hostKey(i.address, i.ports?.[protocol] ?? i.port)))
-        for (const h of add) {
-          if (known.has(hostKey(h.address, h.port))) continue
+        const instances = patchList(push.instances, remove, add, portOf, h => {
           const inst: InstanceOptions = { address: h.address, port: h.port, protocols: [protocol] }
           if (h.zone !== undefined) inst.zone = h.zone
           if (h.labels !== undefined) inst.labels = h.labels
           if (h.weight !== undefined) inst.weight = h.weight
-          kept.push(inst)
-          known.add(hostKey(h.address, h.port))
-        }
-        return { ...push, instances: kept }
+          return inst
+        })
+        return { ...push, instances }
       }))
     }
     const base = store.options.clusters.find(c => c.name === name)
     if (base === undefined) notFound(`cluster ${name}`)
     return ok(await store.write(resourceKey('cluster', name), body.revision, (cur) => {
       const c = (cur ?? base) as ClusterOptions
-      const drop = new Set(remove.map(r => hostKey(r.address, r.port)))
-      const hosts = c.hosts.filter(h => !drop.has(hostKey(h.address, h.port)))
-      const known = new Set(hosts.map(h => hostKey(h.address, h.port)))
-      for (const h of add) if (!known.has(hostKey(h.address, h.port))) { hosts.push(h); known.add(hostKey(h.address, h.port)) }
-      return { ...c, hosts }
+      return { ...c, hosts: patchList(c.hosts, remove, add, h => h.port, h => h) }
     }))
   })
 
