@@ -4,7 +4,7 @@ import { LocalReply, localReplyFor } from '../../filters/local-reply.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
-import { patchRequestId, patchTimeout, reencodeWithHeader } from '../protocol/bolt/encoder.js'
+import { patchRequestId, patchTimeout, reencodeWithHeaders } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
 import { localReplyFrame } from '../protocol/bolt/mapping.js'
 import { UpstreamFailure, type BoltConnection, type BoltExchange } from '../upstream/bolt-connection.js'
@@ -83,9 +83,9 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     let buf: Buffer
     const headers = this.headers as BoltHeaderView
     if (headers.changed) {
-      const h = headers.encode()
-      if (h.length > 32767) { this.fail(HEADER_TOO_LARGE); return }
-      buf = reencodeWithHeader(f, h, id)
+      const hl = headers.encodedLength()
+      if (hl > 32767) { this.fail(HEADER_TOO_LARGE); return }
+      buf = reencodeWithHeaders(f, headers, hl, id)
       if (f.timeout > 0 && left < f.timeout) { patchTimeout(buf, Math.max(1, Math.floor(left))); patchRequestId(buf, id, f.hasCrc) }
     } else {
       buf = f.buf
@@ -124,9 +124,9 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const r = this.response!
     const headers = this.responseHeaders as BoltHeaderView
     let buf: Buffer
-    const h = headers.changed ? headers.encode() : null
-    if (h !== null && h.length <= 32767) {
-      buf = reencodeWithHeader(r, h, this.downstreamId)
+    const hl = headers.changed ? headers.encodedLength() : -1
+    if (hl >= 0 && hl <= 32767) {
+      buf = reencodeWithHeaders(r, headers, hl, this.downstreamId)
     } else {
       buf = r.buf
       patchRequestId(buf, this.downstreamId, r.hasCrc)

@@ -95,6 +95,32 @@ export function patchTimeout (buf: Buffer, timeoutMs: number): void {
   buf.writeInt32BE(timeoutMs | 0, buf[0] === BoltProto.V2 ? 12 : 10)
 }
 
+/** A header map that writes itself into a frame (BoltHeaderView: raw bytes plus appended pairs). */
+export interface BoltHeaderWriter {
+  encodedLength (): number
+  writeTo (out: Buffer, at: number): number
+}
+
+/**
+ * Re-encode a frame around an edited header map of `headerLen` bytes (a filter changed
+ * headers): one allocation, the header written in place, class and content copied.
+ */
+export function reencodeWithHeaders (frame: BoltFrame, headers: BoltHeaderWriter, headerLen: number, requestId: number): Buffer {
+  const src = frame.buf
+  const fixed = frame.fixedLen
+  const cls = frame.classLen
+  const contentStart = frame.contentStart
+  const contentEnd = frame.contentEnd
+  const b = Buffer.allocUnsafe(fixed + cls + headerLen + (contentEnd - contentStart) + (frame.hasCrc ? CRC_BYTES : 0))
+  src.copy(b, 0, 0, fixed + cls)
+  b.writeInt16BE(headerLen, fixed - 6)
+  let p = headers.writeTo(b, fixed + cls)
+  p += src.copy(b, p, contentStart, contentEnd)
+  b.writeUInt32BE(requestId >>> 0, requestIdOffset(b[0]))
+  if (frame.hasCrc) b.writeUInt32BE(boltCrc(b, 0, p), p)
+  return b
+}
+
 /** Re-encode a frame with a new header map (a filter changed headers); same id and fields. */
 export function reencodeWithHeader (frame: BoltFrame, header: Buffer, requestId: number): Buffer {
   const src = frame.buf

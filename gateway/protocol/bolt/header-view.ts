@@ -4,14 +4,18 @@ import type { CallHeaders } from '../../call/headers.js'
  * The Bolt header map (`[i32 keyLen][key][i32 valLen][value]`, -1 = null) seen through the
  * raw bytes: `get` walks the bytes and compares key bytes, so a call materialises only the
  * values it reads (PERF: 0.6 µs vs 2.6 µs for a full Map decode of a 12-pair SOFARPC map).
- * The first `set`/`delete` copies the pairs into a Map and sets `changed`, which tells the
- * forwarder to re-encode the header map instead of forwarding the frame raw.
+ * Edits keep the raw bytes as long as they can: setting a key the map does not have appends
+ * the pair (the forwarder copies the raw bytes and writes the new pairs after them); only
+ * replacing or deleting a key that is in the raw bytes copies the pairs into a Map, which is
+ * re-encoded whole. `changed` tells the forwarder the frame cannot go out raw.
  */
 export class BoltHeaderView implements CallHeaders {
   changed = false
   #buf: Buffer
   #start: number
   #end: number
+  /** Pairs appended after the raw bytes: [key0, value0, key1, value1, ...]; keys are unique and absent from the raw bytes. */
+  #added: string[] | null = null
   #map: Map<string, string> | null = null
 
   constructor (buf: Buffer, start: number, end: number) {
@@ -22,6 +26,73 @@ export class BoltHeaderView implements CallHeaders {
 
   get (name: string): string | undefined {
     if (this.#map !== null) return this.#map.get(name)
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i += 2) if (a[i] === name) return a[i + 1]
+    const at = this.#find(name)
+    if (at < 0) return undefined
+    const b = this.#buf
+    const vl = b.readInt32BE(at)
+    if (vl < 0) return undefined // a null value, dropped as Java does
+    return vl === 0 ? '' : b.toString('utf8', at + 4, at + 4 + vl)
+  }
+
+  set (name: string, value: string): void {
+    this.changed = true
+    if (this.#map !== null) { this.#map.set(name, value); return }
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i += 2) if (a[i] === name) { a[i + 1] = value; return }
+    if (this.#find(name) >= 0) { this.#materialize().set(name, value); return }
+    if (a === null) this.#added = [name, value]
+    else a.push(name, value)
+  }
+
+  delete (name: string): void {
+    if (this.#map !== null) { if (this.#map.delete(name)) this.changed = true; return }
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i += 2) if (a[i] === name) { a.splice(i, 2); this.changed = true; return }
+    if (this.#find(name) >= 0) { this.#materialize().delete(name); this.changed = true }
+  }
+
+  entries (): Array<[string, string]> {
+    if (this.#map !== null) return [...this.#map.entries()]
+    const out = [...decodeHeaderMap(this.#buf, this.#start, this.#end).entries()]
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i += 2) out.push([a[i], a[i + 1]])
+    return out
+  }
+
+  /** Size in bytes of the header map `writeTo` writes. */
+  encodedLength (): number {
+    if (this.#map !== null) return mapLength(this.#map)
+    let n = this.#end - this.#start
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i++) n += 4 + byteLength(a[i])
+    return n
+  }
+
+  /** Write the header map at `at` in `out` (room checked by the caller); returns the end offset. */
+  writeTo (out: Buffer, at: number): number {
+    let p = at
+    if (this.#map !== null) {
+      for (const [k, v] of this.#map) { p = writeString(out, p, k); p = writeString(out, p, v) }
+      return p
+    }
+    p += this.#buf.copy(out, p, this.#start, this.#end)
+    const a = this.#added
+    if (a !== null) for (let i = 0; i < a.length; i++) p = writeString(out, p, a[i])
+    return p
+  }
+
+  /** The header map bytes to send: the original slice when unchanged. */
+  encode (): Buffer {
+    if (this.#map === null && this.#added === null) return this.#buf.subarray(this.#start, this.#end)
+    const out = Buffer.allocUnsafe(this.encodedLength())
+    this.writeTo(out, 0)
+    return out
+  }
+
+  /** Offset of the value length of the first `name` key in the raw bytes, or -1. */
+  #find (name: string): number {
     const b = this.#buf
     let p = this.#start
     const end = this.#end
@@ -30,40 +101,48 @@ export class BoltHeaderView implements CallHeaders {
       const kl = b.readInt32BE(p); p += 4
       const ks = p
       if (kl > 0) p += kl
-      if (p + 4 > end) return undefined
+      if (p + 4 > end) return -1
+      const vat = p
       const vl = b.readInt32BE(p); p += 4
-      const vs = p
       if (vl > 0) p += vl
-      if (p > end) return undefined
-      if (kl === n && vl >= 0 && keyEquals(b, ks, name)) return vl === 0 ? '' : b.toString('utf8', vs, vs + vl)
+      if (p > end) return -1
+      if (kl === n && keyEquals(b, ks, name)) return vat
     }
-    return undefined
-  }
-
-  set (name: string, value: string): void {
-    this.#materialize().set(name, value)
-    this.changed = true
-  }
-
-  delete (name: string): void {
-    const m = this.#materialize()
-    if (m.delete(name)) this.changed = true
-  }
-
-  entries (): Array<[string, string]> {
-    return [...this.#materialize().entries()]
-  }
-
-  /** The header map bytes to send: the original slice when unchanged. */
-  encode (): Buffer {
-    if (this.#map === null) return this.#buf.subarray(this.#start, this.#end)
-    return encodeHeaderMap(this.#map)
+    return -1
   }
 
   #materialize (): Map<string, string> {
-    if (this.#map === null) this.#map = decodeHeaderMap(this.#buf, this.#start, this.#end)
+    if (this.#map === null) {
+      const m = decodeHeaderMap(this.#buf, this.#start, this.#end)
+      const a = this.#added
+      if (a !== null) for (let i = 0; i < a.length; i += 2) m.set(a[i], a[i + 1])
+      this.#added = null
+      this.#map = m
+    }
     return this.#map
   }
+}
+
+function mapLength (m: ReadonlyMap<string, string>): number {
+  let n = 0
+  for (const [k, v] of m) n += 8 + byteLength(k) + byteLength(v)
+  return n
+}
+
+/** `[i32 len][utf8 bytes]`; short ASCII is copied in JS (a native write costs ~100 ns). */
+function writeString (out: Buffer, p: number, s: string): number {
+  const at = p + 4
+  const len = s.length
+  let n = len
+  if (len <= 64) {
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i)
+      if (c > 0x7f) { n = out.write(s, at, 'utf8'); break }
+      out[at + i] = c
+    }
+  } else n = out.write(s, at, 'utf8')
+  out.writeInt32BE(n, p)
+  return at + n
 }
 
 function byteLength (s: string): number {
