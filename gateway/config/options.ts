@@ -46,7 +46,7 @@ export interface BoltListenerOptions {
   port: number
   tls?: TlsOptions
   limits: BoltLimits
-  /** Close a connection with a partial frame and no traffic for this long. */
+  /** Close a connection with no traffic (heartbeats count) and no call in flight, or holding a partial frame, after this long. */
   idleTimeoutMs: number
 }
 
