@@ -93,3 +93,29 @@ test('an upstream that reads no requests: the gateway stops reading the clients 
 function poolConns (gw: BoltGateway, port: number): BoltConnection[] {
   return gw.pools.peek(`127.0.0.1:${port}`)?.conns ?? []
 }
+
+test('a client that never reads is closed after the stall bound; a client sharing its upstream connection then completes', async t => {
+  const up = await startRawUpstream(); t.teardown(() => up.close())
+  up.record = false
+  up.responseValue = 'r'.repeat(64 * 1024)
+  const gw = await startBoltGateway({
+    upstreamPort: up.port,
+    bolt: { idleTimeoutMs: 1500 }, // the stall bound is min(idleTimeoutMs, 10 s)
+    clusterExtra: { upstream: { maxConnections: 1, maxConcurrentStreams: 1000 } }, // both share one upstream connection
+    routeExtra: { timeoutMs: 60_000 },
+  })
+  t.teardown(() => gw.close())
+  const stuck = new RawBoltClient(gw.port); t.teardown(() => stuck.close())
+  await stuck.ready()
+  stuck.socket.pause()
+  for (let i = 1; i <= 600; i++) stuck.write(requestFrame({ id: i, timeout: 60_000 }))
+  t.true(await eventually(() => poolConns(gw, up.port).some(c => c.readHeld)), 'the shared upstream is held by the stuck client')
+  const healthy = new RawBoltClient(gw.port); t.teardown(() => healthy.close())
+  await healthy.ready()
+  for (let i = 1; i <= 20; i++) healthy.write(requestFrame({ id: i, timeout: 60_000 }))
+  await healthy.until(() => healthy.frames.length >= 20, 15_000)
+  t.is(healthy.frames.filter(f => f.status === 0).length, 20)
+  t.true(gw.logs.some(l => l.msg === 'bolt client reads no responses, closing'))
+  t.is(gw.listener.connections.size, 1) // only the healthy client is left
+  t.is(poolConns(gw, up.port).length, 1)
+})
