@@ -5,6 +5,7 @@
 import type { ClusterOptions, FilterEntryOptions, GatewayOptions, LdcOptions, PoliciesOptions, RouteOptions } from '../gateway/config/options.js'
 import { AppAssembler, servicePushesByApp } from './discovery/assemble.js'
 import type { AppPushOptions, ServicePushOptions } from './discovery/model.js'
+import type { Slicer } from './slicer.js'
 import type { ResourceEntry } from './state-file.js'
 
 /** Resource keys: `cluster/<name>`, `app/<app>`, `service/<service>`, `filter/<name>`,
@@ -31,8 +32,8 @@ export interface Effective {
   discoveredRoutes: number
 }
 
-export function buildEffective (base: Readonly<GatewayOptions>, resources: ReadonlyMap<string, ResourceEntry>): Effective {
-  return new EffectiveBuilder(base).build(resources)
+export async function buildEffective (base: Readonly<GatewayOptions>, resources: ReadonlyMap<string, ResourceEntry>): Promise<Effective> {
+  return await new EffectiveBuilder(base).build(resources)
 }
 
 /**
@@ -49,7 +50,8 @@ export class EffectiveBuilder {
 
   constructor (base: Readonly<GatewayOptions>) { this.#base = base }
 
-  build (resources: ReadonlyMap<string, ResourceEntry>): Effective {
+  /** @param slicer yields between slices of a big assembly (see admin/slicer.ts). */
+  async build (resources: ReadonlyMap<string, ResourceEntry>, slicer?: Slicer): Promise<Effective> {
     const base = this.#base
     const clusterOverrides = new Map<string, ClusterOptions | null>()
     const apps = new Map<string, AppPushOptions>()
@@ -93,7 +95,7 @@ export class EffectiveBuilder {
       for (const app of [...new Set([...apps.keys(), ...byApp.keys()])].sort()) {
         const a = this.#apps.get(app) ?? new AppAssembler(app)
         assemblers.set(app, a)
-        const d = a.assemble(apps.get(app), byApp.get(app) ?? [], templates)
+        const d = await a.assemble(apps.get(app), byApp.get(app) ?? [], templates, slicer)
         for (const c of d.clusters) {
           discovered.add(c.name)
           const i = index.get(c.name)

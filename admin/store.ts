@@ -13,6 +13,7 @@ import type { Snapshot } from '../gateway/config/snapshot.js'
 import type { HostRegistry } from '../gateway/cluster/host.js'
 import { IsthmusError } from '../gateway/errors.js'
 import { EffectiveBuilder, type Effective } from './effective.js'
+import { Slicer } from './slicer.js'
 import { StateJournal, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
 
 export type { ResourceEntry } from './state-file.js'
@@ -112,7 +113,7 @@ export class AdminStore {
     let effective: Effective
     let snapshot: Snapshot
     try {
-      effective = builder.build(resources)
+      effective = await builder.build(resources)
       checkSemantics(effective.options)
       snapshot = await o.compile(effective.options, 1)
     } catch (err) {
@@ -244,10 +245,14 @@ export class AdminStore {
   }
 
   async #install (resources: Map<string, ResourceEntry>, apply = true): Promise<void> {
-    const effective = this.#builder.build(resources)
+    // A full push is tens of ms per step: yield between steps so calls keep flowing.
+    const slicer = new Slicer()
+    const effective = await this.#builder.build(resources, slicer)
     checkSemantics(effective.options)
+    await slicer.pause()
     const generation = this.#generation + 1
     const snapshot = await this.#o.compile(effective.options, generation, this.#snapshot)
+    await slicer.pause()
     const old = this.#snapshot
     if (apply) this.#o.apply(snapshot)
     this.#resources = resources

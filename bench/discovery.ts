@@ -253,9 +253,11 @@ async function forwarding () {
 function round3 (x: number): number { return Math.round(x * 1000) / 1000 }
 
 const result: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, instances: INSTANCES, services: SERVICES, deltas: DELTAS, gcExposed: gc !== undefined }
-result.pushes = await pushes()
-result.volume = volume()
-result.subsets = subsets()
+if (process.env.BENCH_SKIP_PUSHES === undefined) {
+  result.pushes = await pushes()
+  result.volume = volume()
+  result.subsets = subsets()
+}
 if (process.env.BENCH_SKIP_FORWARDING === undefined) result.forwarding = await forwarding()
 console.log(JSON.stringify(result, null, 2))
 mkdirSync('bench/results', { recursive: true })

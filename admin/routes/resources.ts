@@ -9,7 +9,8 @@ import { compileValidator, type Validator } from '../../gateway/config/validate.
 import { IsthmusError } from '../../gateway/errors.js'
 import type { JsonSchema } from '../../filters/api.js'
 import type { AppPushOptions, DiscoveryProtocol, InstanceOptions, ServicePushOptions } from '../discovery/model.js'
-import { appNamePattern, appPushSchema, revisionSchema, servicePushSchema } from '../discovery/schema.js'
+import { appNamePattern, appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from '../discovery/schema.js'
+import { Slicer } from '../slicer.js'
 import { resourceKey } from '../effective.js'
 import { redactOptions } from '../redact.js'
 import type { AdminReply, AdminRequest, AdminRouter } from '../router.js'
@@ -50,6 +51,34 @@ const validateHostsPatch = compileValidator<{ revision: number, add?: HostOption
 })
 const validateAppPush = compileValidator<Rev<AppPushOptions>>(appPushSchema)
 const validateServicePush = compileValidator<Rev<ServicePushOptions>>(servicePushSchema)
+// Big pushes are validated in slices (see validatePush): the body without the instance list's
+// items, then each instance.
+const withoutItems = (schema: JsonSchema, prop: string): JsonSchema => {
+  const s = schema as { properties: Record<string, unknown> }
+  return { ...schema, properties: { ...s.properties, [prop]: { type: 'array' } } }
+}
+const validateAppPushHead = compileValidator<Rev<AppPushOptions>>(withoutItems(appPushSchema, 'instances'))
+const validateServicePushHead = compileValidator<Rev<ServicePushOptions>>(withoutItems(servicePushSchema, 'providers'))
+const validateInstance = compileValidator<InstanceOptions>(instanceSchema)
+const SLICED_ABOVE = 1000
+
+/**
+ * Validate a discovery push. A big one (10,000 instances: ~30 ms of ajv) is checked as its
+ * head and then instance by instance, yielding to the event loop between slices, so calls in
+ * flight are not held for the whole validation. Same checks and error paths; with several
+ * errors in one body, one in the head is reported before one in an instance.
+ */
+async function validatePush<T> (body: unknown, whole: Validator<T>, head: Validator<T>, prop: string): Promise<T> {
+  const items = (body as Record<string, unknown> | null)?.[prop]
+  if (!Array.isArray(items) || items.length <= SLICED_ABOVE) return whole(body)
+  const out = head(body)
+  const slicer = new Slicer()
+  for (let i = 0; i < items.length; i++) {
+    validateInstance(items[i], `/${prop}/${i}`)
+    if ((i & 255) === 255) await slicer.pause()
+  }
+  return out
+}
 const validateDeleteBody = compileValidator<{ revision: number }>({
   type: 'object', additionalProperties: false, required: ['revision'], properties: { revision: revisionSchema },
 })
@@ -195,7 +224,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
   router.add('PUT', '/v1/discovery/apps/:app', async (req) => {
     const app = req.params.app
     if (!appNameRe.test(app)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/: app name "${app}" must match ${appNamePattern}`, '/')
-    const body = validateAppPush(req.body)
+    const body = await validatePush(req.body, validateAppPush, validateAppPushHead, 'instances')
     const value = strip(body)
     return ok(await store.write(resourceKey('app', app), body.revision, () => value))
   })
@@ -208,7 +237,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
   router.add('GET', '/v1/discovery/services', () => ({ status: 200, body: { services: listKind(store, 'service/') } }))
   router.add('GET', '/v1/discovery/services/:service', (req) => readResource(store, resourceKey('service', req.params.service), `service ${req.params.service}`))
   router.add('PUT', '/v1/discovery/services/:service', async (req) => {
-    const body = validateServicePush(req.body)
+    const body = await validatePush(req.body, validateServicePush, validateServicePushHead, 'providers')
     const value = strip(body)
     return ok(await store.write(resourceKey('service', req.params.service), body.revision, () => value))
   })

@@ -11,7 +11,7 @@ import { HostRegistry } from '../../gateway/cluster/host.js'
 import { compileSnapshot } from '../../gateway/config/compile.js'
 import type { Snapshot } from '../../gateway/config/snapshot.js'
 import { retiredFilters } from '../../gateway/config/snapshot.js'
-import { baseOptions, openStore, silent } from '../_helpers/admin.js'
+import { baseOptions, openStore, silent, startAdmin, TOKEN } from '../_helpers/admin.js'
 
 const SERVICES = [{ name: 'A' }, { name: 'B' }, { name: 'C', version: '2' }]
 
@@ -35,7 +35,7 @@ function view (s: Snapshot): unknown {
 }
 
 async function fresh (base: ReturnType<typeof baseOptions>, store: Awaited<ReturnType<typeof openStore>>['store']): Promise<Snapshot> {
-  const eff = buildEffective(base, store.entries())
+  const eff = await buildEffective(base, store.entries())
   return await compileSnapshot(eff.options, 1, { hosts: new HostRegistry(), logger: silent, baseDir: process.cwd(), nodeId: 'n' })
 }
 
@@ -156,4 +156,23 @@ test('a filter config change recompiles that filter only; the old one is retired
   await s.write(resourceKey('filter', 'deny'), 1, () => ({ enabled: false }))
   t.deepEqual(retiredFilters(s1, s.snapshot), [s1.filters[1]])
   t.is(s.snapshot.filters.length, 1)
+})
+
+test('a big push is validated in slices with the same error paths', async t => {
+  const a = await startAdmin(baseOptions({ listeners: { triple: { port: 0 }, admin: { token: TOKEN, maxBodyBytes: 4 * 1024 * 1024 } } }))
+  t.teardown(() => a.close())
+  const instances: Array<Record<string, unknown>> = Array.from({ length: 1500 }, (_, i) => ({ address: `10.2.${i >> 8}.${i & 255}`, port: 1 }))
+  instances[1200] = { address: '10.3.0.1', port: 'x' }
+  const bad = await a.call('PUT', '/v1/discovery/apps/big', { revision: 1, instances, services: [{ name: 'A' }] })
+  t.is(bad.status, 400)
+  t.is(bad.body.error.path, '/instances/1200/port')
+  const badHead = await a.call('PUT', '/v1/discovery/services/S', { revision: 1, app: 'big', providers: instances.slice(0, 1100), extra: 1 })
+  t.is(badHead.status, 400)
+  t.is(badHead.body.error.path, '/extra')
+  instances[1200] = { address: '10.3.0.1', port: 2 }
+  const ok = await a.call('PUT', '/v1/discovery/apps/big', { revision: 1, instances })
+  t.is(ok.status, 200, JSON.stringify(ok.body))
+  t.is(a.store.snapshot.clusters.get('big:triple')!.hosts.length, 1500)
+  // ajv defaults still applied by the sliced path
+  t.deepEqual((a.store.entry(resourceKey('app', 'big'))!.value as AppPushOptions).services, [])
 })
