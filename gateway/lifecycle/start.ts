@@ -138,13 +138,16 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     boltPools.closeHosts(dropped)
   }
   for (const c of ref.current.clusters.values()) for (const h of c.hosts) boltPoolIds.add(h.id)
+  let retireTimer: NodeJS.Timeout | null = null
   // One swap for every new revision (gateway.apply and admin store writes).
   const swap = (snap: Snapshot): void => {
     const old = ref.current
     ref.current = snap
     // Calls that read the old snapshot may still open streams to a dropped host: retire
     // pools only after a grace period, against whatever snapshot is live then (admin).
-    setTimeout(retirePools, POOL_GRACE_MS).unref()
+    // (admin perf) one pending retirement covers every swap until it runs: it walks all
+    // hosts, and one-host deltas arrive many times a second.
+    if (retireTimer === null) retireTimer = setTimeout(() => { retireTimer = null; retirePools() }, POOL_GRACE_MS).unref()
     health.update(snap.clusters.values())
     // (admin perf) only the hosts of changed clusters are looked at; only filters the new
     // revision does not reuse are closed.
