@@ -8,7 +8,9 @@
  *  4. forwarding p99 of a steady grpc-js load through a real gateway, quiet vs during pushes.
  * Writes bench/results/discovery-<ts>.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
@@ -107,6 +109,44 @@ async function pushes () {
     oneHostDeltaMs: stats(deltas),
     heapAfterDeltasMb: round(heapAfter - h0),
   }
+}
+
+/**
+ * The same one-host deltas with the state file on (ext4 here): each write is journaled and
+ * fsynced before it returns, and the journal is compacted in the background.
+ */
+async function persisted () {
+  const dir = mkdtempSync(join(tmpdir(), 'isthmus-bench-state-'))
+  const statePath = join(dir, 'state.json')
+  const base = validateOptions({ entity: 'bench', listeners: { triple: { port: 0 } } })
+  const hosts = new HostRegistry()
+  const deps = { hosts, logger, baseDir: process.cwd(), nodeId: 'bench' }
+  const store = await AdminStore.open({ baseOptions: base, logger, nodeId: 'bench', statePath, compile: (o, r, previous) => compileSnapshot(o, r, deps, previous), apply: () => {}, hosts })
+  const body = JSON.parse(JSON.stringify(appPush)) as AppPushOptions
+  let t0 = performance.now()
+  await store.write(resourceKey('app', 'shop'), 1, () => body)
+  const fullMs = performance.now() - t0
+  const journal = join(dir, 'state.json.journal')
+  const size = (f: string): number => existsSync(f) ? statSync(f).size : 0
+  const deltas: number[] = []
+  let bytes = 0
+  let rev = 1
+  for (let i = 0; i < DELTAS; i++) {
+    const victim = instances[((i >> 1) * 7919) % INSTANCES]
+    const before = size(journal)
+    t0 = performance.now()
+    await store.write(resourceKey('app', 'shop'), ++rev, (cur) => {
+      const c = cur as AppPushOptions
+      return { ...c, instances: i % 2 === 0 ? c.instances.filter(x => x.address !== victim.address) : [...c.instances, victim] }
+    })
+    deltas.push(performance.now() - t0)
+    const after = size(journal)
+    if (after > before) bytes += after - before
+  }
+  await store.close()
+  const stateBytes = size(statePath)
+  rmSync(dir, { recursive: true, force: true })
+  return { fsync: true, fullPushMs: round(fullMs), oneHostDeltaMs: stats(deltas), journalBytesPerDelta: round(bytes / DELTAS), stateFileBytes: stateBytes }
 }
 
 function volume () {
@@ -255,6 +295,7 @@ function round3 (x: number): number { return Math.round(x * 1000) / 1000 }
 const result: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, instances: INSTANCES, services: SERVICES, deltas: DELTAS, gcExposed: gc !== undefined }
 if (process.env.BENCH_SKIP_PUSHES === undefined) {
   result.pushes = await pushes()
+  result.persisted = await persisted()
   result.volume = volume()
   result.subsets = subsets()
 }

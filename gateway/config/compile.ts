@@ -34,9 +34,10 @@ function validatorFor (f: FilterFactory): Validator<unknown> {
 /**
  * What a compile may reuse from the previous revision, part by part (each with its key):
  * - a Cluster, when its options object is the same one (identity);
- * - its hosts and SubsetIndex, when the settings are unchanged and the host list differs by
- *   one small splice (identity of the HostOptions objects: discovery and the admin store keep
- *   unchanged hosts as the same objects), so a one-host delta costs O(delta), not O(hosts);
+ * - otherwise its hosts and SubsetIndex, when the host list differs by one small splice
+ *   (identity of the HostOptions objects: discovery and the admin store keep unchanged hosts
+ *   as the same objects) and neither revision shards it: a one-host delta then costs pointer
+ *   copies and one bitmap shift, not O(hosts x labels) (other settings may change freely);
  * - the RouteTable, when the routes are the same objects in the same order;
  * - a compiled filter and its chain entry, when (name, module, validated config, protocols)
  *   is the same (`CompiledFilter.key`); a stateful filter keeps its state;
@@ -44,14 +45,16 @@ function validatorFor (f: FilterFactory): Validator<unknown> {
  * Anything else is built as on a first compile, so the result always equals a fresh compile.
  */
 export async function compileSnapshot (options: Readonly<GatewayOptions>, revision: number, deps: CompileDeps, previous?: Snapshot): Promise<Snapshot> {
-  const clusters = new Map<string, Cluster>()
-  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps, previous?.clusters.get(c.name)))
-
+  // Filters and routes first: they are what can reject a config, and a rejected compile
+  // should not have interned hosts no snapshot will ever hold.
+  const compiled = await compileFilters(options, deps, previous?.compiledFilters ?? [])
   const routes = previous !== undefined && sameItems(previous.options.routes, options.routes)
     ? previous.routes
     : new RouteTable(options.routes)
 
-  const compiled = await compileFilters(options, deps, previous?.compiledFilters ?? [])
+  const clusters = new Map<string, Cluster>()
+  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps, previous?.clusters.get(c.name)))
+
   const prevFilters = previous?.compiledFilters ?? []
   const chain = (protocol: 'triple' | 'bolt'): CompiledChain => {
     const mine = compiled.filter(f => f[protocol])
