@@ -15,11 +15,17 @@ COPY gateway ./gateway
 COPY filters ./filters
 COPY admin ./admin
 COPY certs ./certs
+# The CLI's example mode imports examples/upstreams (its peers are dev dependencies, so the
+# image itself always runs with -c).
+COPY examples ./examples
 RUN npm run build
 
 # ---- runtime: production dependencies and compiled code only ----
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# A larger young generation: ~5% less CPU per proxied Triple call in bench:triple, for up to
+# ~50 MB more memory. Override NODE_OPTIONS to drop it.
+ENV NODE_OPTIONS=--max-semi-space-size=32
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
