@@ -11,6 +11,7 @@ import { formatGrpcTimeout } from '../protocol/triple/grpc-timeout.js'
 import { decodeTripleCall, isGrpcContentType } from '../protocol/triple/decode.js'
 import { grpcStatusFromHttp } from '../protocol/triple/mapping.js'
 import type { DeadlineWheel } from '../util/deadline-wheel.js'
+import { H2Pool } from '../upstream/h2-pool.js'
 import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
 import { ProxiedCall } from './proxied-call.js'
 import { abandonHttp1, continueHttp1Response, forwardHttp1, type Http1Upstream } from './triple-http1.js'
@@ -54,6 +55,8 @@ export class TripleCall extends ProxiedCall {
   trailersOnly: boolean
   upTrailers: IncomingHttpHeaders | null
   localTrailers: OutgoingHttpHeaders | null
+  /** 'drain' listeners attached so far (DRAIN_UP, DRAIN_DOWN): only once a write said wait. */
+  drainWatch: number
 
   constructor (snapshot: Snapshot, deps: TripleDeps, raw: IncomingHttpHeaders, remoteAddress: string,
     down: ServerHttp2Stream | null, req1: IncomingMessage | null, res1: ServerResponse | null, endOnHeaders: boolean) {
@@ -72,6 +75,7 @@ export class TripleCall extends ProxiedCall {
     this.trailersOnly = false
     this.upTrailers = null
     this.localTrailers = null
+    this.drainWatch = 0
   }
 
   /** Decode and run the request phases. Returns false for an undecodable request (already answered). */
@@ -99,7 +103,8 @@ export class TripleCall extends ProxiedCall {
     if (this.req1 !== null) toH2Request(this.req1, h)
     const pool = this.deps.pools.h2(cluster, host)
     host.active++
-    const up = pool.request(h, this.endOnHeaders) as Tagged<ClientHttp2Stream>
+    // onUpClose releases the pool slot (no pool listener per stream).
+    const up = pool.request(h, this.endOnHeaders, true) as Tagged<ClientHttp2Stream>
     up[kCall] = this
     this.up = up
     up.on('response', onUpResponse)
@@ -107,7 +112,6 @@ export class TripleCall extends ProxiedCall {
     up.on('end', onUpEnd)
     up.on('close', onUpClose)
     up.on('error', noop)
-    up.on('drain', onUpDrain)
     if (!this.endOnHeaders) {
       const src = (this.down ?? this.req1)!
       src.on('data', onDownData)
@@ -125,18 +129,16 @@ export class TripleCall extends ProxiedCall {
       if (down.destroyed || down.closed) return
       this.responded = true
       if (this.trailersOnly) {
-        down.respond(headers as OutgoingHttpHeaders, { endStream: true })
+        down.respond(headers as OutgoingHttpHeaders, END_STREAM)
         this.end(statusOf(this, headers))
         return
       }
-      down.respond(headers as OutgoingHttpHeaders, { waitForTrailers: true })
+      down.respond(headers as OutgoingHttpHeaders, WAIT_FOR_TRAILERS)
       down.on('wantTrailers', onWantTrailers)
-      down.on('drain', onDownDrain)
     } else {
       const res = this.res1!
       this.responded = true
       res.writeHead(Number(headers[':status'] ?? 200), http1Headers(headers))
-      res.on('drain', onDownDrain)
       if (this.trailersOnly) { res.end(); this.end(statusOf(this, headers)); return }
     }
     up.on('data', onUpData)
@@ -245,6 +247,12 @@ export class TripleCall extends ProxiedCall {
 
 function noop (): void {}
 
+// Shared respond() options (node copies them; no object per call).
+const END_STREAM = Object.freeze({ endStream: true })
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true })
+const DRAIN_UP = 1
+const DRAIN_DOWN = 2
+
 function onUpResponse (this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders, flags: number): void {
   const call = this[kCall]
   if (call.up !== this) return
@@ -262,8 +270,13 @@ function onUpData (this: Tagged<ClientHttp2Stream>, chunk: Buffer): void {
   const call = this[kCall]
   if (call.up !== this) return
   call.bytesOut += chunk.length
-  const ok = call.down !== null ? call.down.write(chunk) : call.res1!.write(chunk)
-  if (!ok) this.pause()
+  const dst = call.down ?? call.res1!
+  if (dst.write(chunk)) return
+  this.pause()
+  if ((call.drainWatch & DRAIN_DOWN) === 0) {
+    call.drainWatch |= DRAIN_DOWN
+    dst.on('drain', onDownDrain)
+  }
 }
 
 function onDownDrain (this: Tagged<ServerHttp2Stream> | Tagged<ServerResponse>): void {
@@ -282,7 +295,12 @@ function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, 
   const up = call.up
   if (up === null) return
   call.bytesIn += chunk.length
-  if (!up.write(chunk)) this.pause()
+  if (up.write(chunk)) return
+  this.pause()
+  if ((call.drainWatch & DRAIN_UP) === 0) {
+    call.drainWatch |= DRAIN_UP
+    up.on('drain', onUpDrain)
+  }
 }
 
 function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): void {
@@ -311,6 +329,7 @@ function onUpEnd (this: Tagged<ClientHttp2Stream>): void {
 }
 
 function onUpClose (this: Tagged<ClientHttp2Stream>): void {
+  H2Pool.release(this)
   this[kCall].upstreamClosed(this)
 }
 

@@ -20,7 +20,11 @@ const kPool = Symbol('isthmus.pool')
 const kTimer = Symbol('isthmus.connectTimer')
 
 type PooledSession = ClientHttp2Session & { [kActive]: number, [kPool]: H2Pool, [kTimer]: NodeJS.Timeout | null }
-type PooledStream = ClientHttp2Stream & { [kPool]: PooledSession }
+type PooledStream = ClientHttp2Stream & { [kPool]: PooledSession | null }
+
+// Shared request options (node copies what it needs; no object per stream).
+const END_STREAM = Object.freeze({ endStream: true, waitForTrailers: false })
+const OPEN = Object.freeze({ endStream: false, waitForTrailers: false })
 
 const SESSION_LABELS = Object.freeze({ protocol: 'triple' })
 
@@ -46,14 +50,27 @@ export class H2Pool {
 
   get sessionCount (): number { return this.#sessions.length }
 
-  /** Open a stream. Node queues it while the session connects; errors arrive as stream events. */
-  request (headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
+  /**
+   * Open a stream. Node queues it while the session connects; errors arrive as stream events.
+   * With `release` true the caller promises to call `H2Pool.release(stream)` from its own
+   * 'close' handler (one listener less per stream on the hot path); else the pool listens.
+   */
+  request (headers: OutgoingHttpHeaders, endStream: boolean, release = false): ClientHttp2Stream {
     const s = this.#pick()
     s[kActive]++
-    const stream = s.request(headers, { endStream, waitForTrailers: false }) as PooledStream
+    const stream = s.request(headers, endStream ? END_STREAM : OPEN) as PooledStream
     stream[kPool] = s
-    stream.on('close', onStreamClose)
+    if (!release) stream.on('close', onStreamClose)
     return stream
+  }
+
+  /** The stream closed: its slot on the session is free. Idempotent. */
+  static release (stream: ClientHttp2Stream): void {
+    const p = stream as PooledStream
+    const s = p[kPool]
+    if (s === null) return
+    p[kPool] = null
+    s[kActive]--
   }
 
   #pick (): PooledSession {
@@ -137,10 +154,7 @@ export class H2Pool {
   }
 }
 
-function onStreamClose (this: PooledStream): void {
-  const s = this[kPool]
-  s[kActive]--
-}
+function onStreamClose (this: PooledStream): void { H2Pool.release(this) }
 
 function onConnectTimeout (s: PooledSession): void {
   s[kTimer] = null
