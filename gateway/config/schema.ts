@@ -82,7 +82,7 @@ export const clusterSchema = {
     }),
     upstream: section({
       connectTimeoutMs: { ...posInt, default: 3000 },
-      maxConcurrentStreams: { ...posInt, default: 100 },
+      maxConcurrentStreams: { ...posInt, default: 1000 },
       maxConnections: { ...posInt, default: 4 },
       maxRequestsPerConnection: { ...nonNegInt, default: 0 },
       heartbeat: section({
