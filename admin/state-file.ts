@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { IsthmusError } from '../gateway/errors.js'
+import { spliceOf } from '../gateway/util/arrays.js'
 
 /** One stored resource. `value: null` is a deletion (kept so older writes stay refused). */
 export interface ResourceEntry {
@@ -197,13 +198,8 @@ export function valueDelta (prev: unknown, next: unknown): ValueDelta | undefine
     const b = next[k]
     if (a === b) continue
     if (Array.isArray(a) && Array.isArray(b)) {
-      const min = Math.min(a.length, b.length)
-      let at = 0
-      while (at < min && a[at] === b[at]) at++
-      let tail = 0
-      while (tail < min - at && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++
-      const remove = a.length - at - tail
-      const insert = b.slice(at, b.length - tail)
+      const { at, removed: remove, inserted } = spliceOf(a, b)
+      const insert = b.slice(at, at + inserted)
       if (remove + insert.length <= Math.max(16, b.length >>> 3)) {
         (d.splice ??= []).push({ prop: k, at, remove, insert })
         size += insert.length

@@ -44,6 +44,18 @@ export function generateRsaKey (bits = 2048): { keyPem: string, key: forge.pki.r
 }
 
 /** A positive random serial number (hex). */
+/** A new certificate for `publicKey`, with a random serial, valid `days` from `notBefore`
+ *  (default: five minutes ago, to absorb clock skew between machines). */
+export function newCertificate (publicKey: forge.pki.rsa.PublicKey, notBefore: Date | undefined, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = publicKey
+  cert.serialNumber = randomSerial()
+  const from = notBefore ?? new Date(Date.now() - 5 * 60_000)
+  cert.validity.notBefore = from
+  cert.validity.notAfter = new Date(from.getTime() + days * 86_400_000)
+  return cert
+}
+
 export function randomSerial (): string {
   const b = randomBytes(16)
   b[0] &= 0x7f
@@ -62,12 +74,7 @@ export function createCa (o: CaOptions): CertificateAuthority {
   const days = o.days ?? 3650
   if (!(days > 0)) throw new IsthmusError('ISTH_ERR_CERTS', `days must be a positive number, got ${days}`)
   const { keyPem, key, publicKey } = generateRsaKey(o.keyBits)
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = publicKey
-  cert.serialNumber = randomSerial()
-  const from = o.notBefore ?? new Date(Date.now() - 5 * 60_000)
-  cert.validity.notBefore = from
-  cert.validity.notAfter = new Date(from.getTime() + days * 86_400_000)
+  const cert = newCertificate(publicKey, o.notBefore, days)
   const subject = [{ name: 'commonName', value: `${o.entity} root CA` }, { name: 'organizationName', value: o.entity }]
   cert.setSubject(subject)
   cert.setIssuer(subject)

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import forge from 'node-forge'
 import { IsthmusError } from '../gateway/errors.js'
 import { spiffeUri } from './identity.js'
-import { generateRsaKey, randomSerial, validateName, type CertificateAuthority } from './ca.js'
+import { generateRsaKey, newCertificate, validateName, type CertificateAuthority } from './ca.js'
 import { writePemFiles } from './files.js'
 
 export interface IssueOptions {
@@ -60,12 +60,7 @@ export function issueCert (ca: CertificateAuthority, o: IssueOptions): IssuedCer
 
   const uri = spiffeUri(ca.trustDomain, o.entity, o.app)
   const { keyPem, publicKey } = generateRsaKey(o.keyBits)
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = publicKey
-  cert.serialNumber = randomSerial()
-  const from = o.notBefore ?? new Date(Date.now() - 5 * 60_000)
-  cert.validity.notBefore = from
-  cert.validity.notAfter = new Date(from.getTime() + days * 86_400_000)
+  const cert = newCertificate(publicKey, o.notBefore, days)
   if (cert.validity.notAfter > ca.cert.validity.notAfter) cert.validity.notAfter = ca.cert.validity.notAfter
   cert.setSubject([
     { name: 'commonName', value: o.app === undefined ? o.entity : `${o.app}.${o.entity}` },

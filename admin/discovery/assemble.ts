@@ -14,6 +14,7 @@
 import type { ClusterOptions, HostOptions, RouteOptions } from '../../gateway/config/options.js'
 import { clusterSchema } from '../../gateway/config/schema.js'
 import { compileValidator } from '../../gateway/config/validate.js'
+import { sameItems, spliceOf } from '../../gateway/util/arrays.js'
 import {
   appClusterName, serviceKey, SERVICE_LABEL_PREFIX,
   type AppPushOptions, type DiscoveryProtocol, type ExportedServiceOptions, type InstanceOptions, type ServicePushOptions,
@@ -126,13 +127,7 @@ export class AppAssembler {
     if (pushed.services !== old.services && !sameItems(pushed.services, old.services)) return null
     const a = old.instances
     const b = pushed.instances
-    const min = Math.min(a.length, b.length)
-    let at = 0
-    while (at < min && a[at] === b[at]) at++
-    let tail = 0
-    while (tail < min - at && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++
-    const removed = a.length - at - tail
-    const inserted = b.length - at - tail
+    const { at, removed, inserted } = spliceOf(a, b)
     if (removed + inserted > Math.max(64, b.length >>> 2)) return null
     // A full assembly dedups instances by id, keeping the first position: splice only when
     // the new list still has no duplicate.
@@ -311,13 +306,6 @@ function labelsId (labels: Readonly<Record<string, string>>): string {
   let s = '\u0001'
   for (const k in labels) { const v = labels[k]; s += `${k.length}:${k}${v.length}:${v}` }
   return s
-}
-
-function sameItems<T> (a: readonly T[], b: readonly T[]): boolean {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 function sameServices (a: ServicePushList, b: ServicePushList): boolean {

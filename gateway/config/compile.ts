@@ -9,6 +9,7 @@ import type { Host, HostRegistry } from '../cluster/host.js'
 import { selectShard } from '../cluster/shard-ring.js'
 import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
+import { sameItems, spliceOf, type Splice } from '../util/arrays.js'
 import { sharedCounter } from '../metrics.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
@@ -96,18 +97,6 @@ export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDep
   return new Cluster(o, mine, all.length)
 }
 
-/** One splice turning `a` into `b`: common prefix and suffix by identity. */
-export interface Splice { at: number, removed: number, inserted: number }
-
-export function spliceOf<T> (a: readonly T[], b: readonly T[]): Splice {
-  const min = Math.min(a.length, b.length)
-  let at = 0
-  while (at < min && a[at] === b[at]) at++
-  let tail = 0
-  while (tail < min - at && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++
-  return { at, removed: a.length - at - tail, inserted: b.length - at - tail }
-}
-
 function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
   // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
   if (d.removed === 0 && d.inserted === 0) {
@@ -148,13 +137,6 @@ export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
   const out: Host[] = []
   for (const h of candidates) if (!live(h)) out.push(h)
   return out
-}
-
-function sameItems<T> (a: readonly T[], b: readonly T[]): boolean {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 /** Compile the enabled chain entries, reusing a previous filter whose key is unchanged. */
