@@ -119,7 +119,7 @@ export class AdminStore {
     } catch (err) {
       await journal?.close()
       if (err instanceof IsthmusError) {
-        throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.message}`, err.path, { cause: err })
+        throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.detail}`, err.path, { cause: err })
       }
       throw err
     }
@@ -173,7 +173,7 @@ export class AdminStore {
       } catch (err) {
         if (err instanceof IsthmusError && err.path !== undefined && opts.rebasePath !== undefined) {
           const p = opts.rebasePath(err.path)
-          if (p !== undefined) throw new IsthmusError(err.code, err.message.replace(err.path, p), p, { cause: err })
+          if (p !== undefined) throw new IsthmusError(err.code, err.detail.replace(err.path, p), p, { cause: err })
         }
         throw err
       }

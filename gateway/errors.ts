@@ -71,6 +71,8 @@ export class IsthmusError extends Error {
   readonly code: ErrorCode
   /** JSON pointer of the offending input, for config and admin errors. */
   readonly path: string | undefined
+  /** The detail the message template was filled with (re-wrap with it, not with `message`). */
+  readonly detail: string
   readonly [BRAND] = true
 
   constructor (code: ErrorCode, detail: string, path?: string, options?: { cause?: unknown }) {
@@ -78,6 +80,7 @@ export class IsthmusError extends Error {
     this.name = 'IsthmusError'
     this.code = code
     this.path = path
+    this.detail = detail
   }
 
   get httpStatus (): number { return ERRORS[this.code].http }

@@ -38,7 +38,7 @@ export function parseConfig (text: string, source = '<inline>'): GatewayOptions 
   try {
     return validateOptions(value)
   } catch (err) {
-    if (err instanceof IsthmusError) throw new IsthmusError(err.code, `${source}: ${err.message.replace(/^invalid config: /, '')}`, err.path)
+    if (err instanceof IsthmusError) throw new IsthmusError(err.code, `${source}: ${err.detail}`, err.path)
     throw err
   }
 }
