@@ -92,6 +92,20 @@ function notFound (what: string): never {
   throw new IsthmusError('ISTH_ERR_ADMIN_NOT_FOUND', what)
 }
 
+/** GET/PUT of one top-level config section kept whole (`ldc`, `policies`). */
+function mountSection (router: AdminRouter, store: AdminStore, key: 'ldc' | 'policies', what: string, validate: (v: unknown) => { revision: number }): void {
+  const prefix = `/${key}/`
+  router.add('GET', `/v1/${key}`, () => {
+    if (store.options[key] === undefined) notFound(what)
+    return { status: 200, body: { revision: store.entry(key)?.revision ?? 0, [key]: store.options[key] } }
+  })
+  router.add('PUT', `/v1/${key}`, async (req) => {
+    const body = validate(req.body)
+    const value = strip(body)
+    return ok(await store.write(key, body.revision, () => value, { rebasePath: p => p.startsWith(prefix) ? p.slice(prefix.length - 1) : undefined }))
+  })
+}
+
 function strip<T extends { revision: number }> (body: T): Omit<T, 'revision'> {
   const { revision: _r, ...rest } = body
   return rest
@@ -267,24 +281,9 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     if (bad >= 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/routes/${bad}/name: the prefix "discovery:" is reserved for auto-routes`, `/routes/${bad}/name`)
     return ok(await store.write('routes', body.revision, () => routes, { rebasePath: p => /^\/routes\/\d+/.test(p) ? p : undefined }))
   })
-  router.add('GET', '/v1/ldc', () => {
-    if (store.options.ldc === undefined) notFound('ldc table')
-    return { status: 200, body: { revision: store.entry('ldc')?.revision ?? 0, ldc: store.options.ldc } }
-  })
-  router.add('PUT', '/v1/ldc', async (req) => {
-    const body = validateLdcBody(req.body)
-    const value = strip(body)
-    return ok(await store.write('ldc', body.revision, () => value, { rebasePath: p => p.startsWith('/ldc/') ? p.slice(4) : undefined }))
-  })
-  router.add('GET', '/v1/policies', () => {
-    if (store.options.policies === undefined) notFound('policies')
-    return { status: 200, body: { revision: store.entry('policies')?.revision ?? 0, policies: store.options.policies } }
-  })
-  router.add('PUT', '/v1/policies', async (req) => {
-    const body = validatePoliciesBody(req.body)
-    const value = strip(body)
-    return ok(await store.write('policies', body.revision, () => value, { rebasePath: p => p.startsWith('/policies/') ? p.slice(9) : undefined }))
-  })
+  // ---- whole-section resources: the LDC table and the authorization policies
+  mountSection(router, store, 'ldc', 'ldc table', validateLdcBody)
+  mountSection(router, store, 'policies', 'policies', validatePoliciesBody)
 
   // ---- filters (a chain entry's settings, by name)
   router.add('GET', '/v1/filters', () => ({
