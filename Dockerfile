@@ -11,6 +11,7 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: the "prepare" script compiles, and the sources are not copied yet.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY bin ./bin
 COPY gateway ./gateway
 COPY filters ./filters
 COPY admin ./admin
@@ -38,5 +39,5 @@ RUN groupadd --system --gid 10001 isthmus \
 USER 10001:10001
 # Triple, Bolt, admin (chart defaults).
 EXPOSE 50051 12200 9901
-ENTRYPOINT ["node", "dist/gateway/cli.js"]
+ENTRYPOINT ["node", "dist/bin/isthmus.js"]
 CMD ["start", "-c", "/etc/isthmus/config.yaml"]

@@ -23,6 +23,9 @@ import { compileSnapshot } from '../gateway/config/compile.js'
 import { validateOptions } from '../gateway/config/load.js'
 import { startGateway } from '../gateway/lifecycle/start.js'
 import { echoClient, startEchoServer, unary } from '../test/_peers/grpc-echo.js'
+import { registerBuiltinFilters } from '../filters/index.js'
+
+registerBuiltinFilters()
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10_000)
 const SERVICES = 20

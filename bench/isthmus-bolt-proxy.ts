@@ -10,6 +10,9 @@ import { SnapshotRef } from '../gateway/config/snapshot.js'
 import { BoltListener } from '../gateway/listener/bolt-listener.js'
 import { BoltPoolRegistry } from '../gateway/upstream/bolt-pool.js'
 import { setAccessLogLevel } from '../gateway/proxy/proxied-call.js'
+import { registerBuiltinFilters } from '../filters/index.js'
+
+registerBuiltinFilters()
 
 const upstreamPort = Number(process.argv[2])
 const chain = process.argv[3] ?? 'empty'

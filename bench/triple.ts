@@ -103,7 +103,7 @@ function isthmusConfig (port: number, upstreamPort: number, withChain: boolean):
 }
 
 function isthmusArgs (config: string): string[] {
-  return opt.dist ? [join(root, 'dist', 'gateway', 'cli.js'), 'start', '-c', config] : ['gateway/cli.ts', 'start', '-c', config]
+  return opt.dist ? [join(root, 'dist', 'bin', 'isthmus.js'), 'start', '-c', config] : ['bin/isthmus.ts', 'start', '-c', config]
 }
 
 async function setup (): Promise<{ upstream: Child, upstreamPort: number, targets: Target[], bodyFile: string }> {

@@ -1,6 +1,5 @@
-#!/usr/bin/env node
 /**
- * `isthmus` command line. Every error is one line on stderr and a non-zero exit:
+ * The `isthmus` command line (run by bin/isthmus.ts). Every error is one line on stderr and a non-zero exit:
  * 2 for bad usage or bad config, 1 for a failure at run time.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -153,16 +152,4 @@ Isthmus is running the bundled example (examples/isthmus.example.yaml).
   Admin          http://127.0.0.1:${a.admin.port}/ready   (token for /v1: see the example config)
 Ctrl-C drains and exits.
 `)
-}
-
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-if (isMain) {
-  main(process.argv.slice(2)).then((code) => {
-    // Exit explicitly: a drained gateway may still hold watchers or Redis sockets.
-    process.exitCode = code
-    setImmediate(() => process.exit(code))
-  }, (err: unknown) => {
-    process.stderr.write(`isthmus: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-    process.exit(1)
-  })
 }

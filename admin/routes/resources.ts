@@ -7,7 +7,7 @@ import type { ClusterOptions, FilterEntryOptions, HostOptions, LdcOptions, Polic
 import { clusterSchema, filterEntrySchema, hostSchema, ldcSchema, policiesSchema, routeSchema } from '../../gateway/config/schema.js'
 import { compileValidator, type Validator } from '../../gateway/config/validate.js'
 import { IsthmusError } from '../../gateway/errors.js'
-import type { JsonSchema } from '../../filters/api.js'
+import type { JsonSchema } from '../../gateway/chain/filter-api.js'
 import type { AppPushOptions, DiscoveryProtocol, InstanceOptions, ServicePushOptions } from '../discovery/model.js'
 import { appNamePattern, appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from '../discovery/schema.js'
 import { Slicer } from '../slicer.js'

@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tsx="$root/node_modules/.bin/tsx"
-isthmus=("$tsx" "$root/gateway/cli.ts")
+isthmus=("$tsx" "$root/bin/isthmus.ts")
 cd "$here"
 
 pids=()

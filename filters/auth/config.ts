@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path'
 import type { JWTVerifyOptions } from 'jose'
-import type { CompileContext, FilterCounter, JsonSchema, LocalReply } from '../api.js'
+import type { CompileContext, FilterCounter, JsonSchema, LocalReply } from '../../gateway/index.js'
 import { JwksSource } from './jwks.js'
 
 /** Asymmetric algorithms only: a JWKS of public keys cannot verify HMAC, and never `none`. */

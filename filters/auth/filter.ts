@@ -6,7 +6,7 @@
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
-import { CONTINUE, type Call, type Decision, type Filter, type LocalReply, type PeerIdentity, type Verdict } from '../api.js'
+import { CONTINUE, type Call, type Decision, type Filter, type LocalReply, type PeerIdentity, type Verdict } from '../../gateway/index.js'
 import { REASONS, type AuthConfig, type Reason } from './config.js'
 import { JwksUnavailable } from './jwks.js'
 

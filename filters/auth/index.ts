@@ -4,7 +4,7 @@
  * caller identity. Missing or bad token -> ISTH_ERR_AUTH_UNAUTHENTICATED (gRPC 16, Bolt
  * SERVER_EXCEPTION) with the reason; `optional: true` lets calls without a token through.
  */
-import { defineFilter } from '../api.js'
+import { defineFilter } from '../../gateway/index.js'
 import { authSchema, compileAuth, type AuthConfig, type AuthOptions } from './config.js'
 import { AuthFilter } from './filter.js'
 

@@ -2,10 +2,7 @@
  * `deny`: static deny rules on service, method and headers. The rules compile into
  * predicates and prebuilt local replies (PERMISSION_DENIED / Bolt SERVER_EXCEPTION).
  */
-import { CONTINUE, defineFilter, type Call, type Filter, type LocalReply, type Verdict } from '../api.js'
-import { compileStringMatch, type StringMatcher } from '../../gateway/router/string-matcher.js'
-import { stringMatchSchema } from '../../gateway/config/schema.js'
-import type { StringMatch } from '../../gateway/config/options.js'
+import { CONTINUE, compileStringMatch, defineFilter, stringMatchSchema, type Call, type Filter, type LocalReply, type StringMatch, type StringMatcher, type Verdict } from '../../gateway/index.js'
 
 export interface DenyRuleOptions {
   name: string

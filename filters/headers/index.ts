@@ -2,7 +2,7 @@
  * `headers`: set and remove request and response headers (Triple metadata or Bolt header
  * map). Mostly a proof of the filter API; also handy to stamp the gateway's entity.
  */
-import { CONTINUE, defineFilter, type Call, type Filter, type Verdict } from '../api.js'
+import { CONTINUE, defineFilter, type Call, type Filter, type Verdict } from '../../gateway/index.js'
 
 export interface HeadersOptions {
   request?: { set?: Record<string, string>, remove?: string[] }

@@ -2,10 +2,7 @@
  * `policy` options (the shape of the config file's top-level `policies`, plus `shadow`) and
  * their compiled form: matchers, decisions and replies prebuilt once per revision.
  */
-import type { CompileContext, Decision, FilterCounter, JsonSchema, LocalReply } from '../api.js'
-import { policiesSchema } from '../../gateway/config/schema.js'
-import type { PoliciesOptions } from '../../gateway/config/options.js'
-import { compileStringMatch, type StringMatcher } from '../../gateway/router/string-matcher.js'
+import { compileStringMatch, policiesSchema, type CompileContext, type Decision, type FilterCounter, type JsonSchema, type LocalReply, type PoliciesOptions, type StringMatcher } from '../../gateway/index.js'
 
 export interface PolicyOptions extends PoliciesOptions {
   /** Record decisions but let every call through (dry run). */

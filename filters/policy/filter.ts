@@ -3,7 +3,7 @@
  * (service, method); the first matching rule decides, else the default. Every decision goes
  * on the call (for the audit). Sync, no allocation beyond the call's decisions array.
  */
-import { CONTINUE, type Call, type Decision, type Filter, type LocalReply, type Verdict } from '../api.js'
+import { CONTINUE, type Call, type Decision, type Filter, type LocalReply, type Verdict } from '../../gateway/index.js'
 import type { CompiledRule, PolicyConfig } from './config.js'
 
 // Label objects built once: no allocation per decision.

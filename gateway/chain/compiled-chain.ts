@@ -1,4 +1,4 @@
-import type { Filter } from '../../filters/api.js'
+import type { Filter } from './filter-api.js'
 import type { RequestPhaseName } from '../call/phase.js'
 
 /** A filter as placed in a chain: the instance plus its name for logs and errors. */

@@ -1,5 +1,5 @@
-import { CONTINUE, type Continue, type Verdict } from '../../filters/api.js'
-import { LocalReply } from '../../filters/local-reply.js'
+import { CONTINUE, type Continue, type Verdict } from './filter-api.js'
+import { LocalReply } from './local-reply.js'
 import type { Call } from '../call/call.js'
 import type { ChainEntry } from './compiled-chain.js'
 

@@ -2,7 +2,7 @@
  * JSON schema of the config file; admin API bodies reuse its parts, so whatever is valid in
  * YAML is valid in a PUT. ajv fills the defaults (useDefaults) and rejects unknown keys.
  */
-import type { JsonSchema } from '../../filters/api.js'
+import type { JsonSchema } from '../chain/filter-api.js'
 
 const str = { type: 'string', minLength: 1 } as const
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const

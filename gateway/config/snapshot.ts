@@ -1,4 +1,4 @@
-import type { Filter } from '../../filters/api.js'
+import type { Filter } from '../chain/filter-api.js'
 import type { RequestPhaseName } from '../call/phase.js'
 import type { ChainEntry, CompiledChain } from '../chain/compiled-chain.js'
 import type { Cluster } from '../cluster/cluster.js'

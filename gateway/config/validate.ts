@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import { IsthmusError } from '../errors.js'
-import type { JsonSchema } from '../../filters/api.js'
+import type { JsonSchema } from '../chain/filter-api.js'
 
 // ajv-formats ships CJS with a default export; under NodeNext it arrives as the namespace.
 type AddFormats = (a: Ajv) => Ajv

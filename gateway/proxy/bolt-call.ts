@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { LocalReply, localReplyFor } from '../../filters/local-reply.js'
+import { LocalReply, localReplyFor } from '../chain/local-reply.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'

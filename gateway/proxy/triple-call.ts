@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { LocalReply, encodeGrpcMessage, localReplyFor } from '../../filters/local-reply.js'
+import { LocalReply, encodeGrpcMessage, localReplyFor } from '../chain/local-reply.js'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import type { Snapshot } from '../config/snapshot.js'

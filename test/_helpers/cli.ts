@@ -1,9 +1,9 @@
-/** Run the real CLI (`gateway/cli.ts` through tsx) as a child process. */
+/** Run the real CLI (the compiled `bin/isthmus.ts`) as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 // The compiled CLI (npm test builds first): what users run, and 10x faster to spawn than tsx.
-export const CLI = fileURLToPath(new URL('../../dist/gateway/cli.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../../dist/bin/isthmus.js', import.meta.url))
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 export interface CliRun { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }

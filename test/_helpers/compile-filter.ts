@@ -3,8 +3,8 @@
  * test CompileContext, and make Calls to run its hooks on.
  */
 import pino from 'pino'
-import type { CompileContext, Filter, FilterFactory } from '../../filters/api.js'
-import { LocalReply } from '../../filters/local-reply.js'
+import type { CompileContext, Filter, FilterFactory } from '../../gateway/chain/filter-api.js'
+import { LocalReply } from '../../gateway/chain/local-reply.js'
 import { IsthmusError } from '../../gateway/errors.js'
 import { compileValidator } from '../../gateway/config/validate.js'
 import { Call, type Protocol } from '../../gateway/call/call.js'

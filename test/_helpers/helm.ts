@@ -193,7 +193,7 @@ export async function tempFile (name: string, text: string): Promise<string> {
 
 /** `isthmus start --check -c file` through tsx, from the repo root. */
 export async function checkConfig (file: string): Promise<RunResult> {
-  return await run(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', 'start', '--check', '-c', file])
+  return await run(process.execPath, ['--import', 'tsx', 'bin/isthmus.ts', 'start', '--check', '-c', file])
 }
 
 export async function packageVersion (): Promise<string> {

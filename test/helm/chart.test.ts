@@ -153,7 +153,7 @@ test('Dockerfile: multi-stage node:20 slim, npm ci, non-root, isthmus start -c',
   const user = /^USER\s+(\S+)/m.exec(text)
   t.truthy(user)
   t.notRegex(user?.[1] ?? 'root', /^(root|0)(:|$)/)
-  t.regex(text, /^ENTRYPOINT \["node", ?"dist\/gateway\/cli\.js"\]$/m)
+  t.regex(text, /^ENTRYPOINT \["node", ?"dist\/bin\/isthmus\.js"\]$/m)
   t.regex(text, /^CMD \["start", ?"-c", ?"\/etc\/isthmus\/config\.yaml"\]$/m)
   const ignore = await readFile(join(repo, '.dockerignore'), 'utf8')
   for (const p of ['node_modules', '.git', 'dist']) t.true(ignore.split('\n').includes(p), p)

@@ -1,4 +1,4 @@
-import type { LocalReply } from '../../../filters/local-reply.js'
+import type { LocalReply } from '../../chain/local-reply.js'
 import { BoltStatus } from '../../errors.js'
 import { encodeFrame } from './encoder.js'
 import { BoltCmd, BoltCodec, BoltProto, BoltType, RPC_SERVER_EXCEPTION_CLASS, requestIdOffset } from './types.js'

@@ -1,5 +1,5 @@
 /** A user filter whose hook is async (awaits a timer), to drive the runner's async path end to end. */
-import { CONTINUE, defineFilter, LocalReply, type Call } from '../../../filters/api.js'
+import { CONTINUE, defineFilter, LocalReply, type Call } from '../../../gateway/chain/filter-api.js'
 
 interface Cfg { delayMs: number, throwOn: string, denyReply: LocalReply }
 

@@ -1,5 +1,5 @@
 /** A user filter loaded by path in tests: stamps the caller's identity on the request. */
-import { CONTINUE, defineFilter, type Call } from '../../../filters/api.js'
+import { CONTINUE, defineFilter, type Call } from '../../../gateway/chain/filter-api.js'
 
 export default defineFilter<{ header: string }, { header: string }>({
   name: 'peer-stamp',

@@ -1,6 +1,6 @@
 import test from 'ava'
 import deny from '../../../filters/deny/index.js'
-import { CONTINUE, type LocalReply } from '../../../filters/api.js'
+import { CONTINUE, type LocalReply } from '../../../gateway/chain/filter-api.js'
 import { compileFilter, makeCall } from '../../_helpers/compile-filter.js'
 
 test('denies by service, method prefix and header; decision recorded; others continue', (t) => {

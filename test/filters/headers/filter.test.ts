@@ -1,6 +1,6 @@
 import test from 'ava'
 import headers from '../../../filters/headers/index.js'
-import { CONTINUE } from '../../../filters/api.js'
+import { CONTINUE } from '../../../gateway/chain/filter-api.js'
 import { ObjectHeaders } from '../../../gateway/call/headers.js'
 import { compileFilter, makeCall } from '../../_helpers/compile-filter.js'
 

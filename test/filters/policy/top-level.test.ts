@@ -3,7 +3,7 @@ import pino from 'pino'
 import { HostRegistry } from '../../../gateway/cluster/host.js'
 import { compileSnapshot } from '../../../gateway/config/compile.js'
 import { validateOptions } from '../../../gateway/config/load.js'
-import { LocalReply } from '../../../filters/local-reply.js'
+import { LocalReply } from '../../../gateway/chain/local-reply.js'
 import { runHooks } from '../../../gateway/chain/runner.js'
 import { makeCall } from '../../_helpers/compile-filter.js'
 

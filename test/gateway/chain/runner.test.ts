@@ -1,6 +1,6 @@
 import test from 'ava'
-import { CONTINUE, type Filter, type Verdict } from '../../../filters/api.js'
-import { LocalReply } from '../../../filters/local-reply.js'
+import { CONTINUE, type Filter, type Verdict } from '../../../gateway/chain/filter-api.js'
+import { LocalReply } from '../../../gateway/chain/local-reply.js'
 import { CompiledChain } from '../../../gateway/chain/compiled-chain.js'
 import { PENDING, runHooks, runLogHooks, setHookErrorHandler } from '../../../gateway/chain/runner.js'
 import type { Call } from '../../../gateway/call/call.js'

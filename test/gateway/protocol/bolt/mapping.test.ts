@@ -1,5 +1,5 @@
 import test from 'ava'
-import { LocalReply } from '../../../../filters/local-reply.js'
+import { LocalReply } from '../../../../gateway/chain/local-reply.js'
 import { localReplyFrame, errorResponseFrame } from '../../../../gateway/protocol/bolt/mapping.js'
 import { BoltStatus } from '../../../../gateway/errors.js'
 import { readResponse } from '../../../_helpers/bolt-frames.js'

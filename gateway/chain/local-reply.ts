@@ -1,4 +1,4 @@
-import { ERRORS, formatMessage, type ErrorCode } from '../gateway/errors.js'
+import { ERRORS, formatMessage, type ErrorCode } from '../errors.js'
 
 /**
  * A reply the gateway sends itself instead of forwarding (deny, limited, no route...).

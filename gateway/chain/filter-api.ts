@@ -4,17 +4,17 @@
  * a factory validates and compiles options once per config revision, then creates one filter
  * per compiled chain. Per-call state goes on the Call, never on the filter.
  */
-import type { Call } from '../gateway/call/call.js'
-import type { RequestPhaseName } from '../gateway/call/phase.js'
-import type { ErrorCode } from '../gateway/errors.js'
-import type { IsthmusError } from '../gateway/errors.js'
+import type { Call } from '../call/call.js'
+import type { RequestPhaseName } from '../call/phase.js'
+import type { ErrorCode } from '../errors.js'
+import type { IsthmusError } from '../errors.js'
 import type { Logger } from 'pino'
 import type { LocalReply } from './local-reply.js'
 
 export { LocalReply } from './local-reply.js'
-export type { Call } from '../gateway/call/call.js'
-export type { CallHeaders } from '../gateway/call/headers.js'
-export type { PeerIdentity, Decision } from '../gateway/call/identity.js'
+export type { Call } from '../call/call.js'
+export type { CallHeaders } from '../call/headers.js'
+export type { PeerIdentity, Decision } from '../call/identity.js'
 
 /** Returned by a hook to let the call go on. */
 export const CONTINUE = 0

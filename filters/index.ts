@@ -1,0 +1,16 @@
+/**
+ * The built-in filters. The composition root (bin/isthmus.ts, tests, an embedding program)
+ * registers them; the core never imports this folder.
+ */
+import { registerFilter, type FilterFactory } from '../gateway/index.js'
+import auth from './auth/index.js'
+import deny from './deny/index.js'
+import headers from './headers/index.js'
+import policy from './policy/index.js'
+
+export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy] as unknown as FilterFactory[])
+
+/** Register every built-in filter (idempotent). */
+export function registerBuiltinFilters (): void {
+  for (const f of builtinFilters) registerFilter(f)
+}

@@ -1,0 +1,19 @@
+/**
+ * The public entry of the `isthmus` package: everything a filter needs, and the calls that
+ * register filters. Built-in filters import only this module, as a user filter does.
+ */
+export { CONTINUE, defineFilter } from './chain/filter-api.js'
+export type { CompileContext, Continue, Filter, FilterCounter, FilterFactory, JsonSchema, Verdict } from './chain/filter-api.js'
+export { LocalReply, encodeGrpcMessage } from './chain/local-reply.js'
+export { registerFilter, registeredFilterNames } from './chain/filter-registry.js'
+export type { Call, Protocol } from './call/call.js'
+export type { CallHeaders } from './call/headers.js'
+export type { Decision, PeerIdentity } from './call/identity.js'
+export type { RequestPhaseName } from './call/phase.js'
+export { BoltStatus, ERRORS, GrpcStatus, IsthmusError } from './errors.js'
+export type { ErrorCode } from './errors.js'
+// String matchers with the config file's forms ("exact", "prefix*", {exact|prefix|regex}).
+export { compileStringMatch } from './router/string-matcher.js'
+export type { StringMatcher } from './router/string-matcher.js'
+export { policiesSchema, stringMatchSchema } from './config/schema.js'
+export type { PoliciesOptions, StringMatch } from './config/options.js'
