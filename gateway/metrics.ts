@@ -153,3 +153,36 @@ export function sharedCounter (name: string, help: string, labelNames: readonly 
   }
   return c
 }
+
+/** Bounds the listeners enforce against hostile or broken clients (README "Limits"). */
+export type LimitName =
+  | 'first_byte' | 'headers' | 'request' | 'idle' | 'goaway_grace' | 'frame' | 'write_stall'
+  | 'connections' | 'connections_per_source' | 'streams' | 'buffered_bytes' | 'rapid_reset' | 'pending'
+
+/** One bound's trip count: the path that trips it bumps `n`; prom-client reads it at scrape. */
+export interface TripCell { n: number, reported: number, readonly labels: Readonly<{ listener: string, limit: LimitName }> }
+
+const tripCells = new Map<string, TripCell>()
+
+/** The trip counter of `limit` on `listener` (created once; keep the reference). */
+export function limitTrips (listener: string, limit: LimitName): TripCell {
+  const key = listener + '\u0000' + limit
+  let c = tripCells.get(key)
+  if (c === undefined) {
+    c = { n: 0, reported: 0, labels: Object.freeze({ listener, limit }) }
+    tripCells.set(key, c)
+  }
+  return c
+}
+
+export const limitTripsTotal = new Counter({
+  name: 'isthmus_limit_trips_total',
+  help: 'Times a bound on a client tripped (timeouts, connection and stream caps, buffered bytes, rapid reset), by listener and limit',
+  labelNames: ['listener', 'limit'] as const,
+  registers: [registry],
+  collect () {
+    for (const c of tripCells.values()) {
+      if (c.n > c.reported) { this.inc(c.labels, c.n - c.reported); c.reported = c.n }
+    }
+  },
+})

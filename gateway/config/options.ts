@@ -25,6 +25,23 @@ export interface Http2Limits {
   maxSessionMemory: number
 }
 
+/** Bounds shared by every data listener (README "Limits"). */
+export interface ConnectionLimits {
+  firstByteTimeoutMs: number
+  maxConnections: number
+  maxConnectionsPerSource: number
+  maxBufferedBytesPerClient: number
+}
+
+export interface TripleLimits extends ConnectionLimits {
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  idleTimeoutMs: number
+  goawayGraceMs: number
+  maxStreams: number
+  rapidReset: { maxResets: number, windowMs: number }
+}
+
 export interface TripleListenerOptions {
   host: string
   port: number
@@ -32,13 +49,16 @@ export interface TripleListenerOptions {
   /** Accept Triple unary over HTTP/1.1 (TLS: ALPN fallback; plain: h2c and HTTP/1.1 on one port). */
   http1: boolean
   http2: Http2Limits
+  limits: TripleLimits
 }
 
-export interface BoltLimits {
+export interface BoltLimits extends ConnectionLimits {
   maxFrameBytes: number
   maxHeaderEntries: number
   maxHeaderBytes: number
   maxClassNameBytes: number
+  frameTimeoutMs: number
+  writeStallMs: number
 }
 
 export interface BoltListenerOptions {
@@ -108,6 +128,9 @@ export interface UpstreamOptions {
   maxConnections: number
   /** Bolt: requests per connection before it is replaced (0 = no cap). */
   maxRequestsPerConnection: number
+  /** Triple: calls waiting for a stream slot when every session is at its cap (0: refuse at once). */
+  maxPending: number
+  pendingTimeoutMs: number
   heartbeat: HeartbeatOptions
 }
 

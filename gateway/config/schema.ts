@@ -6,8 +6,10 @@ import type { JsonSchema } from '../chain/filter-api.js'
 
 const str = { type: 'string', minLength: 1 } as const
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
-const posInt = { type: 'integer', minimum: 1 } as const
-const nonNegInt = { type: 'integer', minimum: 0 } as const
+// Every integer is bounded: beyond 2^53 - 1 JSON numbers stop being exact.
+const MAX_INT = Number.MAX_SAFE_INTEGER
+const posInt = { type: 'integer', minimum: 1, maximum: MAX_INT } as const
+const nonNegInt = { type: 'integer', minimum: 0, maximum: MAX_INT } as const
 const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
 /** An optional object with only known keys, filled with its properties' defaults. */
 function section<P extends Record<string, unknown>> (properties: P) {
@@ -85,6 +87,10 @@ export const clusterSchema = {
       maxConcurrentStreams: { ...posInt, default: 1000 },
       maxConnections: { ...posInt, default: 4 },
       maxRequestsPerConnection: { ...nonNegInt, default: 0 },
+      // Triple: calls that wait for a stream slot when every session is at its cap, and for
+      // how long, before ISTH_ERR_UPSTREAM_OVERLOADED.
+      maxPending: { ...nonNegInt, default: 1024 },
+      pendingTimeoutMs: { ...posInt, default: 1000 },
       heartbeat: section({
         baseMs: { ...posInt, default: 15000 },
         maxMs: { ...posInt, default: 90000 },
@@ -215,10 +221,43 @@ export const policiesSchema = {
 } as const
 
 const http2Schema = section({
-  maxConcurrentStreams: { ...posInt, default: 1000 },
+  // Streams one client may hold open (SETTINGS_MAX_CONCURRENT_STREAMS); Envoy's edge advice: 100.
+  maxConcurrentStreams: { ...posInt, default: 100 },
   maxHeaderListSize: { type: 'integer', minimum: 1024, default: 65536 },
   initialWindowSize: { type: 'integer', minimum: 65535, maximum: 2147483647, default: 1048576 },
   maxSessionMemory: { ...posInt, default: 64 },
+})
+
+/** Connection bounds every listener shares (hostile-client limits; README "Limits"). */
+const connectionLimits = {
+  // Accept -> first byte (TLS: handshake done and first byte); a silent connection is closed.
+  firstByteTimeoutMs: { ...posInt, default: 10000 },
+  maxConnections: { ...posInt, default: 10000 },
+  maxConnectionsPerSource: { ...posInt, default: 1000 },
+  // Response bytes the gateway holds for one client connection; past it that client is closed.
+  maxBufferedBytesPerClient: { ...posInt, default: 4 * 1024 * 1024 },
+} as const
+
+const tripleLimitsSchema = section({
+  ...connectionLimits,
+  // HTTP/1.1: the request headers must be complete within this (per request); HTTP/2: a new
+  // session must open its first stream within this.
+  headersTimeoutMs: { ...posInt, default: 10000 },
+  // HTTP/1.1: the whole request must arrive within this.
+  requestTimeoutMs: { ...posInt, default: 60000 },
+  // A session (HTTP/2) or connection (HTTP/1.1) with no call in flight for this long gets
+  // GOAWAY (or is closed); bytes that complete no request do not reset it.
+  idleTimeoutMs: { ...posInt, default: 300000 },
+  // A session that sent or received GOAWAY is destroyed once its streams end or after this.
+  goawayGraceMs: { ...posInt, default: 5000 },
+  // Concurrent streams over all sessions of the listener (each session: http2.maxConcurrentStreams).
+  maxStreams: { ...posInt, default: 10000 },
+  // Rapid reset (CVE-2023-44487): more client resets than this within windowMs -> GOAWAY
+  // ENHANCE_YOUR_CALM, destroyed after goawayGraceMs.
+  rapidReset: section({
+    maxResets: { ...posInt, default: 200 },
+    windowMs: { ...posInt, default: 10000 },
+  }),
 })
 
 export const gatewaySchema = {
@@ -240,6 +279,7 @@ export const gatewaySchema = {
           tls: tlsSchema,
           http1: { type: 'boolean', default: true },
           http2: http2Schema,
+          limits: tripleLimitsSchema,
         },
       },
       bolt: {
@@ -254,6 +294,11 @@ export const gatewaySchema = {
             maxHeaderEntries: { ...posInt, default: 256 },
             maxHeaderBytes: { ...posInt, default: 65536 },
             maxClassNameBytes: { ...posInt, default: 256 },
+            ...connectionLimits,
+            // A started frame must complete within this; trickled bytes do not extend it.
+            frameTimeoutMs: { ...posInt, default: 10000 },
+            // A client that takes no response bytes for this long, with some buffered, is closed.
+            writeStallMs: { ...posInt, default: 10000 },
           }),
           idleTimeoutMs: { ...posInt, default: 90000 },
         },

@@ -12,7 +12,7 @@ function clusterOptions (port: number, hb: { baseMs: number, maxMs: number, time
     name: 'c', protocol: 'bolt', lb: { policy: 'round-robin' }, hosts: [{ address: '127.0.0.1', port }],
     subsetFallback: { policy: 'none' }, healthCheck: { intervalMs: 0, timeoutMs: 1000, unhealthyThreshold: 3, healthyThreshold: 1 },
     outlier: { consecutiveFailures: 3, ejectMs: 1000 },
-    upstream: { connectTimeoutMs: 1000, maxConcurrentStreams: 100, maxConnections: 1, maxRequestsPerConnection: 0, heartbeat: hb },
+    upstream: { connectTimeoutMs: 1000, maxConcurrentStreams: 100, maxConnections: 1, maxRequestsPerConnection: 0, maxPending: 1024, pendingTimeoutMs: 1000, heartbeat: hb },
   }
 }
 
