@@ -45,10 +45,14 @@ export class Call {
   zone: string
   /** LDC routing uid ('' when absent). */
   uid: string
+  /** LDC shard of the uid (0-99 by default), -1 when LDC routing did not run. */
+  shard: number
   /** Stress-test (load-test) traffic. */
   stress: boolean
   /** Trace id read from the request ('' when absent). */
   traceId: string
+  /** A copy of this call was sent to a mirror target. */
+  mirrored: boolean
   route: RouteConfig | null
   cluster: Cluster | null
   host: Host | null
@@ -89,8 +93,10 @@ export class Call {
     this.phase = Phase.Decode
     this.zone = ''
     this.uid = ''
+    this.shard = -1
     this.stress = false
     this.traceId = ''
+    this.mirrored = false
     this.route = null
     this.cluster = null
     this.host = null
