@@ -71,7 +71,9 @@ export class Bridge {
     if (this.#seeded) this.#o.metrics.resyncs[reason]++
     this.#seeded = true
     this.#log.info({ reason, services: all.size, providers: this.catalog.providerCount, resources: dirty.length }, 'registry read whole')
-    this.#coalescer.mark(dirty)
+    // Until the first flush succeeded, flush even an empty registry (the admin resync runs
+    // and removes what this bridge pushed before that is gone now).
+    this.#coalescer.mark(this.#synced ? dirty : [...dirty, VERIFY])
   }
 
   /** One service's providers changed (a watch fired). */

@@ -97,7 +97,7 @@ export function parseZkOptions (argv: string[], env: NodeJS.ProcessEnv = process
       },
     }).values
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}`)
+    throw new UsageError((err as Error).message.split('\n')[0])
   }
   if (v.help === true) return 'help'
   const str = (k: string): string | undefined => v[k] as string | undefined

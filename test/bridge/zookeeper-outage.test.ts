@@ -1,0 +1,118 @@
+/**
+ * Outages, with real processes: ZooKeeper killed and restarted while calls run (no host is
+ * removed while it is away; a full resync after), and the gateway (its admin API) stopped and
+ * started, with its state kept and with its state lost (the bridge catches up with its newest
+ * revision either way).
+ */
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
+import test from 'ava'
+import { adminApi, spawnBridge, waitFor } from './_bridge.js'
+import { ADMIN_TOKEN, startBridgeGateway } from './_gateway.js'
+import { sofaRpcClient, startZkProvider } from './_sofa-zk.js'
+import { freePort, javaProviderNode, startZooKeeper, zkSession } from './_zk.js'
+
+const SVC = 'com.isthmus.outage.EchoService'
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+test('ZooKeeper restarted mid-test: no host removed while it is away, calls keep working, a full resync after', async t => {
+  const zk = await startZooKeeper(t, { maxSessionTimeoutMs: 30000 })
+  const gw = await startBridgeGateway(t)
+  const api = adminApi(gw.admin, ADMIN_TOKEN)
+  const a = await startZkProvider(t, { zk: zk.connect, appName: 'outage-app', services: [SVC], name: 'a' })
+  const b = await startZkProvider(t, { zk: zk.connect, appName: 'outage-app', services: [SVC], name: 'b' })
+  // A Java provider of another app whose session dies while ZooKeeper is away.
+  const javaSvc = 'com.isthmus.outage.Ledger'
+  const dir = `/sofa-rpc/${javaSvc}/providers`
+  const mortal = await zkSession(t, zk.connect, 2000)
+  await mortal.mkdirp(dir)
+  await mortal.ephemeral(`${dir}/${javaProviderNode({ host: '127.0.0.1', port: 12301, iface: javaSvc, appName: 'ledger' })}`)
+
+  const bridge = await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${gw.admin}`, '--token-file', gw.tokenFile,
+    '--service-prefix', 'com.isthmus.outage.', '--session-timeout-ms', '20000'])
+  const hosts = async (cluster: string): Promise<number[]> => {
+    const r = await api('GET', `/v1/clusters/${cluster}`)
+    return r.status === 200 ? (r.body.cluster.hosts as Array<{ port: number }>).map(h => h.port).sort() : []
+  }
+  const both = [a.port, b.port].sort()
+  await waitFor('outage-app with both hosts', async () => JSON.stringify(await hosts('outage-app:bolt')) === JSON.stringify(both))
+  await waitFor('ledger pushed', async () => (await hosts('ledger:bolt')).length === 1)
+  const consumer = await sofaRpcClient(t).consumer(SVC, gw.bolt)
+  await consumer.invoke('echo', ['warm'])
+
+  await zk.stop()
+  mortal.close() // its session ends on the server only once ZooKeeper is back and the session times out
+  await waitFor('bridge sees the disconnect', async () => await bridge.metric('isthmus_bridge_zookeeper_connected') === 0)
+  const pushesBefore = await bridge.metric('isthmus_bridge_pushes_total')
+  let failures = 0
+  for (let round = 0; round < 6; round++) {
+    await Promise.all(Array.from({ length: 10 }, () => consumer.invoke('echo', ['away']).catch(() => { failures++ })))
+    t.deepEqual(await hosts('outage-app:bolt'), both, 'no host removed while ZooKeeper is away')
+    t.deepEqual(await hosts('ledger:bolt'), [12301])
+    await sleep(250)
+  }
+  t.is(failures, 0)
+  t.is(await bridge.metric('isthmus_bridge_pushes_total'), pushesBefore, 'nothing pushed while away')
+
+  await zk.start()
+  await waitFor('full resync after the session came back', async () => await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'zookeeper' }) >= 1, 40000)
+  t.is(await bridge.metric('isthmus_bridge_zookeeper_connected'), 1)
+  // The Java provider's session expired while it was gone: its node goes, and so does its host.
+  await waitFor('dead Java provider removed', async () => (await hosts('ledger:bolt')).length === 0, 40000)
+  t.deepEqual(await hosts('outage-app:bolt'), both, 'the live providers stay')
+  // Watches work after the resync: a new provider is picked up.
+  const c = await startZkProvider(t, { zk: zk.connect, appName: 'outage-app', services: [SVC], name: 'c' })
+  await waitFor('c added', async () => (await hosts('outage-app:bolt')).includes(c.port), 40000)
+  for (let i = 0; i < 20; i++) await consumer.invoke('echo', [i])
+  t.is(await bridge.metric('isthmus_bridge_push_errors_total'), 0)
+})
+
+test('the admin API stopped and started (state kept, then state lost): the bridge retries with back-off and catches up with its newest revision', async t => {
+  const zk = await startZooKeeper(t)
+  const adminPort = await freePort()
+  const gw = await startBridgeGateway(t, { adminPort, statePath: true })
+  const api = adminApi(adminPort, ADMIN_TOKEN)
+  const s = await zkSession(t, zk.connect)
+  const startTime = Date.now()
+  const node = (app: string, iface: string, port: number): string => `/sofa-rpc/${iface}/providers/${javaProviderNode({ host: '127.0.0.1', port, iface, appName: app, startTime })}`
+  const ifaceA = 'com.isthmus.admin.Alpha'
+  const ifaceB = 'com.isthmus.admin.Beta'
+  await s.mkdirp(`/sofa-rpc/${ifaceA}/providers`)
+  await s.mkdirp(`/sofa-rpc/${ifaceB}/providers`)
+  for (const p of [12401, 12402, 12403]) await s.ephemeral(node('alpha', ifaceA, p))
+  await s.ephemeral(node('beta', ifaceB, 12411))
+  const bridge = await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${adminPort}`, '--token-file', gw.tokenFile,
+    '--service-prefix', 'com.isthmus.admin.', '--retry-max-ms', '400', '--verify-interval-ms', '1000'])
+  const ports = async (app: string): Promise<number[] | null> => {
+    const r = await api('GET', `/v1/discovery/apps/${app}`)
+    return r.status === 200 ? (r.body.instances as Array<{ port: number }>).map(i => i.port).sort() : null
+  }
+  await waitFor('both apps pushed', async () => (await ports('alpha'))?.length === 3 && (await ports('beta'))?.length === 1)
+  const betaRev = (await api('GET', '/v1/discovery/apps/beta')).body.revision as number
+
+  // 1. Gateway down, state file kept; alpha changes meanwhile.
+  await gw.stop()
+  await s.remove(node('alpha', ifaceA, 12402))
+  await s.ephemeral(node('alpha', ifaceA, 12404))
+  await waitFor('pushes fail while the admin is down', async () => await bridge.metric('isthmus_bridge_push_errors_total', { reason: 'unavailable' }) >= 2)
+  await gw.restart()
+  await waitFor('alpha caught up', async () => JSON.stringify(await ports('alpha')) === JSON.stringify([12401, 12403, 12404]), 30000)
+  const st = await bridge.status()
+  const alpha = await api('GET', '/v1/discovery/apps/alpha')
+  t.is(alpha.body.revision, st.resources['app/alpha'].revision, 'the admin holds the bridge\'s newest revision')
+  t.is((await api('GET', '/v1/discovery/apps/beta')).body.revision, betaRev, 'beta, unchanged and kept, was not pushed again')
+  t.true(await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'admin' }) >= 1)
+
+  // 2. Gateway down and its state lost: the periodic verify finds the admin empty and pushes all.
+  await gw.stop()
+  rmSync(join(gw.dir, 'state.json'), { force: true })
+  rmSync(join(gw.dir, 'state.json.journal'), { force: true })
+  await gw.restart()
+  await waitFor('both apps back', async () => JSON.stringify(await ports('alpha')) === JSON.stringify([12401, 12403, 12404]) && (await ports('beta'))?.length === 1, 30000)
+  const st2 = await bridge.status()
+  const [a2, b2] = [await api('GET', '/v1/discovery/apps/alpha'), await api('GET', '/v1/discovery/apps/beta')]
+  t.is(a2.body.revision, st2.resources['app/alpha'].revision)
+  t.is(b2.body.revision, st2.resources['app/beta'].revision)
+  t.true(b2.body.revision > betaRev, 'revisions only grow')
+  t.true(a2.body.revision > alpha.body.revision)
+})
