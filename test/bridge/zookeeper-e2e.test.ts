@@ -4,6 +4,7 @@
  * compiled-CLI process, sofa-rpc-node consumers calling the gateway's Bolt listener.
  */
 import test from 'ava'
+import { sofaClient, sofaConsumer, startSofaServer, TEST_SERVICE } from '../_peers/sofa-rpc.js'
 import { adminApi, spawnBridge, waitFor } from './_bridge.js'
 import { ADMIN_TOKEN, startBridgeGateway } from './_gateway.js'
 import { sofaRpcClient, startZkProvider } from './_sofa-zk.js'
@@ -133,4 +134,28 @@ test('Java SOFARPC nodes (URL-encoded, written as a Java provider writes them) a
   t.is(await again.metric('isthmus_bridge_pushes_total', { kind: 'service' }), 1)
   // The restarted bridge found java-app identical in the admin: it pushed nothing for it.
   t.is(await again.metric('isthmus_bridge_pushes_total', { kind: 'app' }), 0)
+})
+
+test('SOFARPC weights and warm-up reach the load balancer: a warming provider gets its small share of real calls', async t => {
+  const zk = await startZooKeeper(t)
+  const gw = await startBridgeGateway(t)
+  const api = adminApi(gw.admin, ADMIN_TOKEN)
+  const [steady, warming] = [await startSofaServer(), await startSofaServer()]
+  t.teardown(() => steady.close())
+  t.teardown(() => warming.close())
+  const s = await zkSession(t, zk.connect)
+  const dir = `/sofa-rpc/${TEST_SERVICE}/providers`
+  await s.mkdirp(dir)
+  await s.ephemeral(`${dir}/${javaProviderNode({ host: '127.0.0.1', port: steady.port, iface: TEST_SERVICE, appName: 'weighted', weight: 100 })}`)
+  await s.ephemeral(`${dir}/${javaProviderNode({ host: '127.0.0.1', port: warming.port, iface: TEST_SERVICE, appName: 'weighted', weight: 100, startTime: Date.now(), warmupTime: 3600000, warmupWeight: 10 })}`)
+  await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${gw.admin}`, '--token-file', gw.tokenFile, '--service', TEST_SERVICE])
+  await waitFor('both hosts', async () => (await api('GET', '/v1/clusters/weighted:bolt')).body?.cluster?.hosts?.length === 2)
+  const client = sofaClient()
+  t.teardown(() => client.close())
+  const c = await sofaConsumer(client, gw.bolt)
+  for (let i = 0; i < 440; i++) await c.invoke('note', [i])
+  const share = warming.onewayHits.length / 440
+  t.log(`warming provider (warm-up weight 10 vs 100): ${(share * 100).toFixed(1)}% of the calls`)
+  t.true(share > 0 && share < 0.2, String(share))
+  t.is(steady.onewayHits.length + warming.onewayHits.length, 440)
 })
