@@ -67,7 +67,7 @@ test('ZooKeeper restarted mid-test: no host removed while it is away, calls keep
   t.is(await bridge.metric('isthmus_bridge_push_errors_total'), 0)
 })
 
-test('the admin API stopped and started (state kept, then state lost): the bridge retries with back-off and catches up with its newest revision', async t => {
+test('the admin API stopped and started (state kept, then state lost): the bridge retries with back-off, resyncs and catches up with its newest revision', async t => {
   const zk = await startZooKeeper(t)
   const adminPort = await freePort()
   const gw = await startBridgeGateway(t, { adminPort, statePath: true })
@@ -82,7 +82,7 @@ test('the admin API stopped and started (state kept, then state lost): the bridg
   for (const p of [12401, 12402, 12403]) await s.ephemeral(node('alpha', ifaceA, p))
   await s.ephemeral(node('beta', ifaceB, 12411))
   const bridge = await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${adminPort}`, '--token-file', gw.tokenFile,
-    '--service-prefix', 'com.isthmus.admin.', '--retry-max-ms', '400', '--verify-interval-ms', '1000'])
+    '--service-prefix', 'com.isthmus.admin.', '--retry-max-ms', '400', '--verify-interval-ms', '0'])
   const ports = async (app: string): Promise<number[] | null> => {
     const r = await api('GET', `/v1/discovery/apps/${app}`)
     return r.status === 200 ? (r.body.instances as Array<{ port: number }>).map(i => i.port).sort() : null
@@ -103,16 +103,33 @@ test('the admin API stopped and started (state kept, then state lost): the bridg
   t.is((await api('GET', '/v1/discovery/apps/beta')).body.revision, betaRev, 'beta, unchanged and kept, was not pushed again')
   t.true(await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'admin' }) >= 1)
 
-  // 2. Gateway down and its state lost: the periodic verify finds the admin empty and pushes all.
+  // 2. Gateway down and its state lost; beta changes meanwhile. The retry's resync finds the
+  //    admin empty and pushes alpha too, though alpha did not change.
   await gw.stop()
   rmSync(join(gw.dir, 'state.json'), { force: true })
   rmSync(join(gw.dir, 'state.json.journal'), { force: true })
+  await s.ephemeral(node('beta', ifaceB, 12412))
+  const errors = await bridge.metric('isthmus_bridge_push_errors_total', { reason: 'unavailable' })
+  await waitFor('pushes fail again', async () => await bridge.metric('isthmus_bridge_push_errors_total', { reason: 'unavailable' }) > errors)
   await gw.restart()
-  await waitFor('both apps back', async () => JSON.stringify(await ports('alpha')) === JSON.stringify([12401, 12403, 12404]) && (await ports('beta'))?.length === 1, 30000)
+  await waitFor('both apps back', async () => JSON.stringify(await ports('alpha')) === JSON.stringify([12401, 12403, 12404]) && (await ports('beta'))?.length === 2, 30000)
   const st2 = await bridge.status()
   const [a2, b2] = [await api('GET', '/v1/discovery/apps/alpha'), await api('GET', '/v1/discovery/apps/beta')]
   t.is(a2.body.revision, st2.resources['app/alpha'].revision)
   t.is(b2.body.revision, st2.resources['app/beta'].revision)
   t.true(b2.body.revision > betaRev, 'revisions only grow')
   t.true(a2.body.revision > alpha.body.revision)
+
+  // 3. State lost with nothing changing: only the periodic verify can notice.
+  await bridge.stop()
+  const verifying = await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${adminPort}`, '--token-file', gw.tokenFile,
+    '--service-prefix', 'com.isthmus.admin.', '--retry-max-ms', '400', '--verify-interval-ms', '500'])
+  await waitFor('restarted bridge in sync', async () => (await fetch(`http://127.0.0.1:${verifying.port}/ready`)).status === 200)
+  t.is(await verifying.metric('isthmus_bridge_pushes_total'), 0, 'a restarted bridge pushes nothing the admin already holds')
+  await gw.stop()
+  rmSync(join(gw.dir, 'state.json'), { force: true })
+  rmSync(join(gw.dir, 'state.json.journal'), { force: true })
+  await gw.restart()
+  await waitFor('verify restores both apps', async () => (await ports('alpha'))?.length === 3 && (await ports('beta'))?.length === 2, 30000)
+  t.true(await verifying.metric('isthmus_bridge_resyncs_total', { reason: 'verify' }) >= 1)
 })
