@@ -53,15 +53,18 @@ test('1,000 interfaces x 10 providers at once become 10 app-level pushes; one pr
   }
   await waitFor('all apps complete in the gateway', complete, 60000, 20)
   const reached = Date.now() - t0
+  await waitFor('bridge idle', async () => (await bridge.status()).pending === 0)
   const appPushes = await bridge.metric('isthmus_bridge_pushes_total', { kind: 'app' })
+  const patches = await bridge.metric('isthmus_bridge_pushes_total', { kind: 'patch' })
   const gen1 = (await api('GET', '/v1/config')).body.generation as number
-  t.log(`10,000 provider nodes registered in ${registered} ms; all in the gateway ${reached} ms after the first; ${appPushes} app-level pushes`)
+  t.log(`10,000 provider nodes registered in ${registered} ms; all in the gateway ${reached} ms after the first; ${appPushes} app-level pushes, ${patches} incremental`)
   t.is(await bridge.metric('isthmus_bridge_pushes_total', { kind: 'service' }), 0, 'no interface-level push')
-  t.is(await bridge.metric('isthmus_bridge_pushes_total', { kind: 'patch' }), 0)
-  t.is(gen1 - gen0, appPushes, 'the gateway accepted exactly the pushes the bridge counted')
-  // One push per app when the burst fits the coalescing window; a slow machine may split it,
-  // but never toward one push per interface (1,000) or per provider node (10,000).
-  t.true(appPushes >= APPS && appPushes <= 3 * APPS, `app pushes: ${appPushes}`)
+  t.is(gen1 - gen0, appPushes + patches, 'the gateway accepted exactly the pushes the bridge counted')
+  t.true(appPushes >= APPS, 'every app got its app-level push')
+  // One push per app when the burst fits the coalescing window; a slow machine may split it
+  // (the rest then follows as host PATCHes), but never toward one push per interface (1,000)
+  // or per provider node (10,000).
+  t.true(appPushes + patches <= 3 * APPS, `pushes: ${appPushes} + ${patches}`)
   const cluster = (await api('GET', '/v1/clusters/scale-app3:bolt')).body.cluster
   t.is(cluster.hosts.length, PROVIDERS)
 
@@ -73,7 +76,7 @@ test('1,000 interfaces x 10 providers at once become 10 app-level pushes; one pr
   const gen2 = (await api('GET', '/v1/config')).body.generation as number
   const bytes = await bridge.metric('isthmus_bridge_push_bytes_total') - bytes0
   t.is(gen2 - gen1, 1, 'one write reached the gateway')
-  t.is(await bridge.metric('isthmus_bridge_pushes_total', { kind: 'patch' }), 1, 'an incremental host change')
+  t.is(await bridge.metric('isthmus_bridge_pushes_total', { kind: 'patch' }), patches + 1, 'an incremental host change')
   t.is(await bridge.metric('isthmus_bridge_pushes_total', { kind: 'app' }), appPushes, 'no full push')
   t.true(bytes < 200, `the push was ${bytes} bytes`)
   t.log(`the incremental push: ${bytes} bytes (a full push of the app: ~${JSON.stringify((await api('GET', '/v1/discovery/apps/scale-app3')).body).length} bytes)`)
