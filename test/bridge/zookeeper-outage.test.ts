@@ -133,3 +133,31 @@ test('the admin API stopped and started (state kept, then state lost): the bridg
   await waitFor('verify restores both apps', async () => (await ports('alpha'))?.length === 3 && (await ports('beta'))?.length === 2, 30000)
   t.true(await verifying.metric('isthmus_bridge_resyncs_total', { reason: 'verify' }) >= 1)
 })
+
+test('a 409 (someone wrote a newer revision) is resynced and retried, never skipped: the registry state wins with a still newer revision', async t => {
+  const zk = await startZooKeeper(t)
+  const gw = await startBridgeGateway(t)
+  const api = adminApi(gw.admin, ADMIN_TOKEN)
+  const s = await zkSession(t, zk.connect)
+  const iface = 'com.isthmus.conflict.Gamma'
+  const startTime = Date.now()
+  const node = (port: number): string => `/sofa-rpc/${iface}/providers/${javaProviderNode({ host: '127.0.0.1', port, iface, appName: 'gamma', startTime })}`
+  await s.mkdirp(`/sofa-rpc/${iface}/providers`)
+  await s.ephemeral(node(12501))
+  await s.ephemeral(node(12502))
+  const bridge = await spawnBridge(t, ['--connect', zk.connect, '--admin', `http://127.0.0.1:${gw.admin}`, '--token-file', gw.tokenFile,
+    '--service-prefix', 'com.isthmus.conflict.', '--retry-max-ms', '400', '--verify-interval-ms', '0'])
+  const ports = async (): Promise<number[]> => ((await api('GET', '/v1/discovery/apps/gamma')).body?.instances as Array<{ port: number }> | undefined ?? []).map(i => i.port).sort()
+  await waitFor('gamma pushed', async () => (await ports()).length === 2)
+  // An operator overwrites the app with a far newer revision and other hosts.
+  const theirs = 2 ** 52
+  const w = await api('PUT', '/v1/discovery/apps/gamma', { revision: theirs, instances: [{ address: '127.0.0.1', port: 12599, protocols: ['bolt'] }], services: [{ name: iface }] })
+  t.is(w.status, 200)
+  // The registry changes: the bridge's incremental push meets a 409.
+  await s.ephemeral(node(12503))
+  await waitFor('the registry state restored', async () => JSON.stringify(await ports()) === JSON.stringify([12501, 12502, 12503]), 30000)
+  const app = await api('GET', '/v1/discovery/apps/gamma')
+  t.true(app.body.revision > theirs, `revision ${app.body.revision}`)
+  t.true(await bridge.metric('isthmus_bridge_push_errors_total', { reason: 'conflict' }) >= 1)
+  t.true(await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'conflict' }) >= 1)
+})
