@@ -15,6 +15,7 @@ Commands:
   start           run the gateway (no -c: the bundled example with its example upstreams)
   certs init-ca   create an entity root CA
   certs issue     issue a leaf certificate (SPIFFE URI SAN carries the identity)
+  bridge zookeeper  push SOFARPC providers from ZooKeeper through the admin API
 
 Options:
   -h, --help      show help (also after any command)
@@ -59,6 +60,10 @@ export async function main (argv: string[]): Promise<number> {
   if (cmd === 'certs') {
     const { runCertsCommand } = await import('../certs/cli.js')
     return runCertsCommand(rest)
+  }
+  if (cmd === 'bridge') {
+    const { runBridgeCommand } = await import('../bridge/cli.js')
+    return runBridgeCommand(rest)
   }
   if (cmd === 'start') return start(rest)
   return fail(`unknown command "${cmd}" (run "isthmus --help")`)

@@ -168,6 +168,9 @@ spec:
         {{- with $v.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+    {{- if $v.bridge.zookeeper.enabled }}
+    {{- include "isthmus.bridgeContainer" . | nindent 4 }}
+    {{- end }}
   volumes:
     # One projected volume: config.yaml, secrets/admin-token and tls/* under /etc/isthmus,
     # no subPath, so rotated secrets reach the pod.
