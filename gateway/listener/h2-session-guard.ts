@@ -58,6 +58,7 @@ type Guarded = ServerHttp2Session & { [kGuard]?: SessionGuard }
  */
 export class SessionGuard implements Sweepable, DownstreamSession {
   readonly session: ServerHttp2Session
+  /** The connection's own socket (not node's proxy of it, whose destroy() is the session's). */
   readonly socket: Socket
   readonly owner: GuardOwner
   readonly remote: string
@@ -156,8 +157,15 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     if (this.bufferedBytes() <= this.owner.limits.maxBufferedBytes) return true
     this.owner.trips.bufferedBytes.n++
     if (this.goawayAt === 0) this.goawayAt = now
-    this.session.destroy()
+    this.destroy()
     return false
+  }
+
+  /** Now, whatever is queued: node's session.destroy() still waits for pending writes to
+   *  flush before it closes the socket, and a client that reads nothing never lets them. */
+  destroy (): void {
+    this.session.destroy()
+    this.socket.destroy()
   }
 
   sweep (now: number): boolean {
@@ -167,7 +175,7 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     if (this.goawayAt !== 0) {
       if (now - this.goawayAt < l.goawayGraceMs) return this.backlog === null || this.#checkBuffered(now)
       this.owner.trips.goawayGrace.n++
-      s.destroy()
+      this.destroy()
       return false
     }
     if (this.resets !== 0 && now - this.resetWindowAt >= l.resetWindowMs) this.resets = 0

@@ -70,6 +70,8 @@ export class TripleListener implements GuardOwner, FirstByteSink {
   readonly #h1Sockets = new Set<Socket>()
   #draining = false
   #closing: Promise<void> | null = null
+  /** The socket being handed to the HTTP/2 server ('session' is emitted synchronously). */
+  #handing: Socket | null = null
 
   constructor (options: Readonly<TripleListenerOptions>, deps: TripleListenerDeps) {
     this.options = options
@@ -132,6 +134,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
       front.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
         deps.logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed')
+        socket.destroy() // node leaves it open (even on its own handshake timeout)
       })
       deps.tls.attach(front)
       this.#front = front
@@ -200,7 +203,11 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     if (this.#draining) { socket.destroy(); return }
     const encrypted = (socket as TLSSocket).encrypted === true
     const h2 = encrypted ? (socket as TLSSocket).alpnProtocol === 'h2' : !this.options.http1 || isH2Preface(chunk)
-    if (h2) { this.#h2.emit('connection', socket); return }
+    if (h2) {
+      this.#handing = socket
+      try { this.#h2.emit('connection', socket) } finally { this.#handing = null }
+      return
+    }
     if (!this.options.http1) { socket.destroy(); return }
     const s = socket as H1Socket & Conn
     s[H1.kBusy] = 0
@@ -224,7 +231,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   #onSession (s: ServerHttp2Session): void {
     s.on('error', onSessionError)
-    const socket = s.socket as Socket
+    const socket = this.#handing ?? s.socket as Socket
     const peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
     const g = new SessionGuard(this, s, socket, peer, performance.now())
     this.#sessions.add(g)
