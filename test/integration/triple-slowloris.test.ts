@@ -149,3 +149,30 @@ test('TLS port: silent TCP (no handshake) and a finished handshake with no byte 
   t.true(await eventually(async () => await gw.metric('isthmus_downstream_connections', TRIPLE) === 0))
   t.true(gw.alive())
 })
+
+test('an HTTP/1.1 connection with no request in flight is closed at idleTimeoutMs', async (t) => {
+  const gw = await spawnTriple(t, withLimits(await upstream(t), { idleTimeoutMs: 800 }))
+  const c = await F.rawConnect(gw.port)
+  c.socket.write('POST /pkg.Svc/M HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}')
+  t.true(await eventually(() => /^HTTP\/1\.1 200/.test(c.received().toString())))
+  const start = Date.now()
+  t.true(await closedAfter(c, start) >= 750)
+  t.is(await trips(gw, 'idle'), 1)
+  t.true(await eventually(async () => await gw.metric('isthmus_downstream_connections', TRIPLE) === 0))
+})
+
+test('a session that received GOAWAY is destroyed when goawayGraceMs passes, even with a call still open', async (t) => {
+  const held: http2.ServerHttp2Stream[] = []
+  const up = await startRawH2((stream) => { held.push(stream) })
+  t.teardown(() => up.close())
+  const gw = await spawnTriple(t, withLimits(up.port, { goawayGraceMs: 600 }))
+  const c = await F.rawConnect(gw.port)
+  c.socket.write(Buffer.concat([F.PREFACE, F.settings(), F.headers(1, F.grpcRequest('/pkg.Svc/Hold')), F.data(1, grpcFrame(Buffer.from('x')), true)]))
+  t.true(await eventually(() => held.length === 1))
+  const start = Date.now()
+  c.socket.write(F.goaway(0, http2.constants.NGHTTP2_NO_ERROR)) // and the call never ends
+  t.true(await closedAfter(c, start) >= 550)
+  t.is(await trips(gw, 'goaway_grace'), 1)
+  t.true(await eventually(async () => await gw.metric('isthmus_downstream_connections', TRIPLE) === 0))
+  t.true(gw.alive())
+})
