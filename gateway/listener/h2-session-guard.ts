@@ -1,4 +1,4 @@
-import http2, { type Http2Session, type ServerHttp2Session } from 'node:http2'
+import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { PeerIdentity } from '../call/identity.js'
@@ -6,7 +6,7 @@ import type { TripCell } from '../metrics.js'
 import type { DownstreamSession, TripleCall } from '../proxy/triple-call.js'
 import type { ConnSweep, Sweepable } from './conn-sweep.js'
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants
 
 /** The session bounds of one listener (from `listeners.triple.limits`). */
 export interface SessionLimits {
@@ -30,13 +30,17 @@ export interface TripleTrips {
   readonly rapidReset: TripCell
 }
 
-/** What every guard of one listener shares. */
+/** What every guard of one listener shares (the listener). */
 export interface GuardOwner {
   readonly limits: SessionLimits
   readonly trips: TripleTrips
   readonly sweep: ConnSweep
   /** Streams open over all sessions (the listener's `maxStreams` cap). */
   streams: number
+  /** Connection-level receive window given to each session. */
+  readonly connectionWindow: number
+  onStream (g: SessionGuard, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void
+  sessionClosed (g: SessionGuard): void
 }
 
 const kGuard = Symbol('isthmus.sessionGuard')
@@ -87,6 +91,20 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     this.openedAt = now
     this.idleSince = now
     ;(session as Guarded)[kGuard] = this
+  }
+
+  /** Guard a new session: its event listeners are module-level and find the guard on it. */
+  static attach (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null): SessionGuard {
+    session.on('error', onSessionError)
+    const g = new SessionGuard(owner, session, socket, peer, performance.now())
+    // The session's own 'stream' event (not the server's): it says which session the stream
+    // came from even when the stream is already closed and has forgotten it.
+    session.on('stream', onSessionStream)
+    session.on('connect', onSessionConnect)
+    session.on('goaway', onSessionGoaway)
+    session.on('close', onSessionClose)
+    owner.sweep.add(g)
+    return g
   }
 
   static of (session: Http2Session | undefined): SessionGuard | undefined {
@@ -190,6 +208,36 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     }
     return true
   }
+}
+
+/** Refuse a stream we will do no work for (RST_STREAM REFUSED_STREAM: safe to retry). */
+export function refuse (stream: ServerHttp2Stream): void {
+  try {
+    if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_REFUSED_STREAM)
+  } catch {
+    stream.destroy()
+  }
+}
+
+function onSessionError (): void {} // 'close' follows; the guard cleans up there
+function onStreamError (): void {} // likewise for a stream refused here
+
+function onSessionStream (this: ServerHttp2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  const g = SessionGuard.of(this)
+  if (g === undefined) { stream.on('error', onStreamError); refuse(stream); return }
+  g.owner.onStream(g, stream, headers, flags)
+}
+
+function onSessionConnect (this: ServerHttp2Session): void {
+  const g = SessionGuard.of(this)
+  if (g !== undefined) { try { this.setLocalWindowSize(g.owner.connectionWindow) } catch {} }
+}
+
+function onSessionGoaway (this: ServerHttp2Session): void { SessionGuard.of(this)?.goawayReceived(performance.now()) }
+
+function onSessionClose (this: ServerHttp2Session): void {
+  const g = SessionGuard.of(this)
+  if (g !== undefined) { g.owner.sweep.delete(g); g.owner.sessionClosed(g) }
 }
 
 /** Bytes queued on the socket below node's HTTP/2 layer (one write batch at most). */

@@ -19,7 +19,7 @@ import { DeadlineWheel } from '../util/deadline-wheel.js'
 import { ConnSweep } from './conn-sweep.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { awaitFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
-import { SessionGuard, type GuardOwner, type SessionLimits, type TripleTrips } from './h2-session-guard.js'
+import { refuse, SessionGuard, type GuardOwner, type SessionLimits, type TripleTrips } from './h2-session-guard.js'
 import { createHttp1Server, H1, type H1Socket } from './triple-http1-server.js'
 
 export interface TripleListenerDeps {
@@ -29,7 +29,7 @@ export interface TripleListenerDeps {
   readonly tls: TlsMaterial | null
 }
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
+const { NGHTTP2_NO_ERROR } = http2.constants
 const kListener = Symbol('isthmus.tripleListener')
 const kAcceptedAt = Symbol('isthmus.acceptedAt')
 type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number }
@@ -227,27 +227,18 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   tlsClosed (socket: Socket): void { this.#waiting.delete(socket) }
   h1SocketClosed (socket: Socket): void { this.#h1Sockets.delete(socket) }
-  sessionClosed (g: SessionGuard): void { this.#sessions.delete(g); this.sweep.delete(g) }
+  sessionClosed (g: SessionGuard): void { this.#sessions.delete(g) }
 
   #onSession (s: ServerHttp2Session): void {
-    s.on('error', onSessionError)
     const socket = this.#handing ?? s.socket as Socket
     const peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    const g = new SessionGuard(this, s, socket, peer, performance.now())
-    this.#sessions.add(g)
-    this.sweep.add(g)
-    // The session's own 'stream' event (not the server's): it says which session the stream
-    // came from even when the stream is already closed and has forgotten it.
-    s.on('stream', onSessionStream)
-    s.on('connect', onSessionConnect)
-    s.on('goaway', onSessionGoaway)
-    s.on('close', onSessionClose)
+    this.#sessions.add(SessionGuard.attach(this, s, socket, peer))
     if (this.#draining) s.close()
   }
 
   get connectionWindow (): number { return this.#connWindow }
 
-  onStream (g: SessionGuard, stream: Stream, headers: IncomingHttpHeaders, flags: number): void {
+  onStream (g: SessionGuard, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
     stream.on('error', onStreamError)
     // Frames read in one go (a sniffed first packet) are all processed before the first
     // 'stream' event: the stream may be reset, or its session gone, already. Assume nothing.
@@ -261,7 +252,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     try {
       call = new TripleCall(this.#deps.snapshot.current, this.#callDeps, headers, g.remote, stream, null, null, (flags & 1) !== 0, g)
       call.peer = g.peer
-      stream[kCall] = call
+      ;(stream as Stream)[kCall] = call
       stream.on('close', onDownClose)
       this.streams++
       g.callStarted()
@@ -344,37 +335,12 @@ export class TripleListener implements GuardOwner, FirstByteSink {
   get sessionCount (): number { return this.#sessions.size + this.#h1Sockets.size }
 }
 
-function refuse (stream: ServerHttp2Stream): void {
-  try {
-    if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_REFUSED_STREAM)
-  } catch {
-    stream.destroy()
-  }
-}
-
 function onSocketError (): void {} // 'close' follows; the socket's owner cleans up there
 function onStreamError (): void {} // likewise: 'close' follows and ends the call
-function onSessionError (): void {} // likewise: 'close' follows
 
 function onConnClose (this: Conn): void { this[kListener].connClosed(this) }
 function onTlsClose (this: Conn): void { this[kListener].tlsClosed(this) }
 function onH1SocketClose (this: Conn): void { this[kListener].h1SocketClosed(this) }
-
-function onSessionStream (this: ServerHttp2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
-  const g = SessionGuard.of(this)
-  if (g === undefined) { stream.on('error', onStreamError); refuse(stream); return }
-  (g.owner as TripleListener).onStream(g, stream as Stream, headers, flags)
-}
-
-function onSessionConnect (this: ServerHttp2Session): void {
-  const g = SessionGuard.of(this)
-  if (g !== undefined) { try { this.setLocalWindowSize((g.owner as TripleListener).connectionWindow) } catch {} }
-}
-function onSessionGoaway (this: ServerHttp2Session): void { SessionGuard.of(this)?.goawayReceived(performance.now()) }
-function onSessionClose (this: ServerHttp2Session): void {
-  const g = SessionGuard.of(this)
-  if (g !== undefined) (g.owner as TripleListener).sessionClosed(g)
-}
 
 /** The downstream stream closed: a call still running was cancelled by the client (or the
  *  connection died); a reset we did not send counts towards the session's rapid-reset bound. */
