@@ -19,12 +19,18 @@ export interface SpawnedTriple {
   stderr (): string
 }
 
+// A worker ava kills on a timeout runs no teardown: take the gateways down with it.
+const running = new Set<RunningGateway>()
+process.once('exit', () => { for (const g of running) g.child.kill('SIGKILL') })
+
 export async function spawnTriple (t: ExecutionContext, config: Record<string, unknown>): Promise<SpawnedTriple> {
   const dir = mkdtempSync(join(tmpdir(), 'isthmus-hostile-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'config.json')
   writeFileSync(file, JSON.stringify(config))
   const gw = await spawnGateway(file, ['triple', 'admin'])
+  running.add(gw)
+  void gw.exited.then(() => running.delete(gw))
   let err = ''
   gw.child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
   t.teardown(() => { if (gw.child.exitCode === null && gw.child.signalCode === null) gw.child.kill('SIGKILL') })
