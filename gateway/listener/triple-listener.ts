@@ -1,17 +1,26 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import net, { type AddressInfo, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import tls, { type TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import { peerIdentityOfSocket } from '../../certs/identity.js'
 import type { TlsMaterial } from '../../certs/tls-material.js'
-import type { PeerIdentity } from '../call/identity.js'
+import { Phase } from '../call/phase.js'
 import type { TripleListenerOptions } from '../config/options.js'
 import type { SnapshotRef } from '../config/snapshot.js'
-import { downstreamConnections } from '../metrics.js'
-import { kCall, TripleCall, tagStream, type TripleDeps } from '../proxy/triple-call.js'
+import { downstreamConnections, limitTrips } from '../metrics.js'
+import { ForwardBatch } from '../proxy/forward-batch.js'
+import { internalError, logInternal } from '../proxy/triple-boundary.js'
+import { TripleCall, type TripleDeps } from '../proxy/triple-call.js'
+import { kCall, tagStream } from '../proxy/triple-tag.js'
 import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
 import { DeadlineWheel } from '../util/deadline-wheel.js'
+import { ConnSweep } from './conn-sweep.js'
+import { ConnectionGuard } from './connection-guard.js'
+import { awaitFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
+import { refuse, SessionGuard, type GuardOwner, type SessionLimits, type TripleTrips } from './h2-session-guard.js'
+import { createHttp1Server, H1, type H1Socket } from './triple-http1-server.js'
 
 export interface TripleListenerDeps {
   readonly snapshot: SnapshotRef
@@ -20,45 +29,86 @@ export interface TripleListenerDeps {
   readonly tls: TlsMaterial | null
 }
 
-const kPeer = Symbol('isthmus.peer')
-const kBusy = Symbol('isthmus.busy')
-const kRemote = Symbol('isthmus.remote')
-type Session = ServerHttp2Session & { [kPeer]: PeerIdentity | null, [kRemote]: string }
+const { NGHTTP2_NO_ERROR } = http2.constants
+const kListener = Symbol('isthmus.tripleListener')
+const kAcceptedAt = Symbol('isthmus.acceptedAt')
+type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number }
 type Stream = ServerHttp2Stream & { [kCall]: TripleCall }
-// HTTP/1.1 sockets handed to a server that never listens are not tracked by node
-// (closeIdleConnections does nothing), so the listener counts requests in flight itself.
-type H1Socket = Socket & { [kBusy]: number }
-
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 const LABELS = Object.freeze({ listener: 'triple' })
+/** nghttp2 answers more than ~1000 quick resets with its own GOAWAY and then never closes the
+ *  session; our rapid-reset guard must act first. */
+const NGHTTP2_RESET_BURST = 1000
 
 /**
  * The Triple listener: gRPC and Triple over HTTP/2 (h2c, or TLS with ALPN h2), and Triple
  * unary over HTTP/1.1 (ALPN http/1.1 on TLS; on plain TCP the connection preface decides).
  * One front server accepts; HTTP/2 and HTTP/1.1 servers that never listen handle the
  * connections handed to them. HTTP/2 streams use the core API (no compat objects).
+ * Hostile clients are bounded at every stage (README "Limits"): connection caps at raw accept
+ * (before a TLS handshake), the first byte, the first stream, idle sessions, rapid resets,
+ * streams per session and in total, bytes buffered per client, HTTP/1.1 header and request
+ * time. Every socket, session and stream gets its 'error' listener the moment it exists.
  */
-export class TripleListener {
+export class TripleListener implements GuardOwner, FirstByteSink {
   readonly options: Readonly<TripleListenerOptions>
+  readonly limits: SessionLimits
+  readonly trips: TripleTrips
+  readonly sweep: ConnSweep
+  streams = 0
   readonly #deps: TripleListenerDeps
   readonly #front: net.Server | tls.Server
   readonly #h2: Http2Server
   readonly #h1: http.Server
   readonly #callDeps: TripleDeps
-  readonly #sessions = new Set<Session>()
+  readonly #guard: ConnectionGuard
+  readonly #connWindow: number
+  /** Every accepted connection (raw TCP sockets), until it closes. */
+  readonly #conns = new Set<Socket>()
+  /** Connections waiting for their first byte (TLS: after the handshake). */
+  readonly #waiting = new Set<Socket>()
+  readonly #sessions = new Set<SessionGuard>()
   readonly #h1Sockets = new Set<Socket>()
   #draining = false
   #closing: Promise<void> | null = null
+  /** The socket being handed to the HTTP/2 server ('session' is emitted synchronously). */
+  #handing: Socket | null = null
 
   constructor (options: Readonly<TripleListenerOptions>, deps: TripleListenerDeps) {
     this.options = options
     this.#deps = deps
+    const lim = options.limits
+    this.limits = Object.freeze({
+      headersTimeoutMs: lim.headersTimeoutMs,
+      idleTimeoutMs: lim.idleTimeoutMs,
+      goawayGraceMs: lim.goawayGraceMs,
+      maxResets: Math.min(lim.rapidReset.maxResets, NGHTTP2_RESET_BURST - 1),
+      resetWindowMs: lim.rapidReset.windowMs,
+      maxBufferedBytes: lim.maxBufferedBytesPerClient,
+    })
+    this.trips = Object.freeze({
+      firstByte: limitTrips('triple', 'first_byte'),
+      headers: limitTrips('triple', 'headers'),
+      request: limitTrips('triple', 'request'),
+      idle: limitTrips('triple', 'idle'),
+      goawayGrace: limitTrips('triple', 'goaway_grace'),
+      streams: limitTrips('triple', 'streams'),
+      bufferedBytes: limitTrips('triple', 'buffered_bytes'),
+      rapidReset: limitTrips('triple', 'rapid_reset'),
+    })
+    const tick = ConnSweep.intervalFor(Math.min(lim.firstByteTimeoutMs, lim.headersTimeoutMs, lim.requestTimeoutMs, lim.idleTimeoutMs, lim.goawayGraceMs))
+    this.sweep = new ConnSweep(tick, (err) => { logInternal(deps.logger, err, 'sweep', '') })
+    this.#guard = new ConnectionGuard('triple', lim)
     this.#callDeps = {
       pools: deps.pools,
       logger: deps.logger,
       deadlines: new DeadlineWheel<TripleCall>(onExpire),
+      batch: new ForwardBatch(),
+      graceMs: lim.goawayGraceMs,
     }
     const l = options.http2
+    // A connection-level window as large as the stream window: one busy stream should not
+    // starve the others.
+    this.#connWindow = Math.max(l.initialWindowSize, 65535)
     this.#h2 = http2.createServer({
       settings: {
         maxConcurrentStreams: l.maxConcurrentStreams,
@@ -68,25 +118,28 @@ export class TripleListener {
       },
       maxSessionMemory: l.maxSessionMemory,
     })
-    this.#h2.on('session', (s: ServerHttp2Session) => this.#onSession(s as Session))
-    this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => this.#onStream(stream as Stream, headers, flags))
-    this.#h1 = http.createServer({ maxHeaderSize: l.maxHeaderListSize })
-    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onHttp1(req, res))
-    this.#h1.on('clientError', (_err: Error, socket: Socket) => { if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n') })
+    this.#h2.on('session', (s: ServerHttp2Session) => { this.#onSession(s) })
+    this.#h1 = createHttp1Server(options, this.trips, tick, (req, res) => { this.#onHttp1(req, res) })
 
     if (deps.tls !== null) {
       const front = tls.createServer({
         ...deps.tls.secureContextOptions(),
         ALPNProtocols: options.http1 ? ['h2', 'http/1.1'] : ['h2'],
+        // The first-byte bound covers the handshake too (a silent TLS client never finishes one).
+        handshakeTimeout: lim.firstByteTimeoutMs,
       })
-      front.on('secureConnection', (socket: TLSSocket) => this.#dispatchTls(socket))
-      front.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      // The raw TCP socket, before any handshake work: caps apply here.
+      front.on('connection', (raw: Socket) => { raw.on('error', onSocketError); this.#admit(raw) })
+      front.on('secureConnection', (socket: TLSSocket) => { this.#onSecure(socket) })
+      front.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
         deps.logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed')
+        socket.destroy() // node leaves it open (even on its own handshake timeout)
       })
       deps.tls.attach(front)
       this.#front = front
     } else {
-      this.#front = net.createServer((socket) => this.#dispatchPlain(socket))
+      this.#front = net.createServer((socket: Socket) => { this.#acceptPlain(socket) })
     }
     this.#front.on('error', (err: Error) => deps.logger.error({ err: err.message }, 'triple listener error'))
   }
@@ -103,76 +156,139 @@ export class TripleListener {
 
   get address (): AddressInfo | null { return this.#front.address() as AddressInfo | null }
 
-  #dispatchPlain (socket: Socket): void {
-    if (this.#draining) { socket.destroy(); return }
-    socket.setNoDelay(true)
-    if (!this.options.http1) { this.#h2.emit('connection', socket); return }
-    // Sniff the first bytes: the HTTP/2 preface means h2c prior knowledge, else HTTP/1.1.
-    socket.once('data', (chunk: Buffer) => {
-      socket.pause()
-      socket.unshift(chunk)
-      const n = Math.min(chunk.length, H2_PREFACE.length)
-      if (chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) this.#h2.emit('connection', socket)
-      else { this.#toHttp1(socket); socket.resume() }
-    })
+  /** Count a new TCP connection in, or refuse it (draining, connection caps). */
+  #admit (socket: Socket): boolean {
+    if (this.#draining || socket.destroyed) { socket.destroy(); return false }
+    if (!this.#guard.admit(socket)) return false
+    const c = socket as Conn
+    c[kListener] = this
+    c[kAcceptedAt] = performance.now()
+    this.#conns.add(socket)
+    downstreamConnections.inc(LABELS)
+    socket.on('close', onConnClose)
+    return true
   }
 
-  #dispatchTls (socket: TLSSocket): void {
+  connClosed (socket: Socket): void {
+    if (this.#conns.delete(socket)) downstreamConnections.dec(LABELS)
+    this.#waiting.delete(socket)
+  }
+
+  #acceptPlain (socket: Socket): void {
+    socket.on('error', onSocketError)
+    if (!this.#admit(socket)) return
+    socket.setNoDelay(true)
+    this.#waitFirstByte(socket, (socket as Conn)[kAcceptedAt])
+  }
+
+  #onSecure (socket: TLSSocket): void {
+    socket.on('error', onSocketError)
     if (this.#draining || socket.destroyed) { socket.destroy(); return }
     socket.setNoDelay(true)
-    if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket)
-    else if (this.options.http1) this.#toHttp1(socket)
-    else socket.destroy()
+    ;(socket as unknown as Conn)[kListener] = this
+    socket.on('close', onTlsClose)
+    // Measured from the raw accept: handshake and first byte share one bound.
+    const raw = (socket as { _parent?: Partial<Conn> })._parent
+    this.#waitFirstByte(socket, raw?.[kAcceptedAt] ?? performance.now())
   }
 
-  #toHttp1 (socket: Socket): void {
-    (socket as H1Socket)[kBusy] = 0
+  #waitFirstByte (socket: Socket, acceptedAt: number): void {
+    this.#waiting.add(socket)
+    awaitFirstByte(socket, acceptedAt + this.options.limits.firstByteTimeoutMs, this, this.sweep)
+  }
+
+  /** FirstByteSink: ALPN (TLS) or the connection preface (plain) picks HTTP/2 or HTTP/1.1. */
+  onFirstByte (socket: Socket, chunk: Buffer): void {
+    this.#waiting.delete(socket)
+    if (this.#draining) { socket.destroy(); return }
+    const encrypted = (socket as TLSSocket).encrypted === true
+    const h2 = encrypted ? (socket as TLSSocket).alpnProtocol === 'h2' : !this.options.http1 || isH2Preface(chunk)
+    if (h2) {
+      this.#handing = socket
+      try { this.#h2.emit('connection', socket) } finally { this.#handing = null }
+      return
+    }
+    if (!this.options.http1) { socket.destroy(); return }
+    const s = socket as H1Socket & Conn
+    s[H1.kBusy] = 0
+    s[kListener] = this
     this.#h1Sockets.add(socket)
-    downstreamConnections.inc(LABELS)
-    socket.once('close', () => { this.#h1Sockets.delete(socket); downstreamConnections.dec(LABELS) })
+    socket.on('close', onH1SocketClose)
     this.#h1.emit('connection', socket)
+    socket.resume()
   }
 
-  #onSession (s: Session): void {
-    const socket = s.socket as Socket
-    s[kRemote] = socket.remoteAddress ?? ''
-    s[kPeer] = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    this.#sessions.add(s)
-    downstreamConnections.inc(LABELS)
-    // A connection-level window as large as the stream window: one busy stream should not
-    // starve the others.
-    s.on('connect', () => { try { s.setLocalWindowSize(Math.max(this.options.http2.initialWindowSize, 65535)) } catch {} })
-    s.on('close', () => { this.#sessions.delete(s); downstreamConnections.dec(LABELS) })
-    s.on('error', () => {})
+  onSilent (socket: Socket): void {
+    this.#waiting.delete(socket)
+    this.trips.firstByte.n++
+  }
+
+  onError (err: unknown): void { logInternal(this.#deps.logger, err, 'dispatch', '') }
+
+  tlsClosed (socket: Socket): void { this.#waiting.delete(socket) }
+  h1SocketClosed (socket: Socket): void { this.#h1Sockets.delete(socket) }
+  sessionClosed (g: SessionGuard): void { this.#sessions.delete(g) }
+
+  #onSession (s: ServerHttp2Session): void {
+    const socket = this.#handing ?? s.socket as Socket
+    const peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
+    this.#sessions.add(SessionGuard.attach(this, s, socket, peer))
     if (this.#draining) s.close()
   }
 
-  #onStream (stream: Stream, headers: IncomingHttpHeaders, flags: number): void {
-    const session = stream.session as Session
-    const call = new TripleCall(this.#deps.snapshot.current, this.#callDeps, headers, session[kRemote], stream, null, null, (flags & 1) !== 0)
-    call.peer = session[kPeer]
-    stream[kCall] = call
-    stream.on('close', onDownClose)
-    stream.on('error', noop)
-    call.begin()
+  get connectionWindow (): number { return this.#connWindow }
+
+  onStream (g: SessionGuard, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+    stream.on('error', onStreamError)
+    // Frames read in one go (a sniffed first packet) are all processed before the first
+    // 'stream' event: the stream may be reset, or its session gone, already. Assume nothing.
+    if (stream.destroyed || stream.closed) {
+      if ((stream.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR) g.clientReset(performance.now())
+      return
+    }
+    if (g.closing) { refuse(stream); return }
+    if (this.streams >= this.options.limits.maxStreams) { this.trips.streams.n++; refuse(stream); return }
+    let call: TripleCall | null = null
+    try {
+      call = new TripleCall(this.#deps.snapshot.current, this.#callDeps, headers, g.remote, stream, null, null, (flags & 1) !== 0, g)
+      call.peer = g.peer
+      ;(stream as Stream)[kCall] = call
+      stream.on('close', onDownClose)
+      this.streams++
+      g.callStarted()
+      call.begin()
+    } catch (err) {
+      if (call !== null) internalError(call, err, 'begin')
+      else { logInternal(this.#deps.logger, err, 'begin', ''); refuse(stream) }
+    }
   }
 
   #onHttp1 (req: IncomingMessage, res: ServerResponse): void {
-    const headers = req.headers as IncomingHttpHeaders
-    headers[':path'] = req.url
-    headers[':method'] = req.method
-    const socket = req.socket as TLSSocket
-    const ended = req.method === 'GET' || req.method === 'HEAD' || req.headers['content-length'] === '0'
-    const call = new TripleCall(this.#deps.snapshot.current, this.#callDeps, headers, socket.remoteAddress ?? '', null, req, res, ended)
-    call.peer = socket.encrypted === true ? peerIdentityOfSocket(socket) : null
-    tagStream(req, call)
-    tagStream(res, call)
-    res.on('close', onH1Close)
-    const s = req.socket as H1Socket
-    s[kBusy]++
-    res.on('close', () => { s[kBusy]--; if (this.#draining && s[kBusy] === 0) s.end() })
-    if (this.#draining) res.setHeader('connection', 'close')
-    call.begin()
+    const socket = req.socket as H1Socket & TLSSocket
+    socket[H1.kBusy]++
+    res.on('close', onH1ResClose)
+    let call: TripleCall | null = null
+    try {
+      const headers = req.headers as IncomingHttpHeaders
+      headers[':path'] = req.url
+      headers[':method'] = req.method
+      const ended = req.method === 'GET' || req.method === 'HEAD' || req.headers['content-length'] === '0'
+      call = new TripleCall(this.#deps.snapshot.current, this.#callDeps, headers, socket.remoteAddress ?? '', null, req, res, ended, null)
+      call.peer = socket.encrypted === true ? peerIdentityOfSocket(socket) : null
+      tagStream(req, call)
+      tagStream(res, call)
+      if (this.#draining) res.setHeader('connection', 'close')
+      call.begin()
+    } catch (err) {
+      if (call !== null) internalError(call, err, 'begin')
+      else { logInternal(this.#deps.logger, err, 'begin', ''); res.destroy() }
+    }
+  }
+
+  /** An HTTP/1.1 response closed: the call is over; a draining connection closes when idle. */
+  h1ResponseClosed (socket: H1Socket): void {
+    socket[H1.kBusy]--
+    if (this.#draining && socket[H1.kBusy] === 0) socket.end()
   }
 
   /**
@@ -183,14 +299,15 @@ export class TripleListener {
     if (this.#closing !== null) return this.#closing
     this.#draining = true
     this.#closing = new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); resolve() }
+      const done = (): void => { clearTimeout(timer); this.#stopTimers(); resolve() }
       const timer = setTimeout(() => { this.destroy(); resolve() }, timeoutMs)
       timer.unref()
       this.#front.close()
-      for (const s of this.#sessions) s.close()
-      for (const s of this.#h1Sockets) if ((s as H1Socket)[kBusy] === 0) s.end()
+      for (const s of this.#waiting) s.destroy()
+      for (const g of this.#sessions) { try { g.session.close() } catch { g.session.destroy() } }
+      for (const s of this.#h1Sockets) if ((s as H1Socket)[H1.kBusy] === 0) s.end()
       const check = (): void => {
-        if (this.#sessions.size === 0 && this.#h1Sockets.size === 0) { done(); return }
+        if (this.#conns.size === 0) { done(); return }
         setTimeout(check, 20).unref()
       }
       check()
@@ -201,16 +318,51 @@ export class TripleListener {
   destroy (): void {
     this.#draining = true
     this.#front.close()
-    for (const s of this.#sessions) s.destroy()
+    for (const g of this.#sessions) g.session.destroy()
+    for (const s of this.#conns) s.destroy()
     for (const s of this.#h1Sockets) s.destroy()
+    for (const s of this.#waiting) s.destroy()
+    this.#stopTimers()
     this.#deps.tls?.detach(this.#front as tls.Server)
+  }
+
+  #stopTimers (): void {
+    this.sweep.stop()
+    this.#h1.close() // stops node's header/request timeout checks
   }
 
   get draining (): boolean { return this.#draining }
   get sessionCount (): number { return this.#sessions.size + this.#h1Sockets.size }
 }
 
-function noop (): void {}
-function onDownClose (this: Stream): void { this[kCall].cancelled() }
-function onH1Close (this: ServerResponse & { [kCall]: TripleCall }): void { this[kCall].cancelled() }
-function onExpire (call: TripleCall): void { call.expire() }
+function onSocketError (): void {} // 'close' follows; the socket's owner cleans up there
+function onStreamError (): void {} // likewise: 'close' follows and ends the call
+
+function onConnClose (this: Conn): void { this[kListener].connClosed(this) }
+function onTlsClose (this: Conn): void { this[kListener].tlsClosed(this) }
+function onH1SocketClose (this: Conn): void { this[kListener].h1SocketClosed(this) }
+
+/** The downstream stream closed: a call still running was cancelled by the client (or the
+ *  connection died); a reset we did not send counts towards the session's rapid-reset bound. */
+function onDownClose (this: Stream): void {
+  const call = this[kCall]
+  const g = call.session as SessionGuard
+  g.owner.streams--
+  if (call.phase !== Phase.End) {
+    g.clientReset(performance.now())
+    try { call.cancelled() } catch (err) { internalError(call, err, 'cancel') }
+  } else if ((this.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR && !call.localReset) {
+    g.clientReset(performance.now())
+  }
+}
+
+function onH1ResClose (this: ServerResponse & { [kCall]?: TripleCall }): void {
+  const call = this[kCall]
+  if (call !== undefined) { try { call.cancelled() } catch (err) { internalError(call, err, 'cancel') } }
+  const socket = this.req.socket as (H1Socket & Partial<Conn>) | null
+  if (socket !== null) socket[kListener]?.h1ResponseClosed(socket)
+}
+
+function onExpire (call: TripleCall): void {
+  try { call.expire() } catch (err) { internalError(call, err, 'deadline') }
+}

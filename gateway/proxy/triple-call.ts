@@ -2,45 +2,63 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { LocalReply, encodeGrpcMessage, localReplyFor } from '../chain/local-reply.js'
+import { encodeGrpcMessage, type LocalReply } from '../chain/local-reply.js'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { GrpcStatus } from '../errors.js'
-import { formatGrpcTimeout } from '../protocol/triple/grpc-timeout.js'
+import { limitTrips } from '../metrics.js'
 import { decodeTripleCall, isGrpcContentType } from '../protocol/triple/decode.js'
-import { grpcStatusFromHttp } from '../protocol/triple/mapping.js'
 import type { DeadlineWheel } from '../util/deadline-wheel.js'
-import { H2Pool } from '../upstream/h2-pool.js'
+import { H2Pool, type PoolWaiter } from '../upstream/h2-pool.js'
 import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
+import type { ForwardBatch } from './forward-batch.js'
 import { ProxiedCall } from './proxied-call.js'
+import { internalError, logInternal } from './triple-boundary.js'
+import { continueH2Response, forwardH2 } from './triple-h2.js'
 import { abandonHttp1, continueHttp1Response, forwardHttp1, type Http1Upstream } from './triple-http1.js'
+import { BAD_PATH, DEADLINE_BEFORE_SEND, protocolMismatch, unaryErrorBody, upstreamOverloaded, upstreamTimeout } from './triple-replies.js'
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
-const NGHTTP2_FLAG_END_STREAM = 1
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants
 
 /** What every Triple call on one listener shares. */
 export interface TripleDeps {
   readonly pools: H2PoolRegistry
   readonly deadlines: DeadlineWheel<TripleCall>
   readonly logger: Logger
+  /** Deferred forwards of sessions that reset streams recently. */
+  readonly batch: ForwardBatch
+  /** How long a call past its deadline may take to get its trailers out (`goawayGraceMs`). */
+  readonly graceMs: number
 }
 
-export const kCall = Symbol('isthmus.tripleCall')
-type Tagged<T> = T & { [kCall]: TripleCall }
+/** What the downstream HTTP/2 session keeps about its calls (listener/h2-session-guard.ts). */
+export interface DownstreamSession {
+  /** Forward one loop turn later (the session reset streams recently). */
+  readonly deferForward: boolean
+  callEnded (now: number): void
+  /** A response write on this call had to wait: its buffered bytes count for the session. */
+  backlogged (call: TripleCall): void
+  unbacklogged (call: TripleCall): void
+}
+
+const PENDING_TRIPS = limitTrips('triple', 'pending')
 
 /**
  * One Triple/gRPC call: downstream HTTP/2 stream (or HTTP/1.1 request for Triple unary), the
  * upstream stream, and the state between them. Stream events go to module-level handlers
- * that find the call under `kCall`: no closures per call.
+ * (triple-h2.ts, triple-http1.ts) that find the call under `kCall`: no closures per call.
+ * Every entry from node into a call runs inside a catch boundary (triple-boundary.ts).
  */
-export class TripleCall extends ProxiedCall {
+export class TripleCall extends ProxiedCall implements PoolWaiter {
   readonly deps: TripleDeps
   /** gRPC framing and trailers (application/grpc*), else Triple unary (HTTP status + body). */
   readonly grpc: boolean
   readonly down: ServerHttp2Stream | null
   readonly req1: IncomingMessage | null
   readonly res1: ServerResponse | null
+  /** The downstream HTTP/2 session's bookkeeping; null for HTTP/1.1. */
+  readonly session: DownstreamSession | null
   /** The request headers (node's object, forwarded as is unless a filter edits them). */
   readonly raw: IncomingHttpHeaders
   /** Downstream request already ended when the headers arrived (no body). */
@@ -57,15 +75,28 @@ export class TripleCall extends ProxiedCall {
   localTrailers: OutgoingHttpHeaders | null
   /** 'drain' listeners attached so far (DRAIN_UP, DRAIN_DOWN): only once a write said wait. */
   drainWatch: number
+  /** The upstream stream's error, if any (its cause says why a connect failed). */
+  upError: Error | null
+  /** We paused the upstream stream because the downstream could not take more. */
+  heldUp: boolean
+  /** In the downstream session's backlog (its buffered bytes are counted). */
+  backlogged: boolean
+  /** We reset the downstream stream ourselves (so its close is no client reset). */
+  localReset: boolean
+  /** The pool this call waits on for a stream slot, and its place there (PoolWaiter). */
+  waitPool: H2Pool | null
+  waitSeq: number
 
   constructor (snapshot: Snapshot, deps: TripleDeps, raw: IncomingHttpHeaders, remoteAddress: string,
-    down: ServerHttp2Stream | null, req1: IncomingMessage | null, res1: ServerResponse | null, endOnHeaders: boolean) {
+    down: ServerHttp2Stream | null, req1: IncomingMessage | null, res1: ServerResponse | null, endOnHeaders: boolean,
+    session: DownstreamSession | null) {
     super('triple', 'triple', new ObjectHeaders(raw as Record<string, string | string[] | undefined>), remoteAddress, snapshot, deps.logger)
     this.deps = deps
     this.grpc = isGrpcContentType(raw['content-type'])
     this.down = down
     this.req1 = req1
     this.res1 = res1
+    this.session = session
     this.raw = raw
     this.endOnHeaders = endOnHeaders
     this.up = null
@@ -76,9 +107,15 @@ export class TripleCall extends ProxiedCall {
     this.upTrailers = null
     this.localTrailers = null
     this.drainWatch = 0
+    this.upError = null
+    this.heldUp = false
+    this.backlogged = false
+    this.localReset = false
+    this.waitPool = null
+    this.waitSeq = -1
   }
 
-  /** Decode and run the request phases. Returns false for an undecodable request (already answered). */
+  /** Decode and run the request phases (the listener calls it inside its catch boundary). */
   begin (): boolean {
     if (!decodeTripleCall(this, this.raw)) {
       this.fail(BAD_PATH)
@@ -90,61 +127,76 @@ export class TripleCall extends ProxiedCall {
   }
 
   protected forward (): void {
-    const cluster = this.cluster!
-    if (cluster.protocol === 'http1') { forwardHttp1(this); return }
-    if (cluster.protocol !== 'triple') { this.fail(protocolMismatch(cluster.name, cluster.protocol)); return }
-    const host = this.host!
-    const h = this.raw as OutgoingHttpHeaders
-    if (this.deadline !== 0 && h['grpc-timeout'] !== undefined) {
-      const left = this.deadline - performance.now()
-      if (left <= 0) { this.fail(DEADLINE_BEFORE_SEND); return }
-      h['grpc-timeout'] = formatGrpcTimeout(left)
+    if (this.session !== null && this.session.deferForward) { this.deps.batch.push(this); return }
+    this.forwardNow()
+  }
+
+  /** Open the upstream side now, unless the call ended or the client went away meanwhile
+   *  (a reset stream never reaches the upstream). Never throws. */
+  forwardNow (): void {
+    if (this.phase !== Phase.Upstream) return
+    if (this.downGone()) { this.cancelled(); return }
+    try {
+      const cluster = this.cluster!
+      if (cluster.protocol === 'http1') forwardHttp1(this)
+      else if (cluster.protocol === 'triple') forwardH2(this)
+      else this.fail(protocolMismatch(cluster.name, cluster.protocol))
+    } catch (err) {
+      internalError(this, err, 'forward')
     }
-    if (this.req1 !== null) toH2Request(this.req1, h)
-    const pool = this.deps.pools.h2(cluster, host)
-    host.active++
-    // onUpClose releases the pool slot (no pool listener per stream).
-    const up = pool.request(h, this.endOnHeaders, true) as Tagged<ClientHttp2Stream>
-    up[kCall] = this
-    this.up = up
-    up.on('response', onUpResponse)
-    up.on('trailers', onUpTrailers)
-    up.on('end', onUpEnd)
-    up.on('close', onUpClose)
-    up.on('error', noop)
-    if (!this.endOnHeaders) {
-      const src = (this.down ?? this.req1)!
-      src.on('data', onDownData)
-      src.on('end', onDownEnd)
-    }
+  }
+
+  /** The downstream stream or request is closed or reset already. */
+  downGone (): boolean {
+    const d = this.down
+    if (d !== null) return d.closed || d.destroyed
+    const res = this.res1!
+    return res.destroyed || res.socket === null || res.socket.destroyed
+  }
+
+  /** PoolWaiter: a stream slot on the upstream host is free. */
+  onPoolSlot (_pool: H2Pool): void {
+    this.waitPool = null
+    if (this.phase !== Phase.Upstream) return
+    try { forwardH2(this) } catch (err) { internalError(this, err, 'forward') }
+  }
+
+  /** PoolWaiter: no slot within `pendingTimeoutMs`. */
+  onPoolTimeout (pool: H2Pool): void {
+    this.waitPool = null
+    if (this.phase !== Phase.Upstream) return
+    this.overloaded(pool)
+  }
+
+  /** Every session to the host is at its cap and the wait for a slot is full or over. */
+  overloaded (pool: H2Pool): void {
+    PENDING_TRIPS.n++
+    this.fail(upstreamOverloaded(pool.host.id))
   }
 
   protected continueResponse (): void {
-    if (this.h1 !== null) { continueHttp1Response(this, this.h1); return }
-    const up = this.up
-    if (up === null) return
-    const headers = this.responseHeaders !== null ? (this.responseHeaders as ObjectHeaders).raw as IncomingHttpHeaders : {}
-    if (this.down !== null) {
-      const down = this.down
-      if (down.destroyed || down.closed) return
-      this.responded = true
-      if (this.trailersOnly) {
-        down.respond(headers as OutgoingHttpHeaders, END_STREAM)
-        this.end(statusOf(this, headers))
-        return
-      }
-      down.respond(headers as OutgoingHttpHeaders, WAIT_FOR_TRAILERS)
-      down.on('wantTrailers', onWantTrailers)
-    } else {
-      const res = this.res1!
-      this.responded = true
-      res.writeHead(Number(headers[':status'] ?? 200), http1Headers(headers))
-      if (this.trailersOnly) { res.end(); this.end(statusOf(this, headers)); return }
+    try {
+      if (this.h1 !== null) continueHttp1Response(this, this.h1)
+      else continueH2Response(this)
+    } catch (err) {
+      internalError(this, err, 'response')
     }
-    up.on('data', onUpData)
   }
 
   protected sendLocalReply (reply: LocalReply): void {
+    try {
+      this.#sendLocalReply(reply)
+    } catch (err) {
+      // The reply itself failed (the stream's state changed under us): drop the stream.
+      logInternal(this.logger, err, 'reply', this.service)
+      try {
+        if (this.down !== null) { this.localReset = true; if (!this.down.destroyed) this.down.close(NGHTTP2_INTERNAL_ERROR) } else this.res1?.destroy()
+      } catch {}
+      this.end(this.status)
+    }
+  }
+
+  #sendLocalReply (reply: LocalReply): void {
     this.abandonUpstream()
     if (this.down !== null) {
       const down = this.down
@@ -168,7 +220,8 @@ export class TripleCall extends ProxiedCall {
         if (!down.writableEnded) down.end()
         else this.end(this.status)
       } else {
-        down.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+        this.localReset = true
+        down.close(NGHTTP2_INTERNAL_ERROR)
         this.end(this.status)
       }
       return
@@ -184,8 +237,9 @@ export class TripleCall extends ProxiedCall {
     this.end(this.status)
   }
 
-  /** Detach from the upstream stream and cancel it if it still runs. */
+  /** Detach from the upstream stream (or pool wait) and cancel the stream if it still runs. */
   abandonUpstream (): void {
+    if (this.waitPool !== null) { this.waitPool.cancelWait(this); this.waitPool = null }
     if (this.h1 !== null) {
       abandonHttp1(this.h1)
       this.h1 = null
@@ -196,15 +250,33 @@ export class TripleCall extends ProxiedCall {
     if (up === null) return
     this.up = null
     if (this.host !== null) this.host.active--
-    if (!up.closed && !up.destroyed) up.close(NGHTTP2_CANCEL)
+    if (!up.closed && !up.destroyed) {
+      H2Pool.noteCancel(up, performance.now())
+      up.close(NGHTTP2_CANCEL)
+    }
   }
 
-  /** Finish bookkeeping: leave the deadline wheel, release the host slot, metrics + log. */
+  /** Response bytes the gateway holds for this call: the downstream write buffer and what
+   *  the paused upstream stream read ahead. */
+  bufferedBytes (): number {
+    let n = this.down !== null ? this.down.writableLength : 0
+    if (this.up !== null) n += this.up.readableLength
+    return n
+  }
+
+  /** Finish bookkeeping: leave the deadline wheel and pool queue, release the host slot,
+   *  metrics + log, tell the downstream session. */
   end (status: number): void {
     if (this.phase === Phase.End) return
     this.deps.deadlines.delete(this)
+    if (this.waitPool !== null) { this.waitPool.cancelWait(this); this.waitPool = null }
     if ((this.up !== null || this.h1 !== null) && this.host !== null) { this.host.active--; this.up = null; this.h1 = null }
     this.finish(status)
+    const s = this.session
+    if (s !== null) {
+      if (this.backlogged) { this.backlogged = false; s.unbacklogged(this) }
+      s.callEnded(this.endedAt)
+    }
   }
 
   /** Downstream went away before the call ended (client cancel, connection loss). */
@@ -217,178 +289,19 @@ export class TripleCall extends ProxiedCall {
   /** The deadline wheel fired. */
   expire (): void {
     if (this.phase === Phase.End) return
+    if (this.phase === Phase.Reply) {
+      // Second expiry: the trailers ending this call could not be written in the grace (the
+      // client reads nothing). Reset the stream; the call is over.
+      if (this.down !== null) { this.localReset = true; if (!this.down.destroyed) this.down.close(NGHTTP2_CANCEL) } else this.res1?.destroy()
+      this.end(this.status)
+      return
+    }
     const reply = this.phase >= Phase.Upstream ? upstreamTimeout(this) : DEADLINE_BEFORE_SEND
     if (this.host !== null && this.phase >= Phase.Upstream) this.host.recordSuccess() // a slow host is not a dead host
     this.fail(reply)
-  }
-
-  /** The upstream stream closed: normal end, reset, or connection failure. */
-  upstreamClosed (up: ClientHttp2Stream, broken = false): void {
-    if (this.up !== up || this.phase === Phase.End) return
-    const code = up.rstCode ?? NGHTTP2_NO_ERROR
-    if (this.upEnded) return
-    if (broken) {
-      if (this.host !== null) this.host.recordFailure(this.cluster!.options.outlier, performance.now())
-      this.fail(upstreamReset(code))
-      return
+    if ((this.phase as number) === Phase.Reply) { // still waiting for its trailers to go out
+      this.deadline = performance.now() + this.deps.graceMs
+      this.deps.deadlines.add(this)
     }
-    // RST_STREAM(NO_ERROR) after a complete response is a normal end (PROTOCOLS.md). Complete
-    // means trailers for gRPC; for Triple unary, an explicit reset on a live session (a lost
-    // connection also closes streams with code 0, and that is a failure).
-    if (this.responded && code === NGHTTP2_NO_ERROR && (this.grpc ? this.upTrailers !== null : up.session !== undefined && !up.session.destroyed)) {
-      onUpEnd.call(up as Tagged<ClientHttp2Stream>)
-      return
-    }
-    const host = this.host
-    if (host !== null) host.recordFailure(this.cluster!.options.outlier, performance.now())
-    this.fail(this.responded || code !== NGHTTP2_NO_ERROR ? upstreamReset(code) : upstreamConnect(host?.id ?? '?'))
   }
-}
-
-function noop (): void {}
-
-// Shared respond() options (node copies them; no object per call).
-const END_STREAM = Object.freeze({ endStream: true })
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true })
-const DRAIN_UP = 1
-const DRAIN_DOWN = 2
-
-function onUpResponse (this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHeaders, flags: number): void {
-  const call = this[kCall]
-  if (call.up !== this) return
-  call.trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
-  call.responseHeaders = new ObjectHeaders(headers as Record<string, string | string[] | undefined>)
-  call.respond()
-}
-
-function onUpTrailers (this: Tagged<ClientHttp2Stream>, trailers: IncomingHttpHeaders): void {
-  const call = this[kCall]
-  if (call.up === this) call.upTrailers = trailers
-}
-
-function onUpData (this: Tagged<ClientHttp2Stream>, chunk: Buffer): void {
-  const call = this[kCall]
-  if (call.up !== this) return
-  call.bytesOut += chunk.length
-  const dst = call.down ?? call.res1!
-  if (dst.write(chunk)) return
-  this.pause()
-  if ((call.drainWatch & DRAIN_DOWN) === 0) {
-    call.drainWatch |= DRAIN_DOWN
-    dst.on('drain', onDownDrain)
-  }
-}
-
-function onDownDrain (this: Tagged<ServerHttp2Stream> | Tagged<ServerResponse>): void {
-  const call = this[kCall]
-  if (call.up !== null) call.up.resume()
-}
-
-function onUpDrain (this: Tagged<ClientHttp2Stream>): void {
-  const call = this[kCall]
-  if (call.up !== this) return
-  if (call.down !== null) call.down.resume(); else call.req1?.resume()
-}
-
-function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, chunk: Buffer): void {
-  const call = this[kCall]
-  const up = call.up
-  if (up === null) return
-  call.bytesIn += chunk.length
-  if (up.write(chunk)) return
-  this.pause()
-  if ((call.drainWatch & DRAIN_UP) === 0) {
-    call.drainWatch |= DRAIN_UP
-    up.on('drain', onUpDrain)
-  }
-}
-
-function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): void {
-  const up = this[kCall].up
-  if (up !== null && !up.writableEnded) up.end()
-}
-
-function onUpEnd (this: Tagged<ClientHttp2Stream>): void {
-  const call = this[kCall]
-  if (call.up !== this || call.upEnded) return
-  // Node also ends the readable side when the connection dies. A gRPC response is complete
-  // only with trailers (or Trailers-Only); anything else ending on a dead session is a reset.
-  if (call.responded && !call.trailersOnly && (call.grpc ? call.upTrailers === null : this.session === undefined || this.session.destroyed)) {
-    call.upstreamClosed(this, true)
-    return
-  }
-  call.upEnded = true
-  if (!call.responded || call.trailersOnly) return
-  if (call.down !== null) {
-    if (!call.down.writableEnded) call.down.end() // -> wantTrailers
-  } else {
-    const res = call.res1!
-    res.end()
-    call.end(statusOf(call, call.upTrailers ?? (call.responseHeaders as ObjectHeaders).raw as IncomingHttpHeaders))
-  }
-}
-
-function onUpClose (this: Tagged<ClientHttp2Stream>): void {
-  H2Pool.release(this)
-  this[kCall].upstreamClosed(this)
-}
-
-function onWantTrailers (this: Tagged<ServerHttp2Stream>): void {
-  const call = this[kCall]
-  const t = call.localTrailers ?? call.upTrailers
-  // Empty trailers make node send an empty DATA frame with END_STREAM: the right end for a
-  // response without trailers (Triple unary), never RST_STREAM(NO_ERROR).
-  this.sendTrailers((t ?? {}) as OutgoingHttpHeaders)
-  call.end(call.localTrailers !== null ? call.status : statusOf(call, t ?? (call.responseHeaders as ObjectHeaders).raw as IncomingHttpHeaders))
-}
-
-/** gRPC status from trailers (or Trailers-Only headers); HTTP status mapped for Triple unary. */
-function statusOf (call: TripleCall, h: IncomingHttpHeaders | OutgoingHttpHeaders): number {
-  const g = h['grpc-status']
-  if (g !== undefined) return Number(g)
-  if (call.grpc) return GrpcStatus.UNKNOWN
-  const s = call.responseHeaders?.get(':status')
-  return grpcStatusFromHttp(s === undefined ? 200 : Number(s))
-}
-
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings'])
-
-/** HTTP/1.1 request headers -> HTTP/2 request headers, in place. */
-function toH2Request (req: IncomingMessage, h: OutgoingHttpHeaders): void {
-  h[':method'] = req.method ?? 'POST'
-  h[':path'] = req.url ?? '/'
-  h[':scheme'] = 'http'
-  h[':authority'] = req.headers.host ?? 'localhost'
-  for (const k of HOP) delete h[k]
-}
-
-/** HTTP/2 response headers -> HTTP/1.1 (drop pseudo and connection headers). */
-export function http1Headers (h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {}
-  for (const k of Object.keys(h)) if (k.charCodeAt(0) !== 58 && !HOP.has(k)) out[k] = h[k]
-  return out
-}
-
-function unaryErrorBody (reply: LocalReply): string {
-  return JSON.stringify({ status: reply.grpcStatus, message: reply.message })
-}
-
-const BAD_PATH = new LocalReply('ISTH_ERR_TRIPLE_BAD_REQUEST', ':path must be /<service>/<method>')
-const DEADLINE_BEFORE_SEND = new LocalReply('ISTH_ERR_DEADLINE_EXCEEDED', 'the caller\'s deadline passed in the gateway')
-
-function upstreamTimeout (call: TripleCall): LocalReply {
-  return localReplyFor('ISTH_ERR_UPSTREAM_TIMEOUT', `route ${call.route?.name ?? '?'}`)
-}
-export function upstreamReset (code: number): LocalReply {
-  return localReplyFor('ISTH_ERR_UPSTREAM_RESET', `HTTP/2 error code ${code}`)
-}
-export function upstreamConnect (host: string): LocalReply {
-  return localReplyFor('ISTH_ERR_UPSTREAM_CONNECT', host)
-}
-function protocolMismatch (cluster: string, protocol: string): LocalReply {
-  return localReplyFor('ISTH_ERR_ROUTE_PROTOCOL_MISMATCH', `cluster ${cluster}, which speaks ${protocol}; a Triple call cannot be sent there`)
-}
-
-export function tagStream<T extends object> (s: T, call: TripleCall): void {
-  (s as Tagged<T>)[kCall] = call
 }

@@ -3,7 +3,9 @@
  * HTTP/JSON services). HTTP/1.1 downstream -> http2-proxy (it handles hop-by-hop headers,
  * Via/Forwarded and connection errors); HTTP/2 downstream -> undici's Pool (http2-proxy only
  * takes the compat request/response objects, which the HTTP/2 fast path never creates).
- * Used only for http1 clusters, so the closures here do not touch the gRPC hot path.
+ * Used only for http1 clusters, so the closures here do not touch the gRPC hot path. Every
+ * callback is a catch boundary, and every promise chain ends in handlers that cannot throw
+ * (a throw in the fulfilment handler of `.then(ok, err)` is not caught by `err`).
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -13,8 +15,10 @@ import proxy from 'http2-proxy'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import { grpcStatusFromHttp } from '../protocol/triple/mapping.js'
+import { assertSendable, http1Headers } from '../protocol/triple/headers.js'
+import { internalError } from './triple-boundary.js'
 import type { TripleCall } from './triple-call.js'
-import { http1Headers, upstreamConnect, upstreamReset } from './triple-call.js'
+import { upstreamConnect, upstreamReset } from './triple-replies.js'
 
 /** Upstream state of a Triple call on an HTTP/1.1 cluster. */
 export interface Http1Upstream {
@@ -25,10 +29,16 @@ export interface Http1Upstream {
   proxyRes: IncomingMessage | null
 }
 
+const HTTP2_INTERNAL_ERROR = 2
+/** Errors that mean no connection to the upstream was made. */
+const CONNECT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE'])
+/** Errors that are ours (a header node or undici refuses), not the upstream's. */
+const OUR_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE'])
+
 export function forwardHttp1 (call: TripleCall): void {
-  const host = call.host!
-  host.active++
   const h1: Http1Upstream = { status: 0, body: null, abort: null, proxyRes: null }
+  // Counted first: a synchronous throw below reaches the boundary, whose abandonUpstream undoes it.
+  call.host!.active++
   call.h1 = h1
   if (call.req1 !== null && call.res1 !== null) viaHttp2Proxy(call, h1, call.req1, call.res1)
   else viaUndici(call, h1)
@@ -59,19 +69,26 @@ function viaHttp2Proxy (call: TripleCall, h1: Http1Upstream, req: IncomingMessag
       return undefined
     },
     onRes: (_req, _res, proxyRes) => {
-      h1.proxyRes = proxyRes
-      h1.status = proxyRes.statusCode ?? 502
-      call.responseHeaders = new ObjectHeaders({ ':status': String(h1.status), ...proxyRes.headers })
-      call.respond()
+      try {
+        h1.proxyRes = proxyRes
+        h1.status = proxyRes.statusCode ?? 502
+        call.responseHeaders = new ObjectHeaders({ ':status': String(h1.status), ...proxyRes.headers })
+        call.respond()
+      } catch (err) {
+        internalError(call, err, 'http1 response')
+      }
     },
   }, (err) => {
-    if (call.phase === Phase.End) return
-    if (err !== null && err !== undefined) {
-      host.recordFailure(call.cluster!.options.outlier, performance.now())
-      call.fail(h1.status === 0 ? upstreamConnect(host.id) : upstreamReset(0))
-      return
+    try {
+      if (call.phase === Phase.End) return
+      if (err !== null && err !== undefined) {
+        failed(call, h1, err as Error & { code?: string })
+        return
+      }
+      call.end(grpcStatusFromHttp(h1.status))
+    } catch (e) {
+      internalError(call, e, 'http1 end')
     }
-    call.end(grpcStatusFromHttp(h1.status))
   })
 }
 
@@ -91,52 +108,79 @@ function viaUndici (call: TripleCall, h1: Http1Upstream): void {
     signal: abort.signal,
     headersTimeout: Math.max(1, Math.ceil(call.remainingMs())),
   }).then((r) => {
-    if (call.phase === Phase.End) { r.body.destroy(); return }
-    h1.status = r.statusCode
-    h1.body = r.body
-    const h: Record<string, string | string[] | undefined> = { ':status': String(r.statusCode) }
-    for (const [k, v] of Object.entries(r.headers)) h[k] = v
-    call.responseHeaders = new ObjectHeaders(h)
-    call.respond()
+    try {
+      if (call.phase === Phase.End) { r.body.destroy(); return }
+      h1.status = r.statusCode
+      h1.body = r.body
+      r.body.on('error', noop) // until continueHttp1Response takes it over
+      const h: Record<string, string | string[] | undefined> = { ':status': String(r.statusCode) }
+      for (const [k, v] of Object.entries(r.headers)) h[k] = v
+      call.responseHeaders = new ObjectHeaders(h)
+      call.respond()
+    } catch (err) {
+      internalError(call, err, 'http1 response')
+    }
   }, (err: Error & { code?: string }) => {
-    if (call.phase === Phase.End) return
-    const host = call.host!
-    host.recordFailure(call.cluster!.options.outlier, performance.now())
-    call.fail(err.code === 'UND_ERR_CONNECT_TIMEOUT' || err.code === 'ECONNREFUSED' ? upstreamConnect(host.id) : upstreamReset(0))
+    try {
+      if (call.phase === Phase.End) return
+      failed(call, h1, err)
+    } catch (e) {
+      internalError(call, e, 'http1 error')
+    }
   })
+}
+
+/** The HTTP/1.1 exchange failed: a refused header is ours; else a connect failure or reset. */
+function failed (call: TripleCall, h1: Http1Upstream, err: Error & { code?: string }): void {
+  const code = err.code ?? ''
+  if (OUR_ERRORS.has(code)) { internalError(call, err, 'http1 request'); return }
+  const host = call.host!
+  host.recordFailure(call.cluster!.options.outlier, performance.now())
+  call.fail(h1.status === 0 && CONNECT_ERRORS.has(code) ? upstreamConnect(host.id, err.message) : upstreamReset(0))
 }
 
 /** Response hooks are done: write the HTTP/1.1 upstream's response downstream. */
 export function continueHttp1Response (call: TripleCall, h1: Http1Upstream): void {
-  const headers = (call.responseHeaders as ObjectHeaders).raw as IncomingHttpHeaders
+  const rh = call.responseHeaders as ObjectHeaders
+  const headers = rh.raw as IncomingHttpHeaders
+  if (rh.changed) assertSendable(headers)
   if (h1.proxyRes !== null) {
     const res = call.res1!
-    call.responded = true
     res.writeHead(h1.status, http1Headers(headers))
+    call.responded = true
     h1.proxyRes.pipe(res)
     return
   }
   const down = call.down!
   const body = h1.body!
   if (down.destroyed || down.closed) { body.destroy(); return }
-  call.responded = true
   const out: OutgoingHttpHeaders = http1Headers(headers)
   out[':status'] = h1.status
   down.respond(out)
+  call.responded = true
   body.on('data', (chunk: Buffer) => { call.bytesOut += chunk.length; if (!down.write(chunk)) body.pause() })
   down.on('drain', () => body.resume())
   body.on('end', () => {
-    // END_STREAM on the last DATA frame: a response without trailers must not end in RST.
-    down.end()
-    call.end(grpcStatusFromHttp(h1.status))
+    try {
+      // END_STREAM on the last DATA frame: a response without trailers must not end in RST.
+      down.end()
+      call.end(grpcStatusFromHttp(h1.status))
+    } catch (err) {
+      internalError(call, err, 'http1 body end')
+    }
   })
-  body.on('error', () => { if (call.phase !== Phase.End) { down.close(http2ConstantsInternal); call.end(grpcStatusFromHttp(502)) } })
+  body.on('error', () => {
+    if (call.phase === Phase.End) return
+    call.localReset = true
+    try { down.close(HTTP2_INTERNAL_ERROR) } catch {}
+    call.end(grpcStatusFromHttp(502))
+  })
 }
-
-const http2ConstantsInternal = 2
 
 export function abandonHttp1 (h1: Http1Upstream): void {
   h1.abort?.abort()
   h1.body?.destroy()
   h1.proxyRes?.destroy()
 }
+
+function noop (): void {}

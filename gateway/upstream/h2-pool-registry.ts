@@ -38,6 +38,8 @@ export class H2PoolRegistry {
         maxConcurrentStreams: u.maxConcurrentStreams,
         maxSessions: u.maxConnections,
         connectTimeoutMs: u.connectTimeoutMs,
+        maxPending: u.maxPending,
+        pendingTimeoutMs: u.pendingTimeoutMs,
         tls: tls?.options ?? null,
         verifyPeer: tls?.verify ?? null,
       }

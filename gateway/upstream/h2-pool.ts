@@ -1,43 +1,86 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2'
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Host } from '../cluster/host.js'
 import { upstreamSessions } from '../metrics.js'
+import { WaitQueue, type Waiter } from './wait-queue.js'
 
 export interface H2PoolOptions {
   /** Streams per session before another session is opened. */
   maxConcurrentStreams: number
-  /** Sessions per host at most; past that, streams queue on the least loaded session. */
+  /** Sessions per host at most; past that, calls wait for a free stream slot. */
   maxSessions: number
   connectTimeoutMs: number
+  /** Calls that may wait for a slot when every session is at its cap (0: none). */
+  maxPending: number
+  pendingTimeoutMs: number
   /** TLS client options (mTLS to a peer gateway), null for h2c. */
   tls: SecureClientSessionOptions | null
   /** Called once a TLS session is up; return an error message to refuse the peer. */
   verifyPeer: ((session: ClientHttp2Session) => string | null) | null
 }
 
+/** A call waiting for a stream slot (the pool keeps no closure for it). */
+export interface PoolWaiter extends Waiter {
+  /** A slot is free: `request()` now succeeds. */
+  onPoolSlot (pool: H2Pool): void
+  /** No slot within `pendingTimeoutMs` (or the pool was destroyed). */
+  onPoolTimeout (pool: H2Pool): void
+}
+
 const kActive = Symbol('isthmus.activeStreams')
 const kPool = Symbol('isthmus.pool')
 const kTimer = Symbol('isthmus.connectTimer')
+const kSettled = Symbol('isthmus.settled')
+const kError = Symbol('isthmus.sessionError')
+const kCancelAt = Symbol('isthmus.cancelAt')
+const kSession = Symbol('isthmus.pooledSession')
+const kReleased = Symbol('isthmus.released')
 
-type PooledSession = ClientHttp2Session & { [kActive]: number, [kPool]: H2Pool, [kTimer]: NodeJS.Timeout | null }
-type PooledStream = ClientHttp2Stream & { [kPool]: PooledSession | null }
+type PooledSession = ClientHttp2Session & {
+  [kActive]: number
+  [kPool]: H2Pool
+  [kTimer]: NodeJS.Timeout | null
+  /** The peer's SETTINGS arrived: the HTTP/2 connection is established. */
+  [kSettled]: boolean
+  /** Why the session failed before it was established ('' when unknown). */
+  [kError]: string
+  /** performance.now() of the last stream we cancelled on it, 0 when none. */
+  [kCancelAt]: number
+}
+type PooledStream = ClientHttp2Stream & { [kSession]: PooledSession, [kReleased]: boolean }
 
 // Shared request options (node copies what it needs; no object per stream).
 const END_STREAM = Object.freeze({ endStream: true, waitForTrailers: false })
 const OPEN = Object.freeze({ endStream: false, waitForTrailers: false })
 
 const SESSION_LABELS = Object.freeze({ protocol: 'triple' })
+/** Stream window we advertise to upstreams (SETTINGS_INITIAL_WINDOW_SIZE). */
+const STREAM_WINDOW = 1 << 20
+const MAX_WINDOW = 2 ** 31 - 1
+/**
+ * An upstream failure this soon after we cancelled a stream on the same session may be the
+ * upstream's answer to our cancels (node/nghttp2 allow a burst of 1000 resets, then ~33/s,
+ * before GOAWAY): it does not count against the host.
+ */
+const CANCEL_SHADOW_MS = 10_000
 
 /**
  * HTTP/2 sessions to one upstream host, with a per-session cap on concurrent streams
- * (min of ours and the peer's SETTINGS). Event handlers are module-level and find their
- * state on the session/stream under symbols: no closure per stream.
+ * (min of ours and the peer's SETTINGS) and a bounded wait for a slot when every session
+ * is full. Event handlers are module-level and find their state on the session/stream under
+ * symbols: no closure per stream or waiter.
  */
 export class H2Pool {
   readonly host: Host
   readonly #opts: H2PoolOptions
   readonly #logger: Logger
   readonly #authority: string
+  /** Connection-level receive window: every stream may fill its own window without
+   *  stalling the others (one stream paused for a slow client must not stop the session). */
+  readonly #connWindow: number
+  readonly #queue = new WaitQueue<PoolWaiter>()
+  #pendingTimer: NodeJS.Timeout | null = null
   #sessions: PooledSession[] = []
   #closing: Promise<void> | null = null
 
@@ -46,44 +89,94 @@ export class H2Pool {
     this.#opts = opts
     this.#logger = logger
     this.#authority = `${opts.tls !== null ? 'https' : 'http'}://${host.id}`
+    this.#connWindow = Math.min(MAX_WINDOW, Math.max(65535, opts.maxConcurrentStreams * STREAM_WINDOW))
   }
 
   get sessionCount (): number { return this.#sessions.length }
+  /** Calls waiting for a stream slot. */
+  get pending (): number { return this.#queue.size }
 
   /**
-   * Open a stream. Node queues it while the session connects; errors arrive as stream events.
+   * Open a stream, or return null when every session is at its cap and no session may be
+   * added (then `wait()`). Node queues the stream while a session connects; errors arrive as
+   * stream events. Throws what node throws for invalid headers (nothing is counted then).
    * With `release` true the caller promises to call `H2Pool.release(stream)` from its own
    * 'close' handler (one listener less per stream on the hot path); else the pool listens.
    */
-  request (headers: OutgoingHttpHeaders, endStream: boolean, release = false): ClientHttp2Stream {
+  request (headers: OutgoingHttpHeaders, endStream: boolean, release = false): ClientHttp2Stream | null {
     const s = this.#pick()
-    s[kActive]++
+    if (s === null) return null
     const stream = s.request(headers, endStream ? END_STREAM : OPEN) as PooledStream
-    stream[kPool] = s
+    s[kActive]++
+    stream[kSession] = s
+    stream[kReleased] = false
     if (!release) stream.on('close', onStreamClose)
     return stream
+  }
+
+  /** Queue a waiter for the next free slot; false when `maxPending` are waiting already. */
+  wait (w: PoolWaiter): boolean {
+    if (this.#queue.size >= this.#opts.maxPending || this.#closing !== null) return false
+    const now = performance.now()
+    this.#queue.push(w, now)
+    if (this.#pendingTimer === null) this.#armPendingTimer(now)
+    return true
+  }
+
+  /** A waiter gave up (its call ended). Idempotent. */
+  cancelWait (w: PoolWaiter): void {
+    this.#queue.remove(w)
   }
 
   /** The stream closed: its slot on the session is free. Idempotent. */
   static release (stream: ClientHttp2Stream): void {
     const p = stream as PooledStream
-    const s = p[kPool]
-    if (s === null) return
-    p[kPool] = null
+    if (p[kReleased] !== false) return
+    p[kReleased] = true
+    const s = p[kSession]
     s[kActive]--
+    const pool = s[kPool]
+    if (pool.#queue.size > 0) pool.#wake()
   }
 
-  #pick (): PooledSession {
-    let best: PooledSession | null = null
+  /**
+   * The stream's session never became an HTTP/2 connection (DNS failure, refused, reset on
+   * accept, TLS or peer check failed): why, else null. `streamError` is the stream's own
+   * error, whose cause node sets to the session's error before the session reports it.
+   */
+  static connectFailure (stream: ClientHttp2Stream, streamError: Error | null): string | null {
+    const s = (stream as PooledStream)[kSession]
+    if (s === undefined || s[kSettled]) return null
+    if (s[kError] !== '') return s[kError]
+    const cause = streamError?.cause
+    if (cause instanceof Error) return cause.message
+    return 'connection closed before the HTTP/2 handshake completed'
+  }
+
+  /** We are cancelling this stream (client cancel, deadline): remember it on the session. */
+  static noteCancel (stream: ClientHttp2Stream, now: number): void {
+    const s = (stream as PooledStream)[kSession]
+    if (s !== undefined) s[kCancelAt] = now
+  }
+
+  /** The stream's session carried a cancel of ours within CANCEL_SHADOW_MS of `now`. */
+  static cancelledRecently (stream: ClientHttp2Stream, now: number): boolean {
+    const s = (stream as PooledStream)[kSession]
+    return s !== undefined && s[kCancelAt] !== 0 && now - s[kCancelAt] < CANCEL_SHADOW_MS
+  }
+
+  #pick (): PooledSession | null {
     const list = this.#sessions
+    let usable = 0
     for (let i = 0; i < list.length; i++) {
       const s = list[i]
       if (s.closed || s.destroyed || (s as { goawayReceived?: boolean }).goawayReceived === true) continue
+      usable++
       if (s[kActive] < this.#cap(s)) return s
-      if (best === null || s[kActive] < best[kActive]) best = s
     }
-    if (best === null || list.length < this.#opts.maxSessions) return this.#connect()
-    return best
+    // Sessions that died but are not forgotten yet do not hold the place of a live one.
+    if (usable === 0 || list.length < this.#opts.maxSessions) return this.#connect()
+    return null
   }
 
   #cap (s: PooledSession): number {
@@ -91,21 +184,65 @@ export class H2Pool {
     return remote !== undefined && remote < this.#opts.maxConcurrentStreams ? remote : this.#opts.maxConcurrentStreams
   }
 
+  /** Would `request()` find or open a session now? */
+  #hasSlot (): boolean {
+    const list = this.#sessions
+    let usable = 0
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]
+      if (s.closed || s.destroyed || (s as { goawayReceived?: boolean }).goawayReceived === true) continue
+      usable++
+      if (s[kActive] < this.#cap(s)) return true
+    }
+    return usable === 0 || list.length < this.#opts.maxSessions
+  }
+
+  /** Hand free slots to waiters, oldest first. */
+  #wake (): void {
+    while (this.#queue.size > 0 && this.#closing === null && this.#hasSlot()) {
+      const w = this.#queue.shift()!
+      try { w.onPoolSlot(this) } catch (err) {
+        this.#logger.error({ host: this.host.id, err: err instanceof Error ? err.message : String(err) }, 'pool waiter failed')
+      }
+    }
+  }
+
+  #armPendingTimer (now: number): void {
+    const delay = Math.max(1, this.#queue.peekTime() + this.#opts.pendingTimeoutMs - now)
+    this.#pendingTimer = setTimeout(onPendingTimer, delay, this)
+    this.#pendingTimer.unref()
+  }
+
+  static pendingTick (pool: H2Pool): void {
+    pool.#pendingTimer = null
+    const now = performance.now()
+    const q = pool.#queue
+    while (q.size > 0 && now - q.peekTime() >= pool.#opts.pendingTimeoutMs) {
+      const w = q.shift()!
+      try { w.onPoolTimeout(pool) } catch {}
+    }
+    if (q.size > 0) pool.#armPendingTimer(now)
+  }
+
   #connect (): PooledSession {
     const o = this.#opts
     const options: SecureClientSessionOptions = {
       ...(o.tls ?? {}),
       // Large windows: a gateway should not be the flow-control bottleneck.
-      settings: { initialWindowSize: 1 << 20, enablePush: false },
+      settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
       maxSessionMemory: 64,
     }
     const s = http2.connect(this.#authority, options) as PooledSession
     s[kActive] = 0
     s[kPool] = this
+    s[kSettled] = false
+    s[kError] = ''
+    s[kCancelAt] = 0
+    s.on('error', onSessionError)
     s[kTimer] = setTimeout(onConnectTimeout, o.connectTimeoutMs, s)
     s[kTimer].unref()
     s.on('connect', onSessionConnect)
-    s.on('error', onSessionError)
+    s.on('remoteSettings', onSessionSettings)
     s.on('goaway', onSessionGoaway)
     s.on('close', onSessionClose)
     s.setMaxListeners(0)
@@ -114,27 +251,43 @@ export class H2Pool {
     return s
   }
 
-  /** Remove a dead or draining session from the pick list. */
+  /** Remove a dead or draining session from the pick list; waiters may open a new one. */
   static forget (s: PooledSession): void {
     const pool = s[kPool]
     const i = pool.#sessions.indexOf(s)
     if (i !== -1) { pool.#sessions.splice(i, 1); upstreamSessions.dec(SESSION_LABELS) }
+    if (pool.#queue.size > 0) pool.#wake()
   }
 
   static onConnected (s: PooledSession): void {
     const pool = s[kPool]
-    if (s[kTimer] !== null) { clearTimeout(s[kTimer]); s[kTimer] = null }
     const refuse = pool.#opts.verifyPeer?.(s) ?? null
     if (refuse !== null) {
       pool.#logger.warn({ host: pool.host.id, reason: refuse }, 'upstream peer refused')
+      if (s[kError] === '') s[kError] = refuse
       s.destroy(new Error(refuse))
       return
     }
-    pool.host.recordSuccess()
+    try { s.setLocalWindowSize(pool.#connWindow) } catch {}
+  }
+
+  static onSettled (s: PooledSession): void {
+    if (s[kSettled]) return
+    s[kSettled] = true
+    if (s[kTimer] !== null) { clearTimeout(s[kTimer]); s[kTimer] = null }
+    s[kPool].host.recordSuccess()
+  }
+
+  static onConnectTimeout (s: PooledSession): void {
+    s[kTimer] = null
+    if (s[kSettled] || s.destroyed) return
+    if (s[kError] === '') s[kError] = `connect timed out after ${s[kPool].#opts.connectTimeoutMs} ms`
+    s.destroy(new Error('connect timeout'))
   }
 
   static onFailed (s: PooledSession, err: Error): void {
     const pool = s[kPool]
+    if (!s[kSettled] && s[kError] === '') s[kError] = err.message
     pool.#logger.warn({ host: pool.host.id, err: err.message }, 'upstream session error')
   }
 
@@ -146,23 +299,31 @@ export class H2Pool {
       if (s.closed || s.destroyed) { resolve(); return }
       s.close(() => resolve())
     }))).then(() => {})
+    this.#failWaiters()
     return this.#closing
   }
 
   destroy (): void {
+    this.#closing ??= Promise.resolve()
+    this.#failWaiters()
     for (const s of this.#sessions.slice()) s.destroy()
+  }
+
+  #failWaiters (): void {
+    if (this.#pendingTimer !== null) { clearTimeout(this.#pendingTimer); this.#pendingTimer = null }
+    for (let w = this.#queue.shift(); w !== null; w = this.#queue.shift()) {
+      try { w.onPoolTimeout(this) } catch {}
+    }
   }
 }
 
 function onStreamClose (this: PooledStream): void { H2Pool.release(this) }
+function onPendingTimer (pool: H2Pool): void { H2Pool.pendingTick(pool) }
 
-function onConnectTimeout (s: PooledSession): void {
-  s[kTimer] = null
-  if (!s.connecting) return
-  s.destroy(new Error('connect timeout'))
-}
+function onConnectTimeout (s: PooledSession): void { H2Pool.onConnectTimeout(s) }
 
 function onSessionConnect (this: PooledSession): void { H2Pool.onConnected(this) }
+function onSessionSettings (this: PooledSession): void { H2Pool.onSettled(this) }
 function onSessionError (this: PooledSession, err: Error): void { H2Pool.onFailed(this, err) }
 function onSessionGoaway (this: PooledSession): void { H2Pool.forget(this) }
 function onSessionClose (this: PooledSession): void {

@@ -73,7 +73,8 @@ test('streams per upstream session are capped: more concurrent calls open more s
   })
   t.teardown(() => up.close())
   const cfg = tripleConfig([up.port])
-  ;(cfg.clusters as Array<Record<string, unknown>>)[0].upstream = { maxConcurrentStreams: 2, maxConnections: 3 }
+  // A generous wait for a slot: this test is about where calls go, not about the wait's bound.
+  ;(cfg.clusters as Array<Record<string, unknown>>)[0].upstream = { maxConcurrentStreams: 2, maxConnections: 3, pendingTimeoutMs: 30000 }
   const gw = await startTestGateway(t, cfg)
   const results = await Promise.all(Array.from({ length: 10 }, () => rawRequest(gw.addresses.triple!.port, GRPC, grpcFrame(Buffer.from('x')))))
   t.true(results.every(r => r.trailers?.['grpc-status'] === '0'))

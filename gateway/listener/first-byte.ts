@@ -1,0 +1,79 @@
+import type { Socket } from 'node:net'
+import type { ConnSweep, Sweepable } from './conn-sweep.js'
+
+/** The HTTP/2 connection preface (RFC 9113 3.4): h2c with prior knowledge starts with it. */
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+
+/** Where a connection goes once its first bytes arrived, and who counts a silent one. */
+export interface FirstByteSink {
+  /** The first chunk arrived; it is back in the socket (unshifted) and the socket is paused. */
+  onFirstByte (socket: Socket, chunk: Buffer): void
+  /** Nothing arrived before the deadline; the socket is destroyed after this. */
+  onSilent (socket: Socket): void
+  /** `onFirstByte` threw; the socket is destroyed after this. */
+  onError (err: unknown): void
+}
+
+const kWait = Symbol('isthmus.firstByte')
+type Waiting = Socket & { [kWait]?: FirstByteWait | null }
+
+class FirstByteWait implements Sweepable {
+  readonly socket: Socket
+  readonly deadline: number
+  readonly sink: FirstByteSink
+  done = false
+
+  constructor (socket: Socket, deadline: number, sink: FirstByteSink) {
+    this.socket = socket
+    this.deadline = deadline
+    this.sink = sink
+  }
+
+  sweep (now: number): boolean {
+    if (this.done) return false
+    const s = this.socket as Waiting
+    if (s.destroyed) { this.done = true; return false }
+    if (now < this.deadline) return true
+    this.done = true
+    s[kWait] = null
+    s.removeListener('data', onFirstData)
+    this.sink.onSilent(s)
+    s.destroy()
+    return false
+  }
+}
+
+/**
+ * Wait for a connection's first bytes (plain: the sniff between h2c and HTTP/1.1; TLS: after
+ * the handshake, so ALPN and a silent client are told apart), with an absolute deadline the
+ * listener's sweep enforces. Trickling one byte is enough to pass here: what comes next is
+ * bounded by the protocol's own deadlines (first stream, request headers).
+ */
+export function awaitFirstByte (socket: Socket, deadline: number, sink: FirstByteSink, sweep: ConnSweep): void {
+  const w = new FirstByteWait(socket, deadline, sink)
+  ;(socket as Waiting)[kWait] = w
+  socket.on('data', onFirstData)
+  sweep.add(w)
+}
+
+/** Does the chunk start like the HTTP/2 preface (as far as it goes)? */
+export function isH2Preface (chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, H2_PREFACE.length)
+  return chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
+}
+
+function onFirstData (this: Waiting, chunk: Buffer): void {
+  this.removeListener('data', onFirstData)
+  const w = this[kWait]
+  if (w === undefined || w === null) return
+  this[kWait] = null
+  w.done = true
+  this.pause()
+  this.unshift(chunk)
+  try {
+    w.sink.onFirstByte(this, chunk)
+  } catch (err) {
+    w.sink.onError(err)
+    this.destroy()
+  }
+}
