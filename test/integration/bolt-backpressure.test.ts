@@ -169,7 +169,7 @@ test('one client flooding slow requests cannot take every upstream slot: a healt
   t.true(await eventually(() => limitTrips('bolt', 'streams').n > trips, 10_000), 'the flooder hit its in-flight cap')
   const client = sofaClient(); t.teardown(() => client.close())
   const c = await sofaConsumer(client, gw.port)
-  const results = await Promise.allSettled(Array.from({ length: 20 }, async (_, i) => c.invoke('plus', [i, 1])))
+  const results = await Promise.allSettled(Array.from({ length: 20 }, async (_, i) => c.invoke('plus', [i, 1], { responseTimeout: 30_000 })))
   t.deepEqual(results.map(r => r.status === 'fulfilled' ? r.value : (r.reason as Error).message), Array.from({ length: 20 }, (_, i) => i + 1))
   await flood.until(() => flood.frames.length >= N, 60_000)
   t.is(flood.frames.filter(f => f.status !== 0).length, 0, 'the flooder is slowed down, not failed')
