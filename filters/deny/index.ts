@@ -1,6 +1,8 @@
 /**
  * `deny`: static deny rules on service, method and headers. The rules compile into
  * predicates and prebuilt local replies (PERMISSION_DENIED / Bolt SERVER_EXCEPTION).
+ * Fail closed: a call whose method could not be read (`method === ''`, e.g. a Bolt body the
+ * gateway cannot parse) matches every method predicate, so a rule with one denies it.
  */
 import { CONTINUE, compileStringMatch, defineFilter, stringMatchSchema, type Call, type Filter, type LocalReply, type StringMatch, type StringMatcher, type Verdict } from '../../gateway/index.js'
 
@@ -32,7 +34,7 @@ class DenyFilter implements Filter {
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]
       if (r.service !== null && !r.service(call.service)) continue
-      if (r.method !== null && !r.method(call.method)) continue
+      if (r.method !== null && call.method !== '' && !r.method(call.method)) continue
       if (r.header !== null) {
         const v = call.headers.get(r.header)
         if (v === undefined || (r.headerValue !== null && v !== r.headerValue)) continue
@@ -88,6 +90,7 @@ export default defineFilter<DenyOptions, DenyConfig>({
         reply: ctx.localReply('ISTH_ERR_FILTER_DENIED', `rule ${r.name}`, r.message),
       })
     })
+    if (rules.some(r => r.method !== null)) ctx.readsMethod()
     return Object.freeze({ rules: Object.freeze(rules), denied: ctx.counter('denied', 'calls denied by a deny rule', ['rule']) })
   },
   create (cfg) { return new DenyFilter(cfg) },

@@ -68,6 +68,7 @@ export function compilePolicy (o: PolicyOptions, ctx: CompileContext): PolicyCon
       reply: ctx.localReply('ISTH_ERR_AUTH_DENIED', `policy rule ${r.name}`),
     })
   })
+  if (rules.some(r => r.method !== null)) ctx.readsMethod()
   const e = ctx.entity
   return Object.freeze({
     entity: e,

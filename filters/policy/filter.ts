@@ -46,7 +46,9 @@ export class PolicyFilter implements Filter {
 
 function matches (r: CompiledRule, call: Call): boolean {
   if (r.service !== null && !r.service(call.service)) return false
-  if (r.method !== null && !r.method(call.method)) return false
+  // A method that could not be read ('') fails closed: no allow rule with a method matcher
+  // allows it, every deny rule with one denies it.
+  if (r.method !== null && (call.method === '' ? r.allow : !r.method(call.method))) return false
   if (r.entity === null && r.app === null && r.claims === null) return true
   const caller = call.caller
   if (caller === null) return false

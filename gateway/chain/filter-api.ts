@@ -59,6 +59,15 @@ export interface CompileContext {
   localReply (code: ErrorCode, detail: string, message?: string): LocalReply
   /** A counter named `isthmus_<filter>_<name>_total`, shared across revisions. */
   counter (name: string, help: string, labelNames?: readonly string[]): FilterCounter
+  /**
+   * Declare that this config reads `call.method`. Bolt clients such as sofa-rpc-node carry
+   * the method only inside the request body; the gateway reads it from there (a bounded read
+   * of the first fields) only while some filter or route of the running config declared it.
+   * Without the declaration such a call's `method` is ''. '' also means "could not be read":
+   * a rule that matches methods must fail closed on it (a deny rule denies, an allow rule
+   * does not allow).
+   */
+  readsMethod (): void
 }
 
 export interface FilterFactory<Options = unknown, Config = unknown> {

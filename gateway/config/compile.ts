@@ -69,6 +69,7 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     routes,
     clusters,
     chains: Object.freeze({ triple: chain('triple'), bolt: chain('bolt') }),
+    boltReadsMethod: routes.boltReadsMethod || compiled.some(f => f.bolt && f.readsMethod),
     filters: Object.freeze(compiled.map(f => f.filter)),
     compiledFilters: Object.freeze(compiled),
   })
@@ -161,7 +162,8 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
     const key = JSON.stringify([entry.name, entry.module ?? null, opts, entry.protocols ?? null])
     const hit = reusable.get(key)?.shift()
     if (hit !== undefined) { out.push(hit); continue }
-    const ctx = makeContext(options, deps, factory.name, cfgPath)
+    const reads = { method: false }
+    const ctx = makeContext(options, deps, factory.name, cfgPath, reads)
     let compiled: unknown
     try {
       compiled = factory.compile(opts as never, ctx)
@@ -177,12 +179,13 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
       entry: Object.freeze({ name: entry.name, filter, phase: factory.phase ?? 'beforeRoute' as const }),
       triple: protocols.includes('triple'),
       bolt: protocols.includes('bolt'),
+      readsMethod: reads.method,
     }))
   }
   return out
 }
 
-function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filterName: string, basePath: string): CompileContext {
+function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filterName: string, basePath: string, reads: { method: boolean }): CompileContext {
   const metricPrefix = `isthmus_${filterName.replace(/[^a-zA-Z0-9_]/g, '_')}_`
   return {
     entity: options.entity,
@@ -194,5 +197,6 @@ function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filt
       const c = sharedCounter(`${metricPrefix}${name}_total`, help, labelNames)
       return { inc: (labels, value) => { if (labels === undefined) c.inc(value ?? 1); else c.inc(labels, value ?? 1) } }
     },
+    readsMethod: () => { reads.method = true },
   }
 }

@@ -59,6 +59,7 @@ export interface BoltLimits extends ConnectionLimits {
   maxClassNameBytes: number
   frameTimeoutMs: number
   writeStallMs: number
+  maxInflightPerConnection: number
 }
 
 export interface BoltListenerOptions {
@@ -66,7 +67,7 @@ export interface BoltListenerOptions {
   port: number
   tls?: TlsOptions
   limits: BoltLimits
-  /** Close a connection with no traffic (heartbeats count) and no call in flight, or holding a partial frame, after this long. */
+  /** Close a connection with no complete frame (heartbeats count) and no call in flight for this long. */
   idleTimeoutMs: number
 }
 

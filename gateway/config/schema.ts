@@ -299,6 +299,9 @@ export const gatewaySchema = {
             frameTimeoutMs: { ...posInt, default: 10000 },
             // A client that takes no response bytes for this long, with some buffered, is closed.
             writeStallMs: { ...posInt, default: 10000 },
+            // Calls one connection may have in flight; past it the connection is not read until
+            // some finish (one client cannot take every upstream slot).
+            maxInflightPerConnection: { ...posInt, default: 256 },
           }),
           idleTimeoutMs: { ...posInt, default: 90000 },
         },

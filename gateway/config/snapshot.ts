@@ -16,6 +16,8 @@ export interface CompiledFilter {
   readonly entry: ChainEntry & { readonly phase: RequestPhaseName }
   readonly triple: boolean
   readonly bolt: boolean
+  /** The filter's compile called `ctx.readsMethod()`. */
+  readonly readsMethod: boolean
 }
 
 /**
@@ -30,6 +32,9 @@ export interface Snapshot {
   readonly routes: RouteTable
   readonly clusters: ReadonlyMap<string, Cluster>
   readonly chains: { readonly triple: CompiledChain, readonly bolt: CompiledChain }
+  /** A Bolt route or Bolt-chain filter matches on the method: read it from the request body
+   *  when the header lacks it (protocol/bolt/decode.ts). */
+  readonly boltReadsMethod: boolean
   /** Every filter instance of this revision; the ones the next revision does not reuse are
    *  closed when this one is retired (`retiredFilters`). */
   readonly filters: readonly Filter[]

@@ -1,24 +1,17 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket, type TlsOptions as NodeTlsOptions } from 'node:tls'
+import { performance } from 'node:perf_hooks'
+import { createServer as createTlsServer, type SecureContextOptions, type TlsOptions as NodeTlsOptions } from 'node:tls'
 import type { Logger } from 'pino'
-import { peerIdentityOfSocket } from '../../certs/identity.js'
-import type { PeerIdentity } from '../call/identity.js'
-import type { BoltListenerOptions } from '../config/options.js'
+import type { BoltLimits, BoltListenerOptions } from '../config/options.js'
 import type { SnapshotRef } from '../config/snapshot.js'
-import { BoltStatus } from '../errors.js'
-import { downstreamConnections } from '../metrics.js'
-import type { BoltFrame } from '../protocol/bolt/command.js'
-import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
-import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
-import { BoltHeaderView } from '../protocol/bolt/header-view.js'
-import { errorResponseFrame, localReplyFrame } from '../protocol/bolt/mapping.js'
-import { BoltCmd, BoltProto, BoltType, HEADER_METHOD, HEADER_SERVICE, HEADER_TARGET_SERVICE, type BoltLimitsConfig } from '../protocol/bolt/types.js'
-import { LocalReply } from '../chain/local-reply.js'
-import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
-import type { BoltConnection, BoltDrainWaiter } from '../upstream/bolt-connection.js'
+import { downstreamConnections, limitTrips, type TripCell } from '../metrics.js'
+import { DeadlineWheel } from '../util/deadline-wheel.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
+import { BoltServerConnection } from './bolt-server-connection.js'
+import { ConnectionGuard } from './connection-guard.js'
 
 export type { BoltListenerOptions } from '../config/options.js'
+export { BoltServerConnection } from './bolt-server-connection.js'
 
 export interface BoltListenerDeps {
   readonly snapshot: SnapshotRef
@@ -28,31 +21,37 @@ export interface BoltListenerDeps {
   readonly tls?: (SecureContextOptions & Pick<NodeTlsOptions, 'requestCert' | 'rejectUnauthorized'>) | null
 }
 
+/** The bounds of `limits` that trip, each counted in isthmus_limit_trips_total{listener="bolt"}. */
+export interface BoltTrips {
+  readonly firstByte: TripCell
+  readonly frame: TripCell
+  readonly idle: TripCell
+  readonly writeStall: TripCell
+  readonly bufferedBytes: TripCell
+  /** maxInflightPerConnection reached (the connection is paused, not closed). */
+  readonly inflight: TripCell
+}
+
 const LABELS = Object.freeze({ listener: 'bolt' })
-/** How long a closing connection may take to flush before it is destroyed. */
-const CLOSE_GRACE_MS = 1000
-/** A client that takes no response bytes for this long (or idleTimeoutMs if shorter) is closed. */
-const WRITE_STALL_MS = 10_000
-/** Requests that arrive after GoAway: retry elsewhere (SOFA clients fail over on THREADPOOL_BUSY). */
-const DRAINING_REPLY = new LocalReply('ISTH_ERR_GATEWAY_DRAINING', 'this connection got GoAway; send new calls to another gateway')
 
 /**
- * The Bolt listener (plain or TLS). Each connection decodes frames as they stream in,
- * answers heartbeats itself, and turns each request into a BoltCall that runs the chain and
- * is forwarded. A codec error answers CODEC_EXCEPTION when the request id is known, logs one
- * line and closes that connection only. A connection with no traffic for `idleTimeoutMs`
- * (client heartbeats count) and no call in flight is closed; so is one holding a partial
- * frame. Backpressure: a connection whose responses cannot be written stops being read and
- * stops the upstream connections that feed it; one feeding a full upstream stops being read
- * until that upstream drains. A client that reads nothing for WRITE_STALL_MS is closed.
+ * The Bolt listener (plain or TLS): accepts connections (ConnectionGuard caps in total and
+ * per source address, checked on the raw socket before any other work, before the TLS
+ * handshake), and runs one coarse deadline wheel for all of its connections (first byte,
+ * frame, idle, write stall: see BoltServerConnection) instead of a timer per socket.
+ * `isthmus_downstream_connections{listener="bolt"}` counts admitted TCP connections, from
+ * accept to close, TLS handshakes included.
  */
 export class BoltListener {
   readonly options: BoltListenerOptions
   readonly deps: BoltListenerDeps
   readonly server: Server
   readonly connections = new Set<BoltServerConnection>()
-  readonly limits: BoltLimitsConfig
+  readonly limits: Readonly<BoltLimits>
   readonly logger: Logger
+  readonly guard: ConnectionGuard
+  readonly wheel: DeadlineWheel<BoltServerConnection>
+  readonly trips: BoltTrips
   #closing: Promise<void> | null = null
   draining = false
 
@@ -61,12 +60,34 @@ export class BoltListener {
     this.deps = deps
     this.limits = Object.freeze({ ...options.limits })
     this.logger = deps.logger.child({ listener: 'bolt' })
-    const onConnection = (socket: Socket): void => { this.#accept(socket) }
-    this.server = deps.tls != null
-      ? createTlsServer({ ...deps.tls }, onConnection)
-      : createNetServer({ noDelay: true }, onConnection)
+    this.guard = new ConnectionGuard('bolt', this.limits)
+    this.trips = Object.freeze({
+      firstByte: limitTrips('bolt', 'first_byte'),
+      frame: limitTrips('bolt', 'frame'),
+      idle: limitTrips('bolt', 'idle'),
+      writeStall: limitTrips('bolt', 'write_stall'),
+      bufferedBytes: limitTrips('bolt', 'buffered_bytes'),
+      inflight: limitTrips('bolt', 'streams'),
+    })
+    const l = this.limits
+    // A quarter of the shortest bound, between 10 ms and 1 s: a bound trips at most that late.
+    const shortest = Math.min(l.firstByteTimeoutMs, l.frameTimeoutMs, l.writeStallMs, options.idleTimeoutMs)
+    this.wheel = new DeadlineWheel<BoltServerConnection>(onConnectionDeadline, Math.max(10, Math.min(1000, Math.floor(shortest / 4))))
+    if (deps.tls != null) {
+      // The handshake is bounded by firstByteTimeoutMs too; the connection's own first-byte
+      // bound starts once it is done.
+      const server = createTlsServer({ ...deps.tls, handshakeTimeout: l.firstByteTimeoutMs }, (s) => { this.#open(s) })
+      server.prependListener('connection', (raw: Socket) => { this.#admit(raw) })
+      server.on('tlsClientError', (err: NodeJS.ErrnoException, s: Socket) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
+        this.logger.debug({ err: err.message }, 'bolt TLS handshake failed')
+        s.destroy() // Node leaves a timed-out handshake open
+      })
+      this.server = server
+    } else {
+      this.server = createNetServer({ noDelay: true }, (s) => { if (this.#admit(s)) this.#open(s) })
+    }
     this.server.on('error', (err) => { this.logger.error({ err }, 'bolt listener error') })
-    if (deps.tls != null) this.server.on('tlsClientError', (err) => { this.logger.debug({ err: err.message }, 'bolt TLS handshake failed') })
   }
 
   listen (): Promise<AddressInfo> {
@@ -82,15 +103,35 @@ export class BoltListener {
 
   address (): AddressInfo | null { return this.server.address() as AddressInfo | null }
 
-  #accept (socket: Socket): void {
-    if (this.draining || socket.destroyed) { socket.destroy(); return }
-    const c = new BoltServerConnection(this, socket)
-    this.connections.add(c)
+  /** The raw TCP socket, first thing: its error listener, the caps, the gauge. */
+  #admit (raw: Socket): boolean {
+    raw.on('error', onSocketError)
+    if (this.draining || raw.destroyed) { raw.destroy(); return false }
+    if (!this.guard.admit(raw)) return false
     downstreamConnections.inc(LABELS)
+    raw.on('close', onAdmittedClose)
+    return true
+  }
+
+  /** A connection ready for Bolt (plain: accepted; TLS: handshake done). */
+  #open (socket: Socket): void {
+    socket.on('error', onSocketError)
+    if (this.draining || socket.destroyed) { socket.destroy(); return }
+    let c: BoltServerConnection
+    try {
+      c = new BoltServerConnection(this, socket, performance.now())
+    } catch (err) {
+      this.logger.error({ err }, 'bolt connection setup failed (internal error)')
+      socket.destroy()
+      return
+    }
+    this.connections.add(c)
+    this.wheel.add(c)
   }
 
   onConnectionClosed (c: BoltServerConnection): void {
-    if (this.connections.delete(c)) downstreamConnections.dec(LABELS)
+    this.connections.delete(c)
+    this.wheel.delete(c)
   }
 
   /**
@@ -125,219 +166,12 @@ export class BoltListener {
   }
 }
 
-/** One downstream connection: decoder sink, response writer, drain accounting, backpressure. */
-export class BoltServerConnection implements BoltFrameSink, BoltDownstream, BoltDrainWaiter {
-  readonly listener: BoltListener
-  readonly socket: Socket
-  readonly decoder: BoltDecoder
-  readonly remoteAddress: string
-  readonly pools: BoltPoolRegistry
-  /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
-  readonly peer: PeerIdentity | null
-  inflight = 0
-  #proto: number = BoltProto.V1
-  #ver1 = 1
-  #closing = false
-  #corked = false
-  /** Reasons not to read this socket: our own full write buffer, each full upstream we fed. */
-  #readPauses = 0
-  #writeBlocked = false
-  /** Full upstreams we fed and wait on ('drain'). */
-  #waitingOn: BoltConnection[] = []
-  /** Upstreams we stopped reading because our write buffer is full. */
-  #holding: BoltConnection[] = []
-
-  constructor (listener: BoltListener, socket: Socket) {
-    this.listener = listener
-    this.socket = socket
-    this.pools = listener.deps.pools
-    this.remoteAddress = socket.remoteAddress ?? ''
-    this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    this.decoder = new BoltDecoder(this, listener.limits)
-    ;(socket as SocketWithConn)[CONN] = this
-    socket.setNoDelay(true)
-    socket.setTimeout(listener.options.idleTimeoutMs)
-    socket.on('data', onData)
-    socket.on('timeout', onTimeout)
-    socket.on('error', onError)
-    socket.on('close', onClose)
-    socket.on('drain', onDrain)
-  }
-
-  onBoltFrame (frame: BoltFrame): void {
-    this.#proto = frame.proto
-    this.#ver1 = frame.ver1 === 0 ? 1 : frame.ver1
-    if (frame.type === BoltType.RESPONSE) return // heartbeat acks or stray responses: nothing owed
-    const cmd = frame.cmd
-    if (cmd === BoltCmd.HEARTBEAT) { this.writeFrame(encodeHeartbeatAck(frame)); return }
-    if (cmd === BoltCmd.GOAWAY) return
-    if (cmd !== BoltCmd.REQUEST) {
-      this.onBoltCodecError(`command code ${cmd} in a request`, frame.requestId, frame.proto, frame.ver1, frame.type)
-      return
-    }
-    if (this.#closing) return
-    const l = this.listener
-    if (l.draining) {
-      // After GoAway: refuse before any work, so in-flight calls drain and the client fails over.
-      if (frame.type !== BoltType.ONEWAY) this.writeFrame(localReplyFrame(DRAINING_REPLY, frame))
-      return
-    }
-    const headers = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
-    const call = new BoltCall(frame, this, headers, this.remoteAddress, l.deps.snapshot.current, l.logger)
-    call.peer = this.peer
-    readRouting(call, headers)
-    this.inflight++
-    try {
-      call.start()
-    } catch (err) {
-      // A bug on the call path must not take the process down: answer and log.
-      l.logger.error({ err }, 'bolt call failed')
-      if (call.phase !== 10) {
-        this.writeFrame(errorResponseFrame(frame, BoltStatus.SERVER_EXCEPTION, 'ISTH_ERR_INTERNAL: internal error'))
-        call.finish(BoltStatus.SERVER_EXCEPTION)
-        this.onCallDone(call)
-      }
-    }
-  }
-
-  onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
-    const l = this.listener
-    l.logger.warn({ peer: this.remoteAddress, requestId: requestId >= 0 ? requestId : undefined, reason }, 'bolt codec error, closing connection')
-    if (requestId >= 0 && type !== BoltType.RESPONSE && !this.socket.destroyed) {
-      this.socket.write(errorResponseFrame({ proto, ver1: proto === BoltProto.V2 ? (ver1 === 2 ? 2 : 1) : 0, switchByte: 0, requestId }, BoltStatus.CODEC_EXCEPTION, `ISTH_ERR_BOLT_CODEC: bad Bolt frame: ${reason}`))
-    }
-    this.end()
-  }
-
-  writeFrame (buf: Buffer): boolean {
-    const s = this.socket
-    if (s.destroyed || !s.writable) return true
-    // Responses that arrive in one upstream read leave in one writev.
-    if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(uncork, this) }
-    if (s.write(buf)) return true
-    if (!this.#writeBlocked) {
-      // Bound what we buffer for a slow reader: stop reading its requests, and (holdUpstream)
-      // the upstreams answering it; a reader stuck for WRITE_STALL_MS is closed.
-      this.#writeBlocked = true
-      this.#pauseRead()
-      s.setTimeout(Math.min(this.listener.options.idleTimeoutMs, WRITE_STALL_MS))
-    }
-    return false
-  }
-
-  holdUpstream (up: BoltConnection): void {
-    if (!this.#writeBlocked || up.closed || this.#holding.includes(up)) return
-    this.#holding.push(up)
-    up.holdRead()
-  }
-
-  waitUpstream (up: BoltConnection): void {
-    if (up.closed || this.#waitingOn.includes(up)) return
-    this.#waitingOn.push(up)
-    up.waitDrain(this)
-    this.#pauseRead()
-  }
-
-  onUpstreamDrain (up: BoltConnection): void {
-    const i = this.#waitingOn.indexOf(up)
-    if (i < 0) return
-    this.#waitingOn.splice(i, 1)
-    this.#resumeRead()
-  }
-
-  /** Our socket drained: read again, and let the upstreams we held go. */
-  handleDrain (): void {
-    if (!this.#writeBlocked) return
-    this.#writeBlocked = false
-    this.socket.setTimeout(this.listener.options.idleTimeoutMs)
-    this.#releaseHolds()
-    this.#resumeRead()
-  }
-
-  #releaseHolds (): void {
-    const h = this.#holding
-    if (h.length === 0) return
-    this.#holding = []
-    for (let i = 0; i < h.length; i++) h[i].releaseRead()
-  }
-
-  #pauseRead (): void { if (this.#readPauses++ === 0) this.socket.pause() }
-  #resumeRead (): void { if (--this.#readPauses === 0 && !this.socket.destroyed) this.socket.resume() }
-
-  /** Closed: release what we hold (upstreams we waited on call back into a no-op). */
-  handleClose (): void {
-    this.decoder.stopped = true
-    this.#waitingOn = []
-    this.#releaseHolds()
-    this.listener.onConnectionClosed(this)
-  }
-
-  onCallDone (_call: BoltCall): void {
-    this.inflight--
-    if (this.#closing && this.inflight === 0) this.end()
-  }
-
-  uncork (): void { this.#corked = false; this.socket.uncork() }
-
-  goAway (): void {
-    if (!this.socket.destroyed) this.socket.write(encodeGoAway(this.#proto, this.#ver1))
-  }
-
-  /** Stop reading, flush, close; destroyed if the peer does not close within a grace period. */
-  end (): void {
-    const s = this.socket
-    this.decoder.stopped = true
-    if (s.destroyed) return
-    if (!this.#closing) {
-      this.#closing = true
-      const t = setTimeout(destroySocket, CLOSE_GRACE_MS, s)
-      t.unref()
-    }
-    s.end()
-  }
-
-  /** No bytes in or out for the socket's timeout. */
-  handleTimeout (): void {
-    const l = this.listener
-    if (this.decoder.buffered > 0) {
-      l.logger.warn({ peer: this.remoteAddress, buffered: this.decoder.buffered }, 'bolt connection idle with a partial frame, closing')
-      this.socket.destroy()
-    } else if (this.#writeBlocked) {
-      l.logger.warn({ peer: this.remoteAddress, buffered: this.socket.writableLength }, 'bolt client reads no responses, closing')
-      this.socket.destroy()
-    } else if (this.inflight === 0) {
-      // Fully idle (a live SOFA client sends heartbeats): free the socket.
-      l.logger.debug({ peer: this.remoteAddress }, 'bolt connection idle, closing')
-      this.end()
-    }
+function onConnectionDeadline (c: BoltServerConnection): void {
+  try {
+    c.onDeadline(performance.now())
+  } catch (err) {
+    c.crashed(err)
   }
 }
-
-/** Service from `service` (`iface:version[:uniqueId]`), else `sofa_head_target_service`; method if sent. */
-function readRouting (call: BoltCall, h: BoltHeaderView): void {
-  let svc = h.get(HEADER_SERVICE)
-  if (svc === undefined || svc === '') svc = h.get(HEADER_TARGET_SERVICE)
-  if (svc !== undefined && svc !== '') {
-    const i = svc.indexOf(':')
-    if (i < 0) call.service = svc
-    else {
-      call.service = svc.slice(0, i)
-      const j = svc.indexOf(':', i + 1)
-      if (j < 0) call.version = svc.slice(i + 1)
-      else { call.version = svc.slice(i + 1, j); call.group = svc.slice(j + 1) }
-    }
-  }
-  const m = h.get(HEADER_METHOD)
-  if (m !== undefined) call.method = m
-}
-
-const CONN = Symbol('isthmus.boltServerConnection')
-type SocketWithConn = Socket & { [CONN]: BoltServerConnection }
-
-function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].decoder.push(chunk) }
-function onTimeout (this: Socket): void { (this as SocketWithConn)[CONN].handleTimeout() }
-function onError (this: Socket): void { /* 'close' follows */ }
-function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
-function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
-function uncork (c: BoltServerConnection): void { c.uncork() }
-function destroySocket (s: Socket): void { s.destroy() }
+function onSocketError (this: Socket): void { /* 'close' follows and does the work */ }
+function onAdmittedClose (this: Socket): void { downstreamConnections.dec(LABELS) }

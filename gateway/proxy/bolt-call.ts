@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { LocalReply, localReplyFor } from '../chain/local-reply.js'
+import { Phase } from '../call/phase.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
+import { callMetrics } from '../metrics.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { patchRequestId, patchTimeout, reencodeWithHeaders } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
@@ -13,13 +15,16 @@ import { ProxiedCall } from './proxied-call.js'
 
 /** The downstream side of a Bolt call: where its response goes. */
 export interface BoltDownstream {
-  /** Write a response frame; false when the socket's buffer is full (hold the source). */
-  writeFrame (buf: Buffer): boolean
+  /**
+   * Write the response frame of `call`. False when it was not written (the connection is
+   * gone, or it was just closed for not reading its responses; then the connection has set
+   * the call's outcome). Never pauses anything upstream: a shared upstream connection keeps
+   * being read whatever one client does.
+   */
+  writeFrame (buf: Buffer, call: BoltCall): boolean
   /** Backpressure: `up` took a request with its buffer full; stop reading until it drains. */
   waitUpstream (up: BoltConnection): void
-  /** Backpressure: we are full after a response from `up`; stop reading `up` until we drain. */
-  holdUpstream (up: BoltConnection): void
-  /** The call is over (for drain accounting). */
+  /** The call is over (in-flight and drain accounting). Idempotent. */
   onCallDone (call: BoltCall): void
   readonly pools: BoltPoolRegistry
 }
@@ -29,7 +34,9 @@ const RESET_REPLY = new LocalReply('ISTH_ERR_UPSTREAM_RESET', 'connection closed
 const CONNECT_REPLY = new LocalReply('ISTH_ERR_UPSTREAM_CONNECT', 'cannot connect to the upstream host')
 const DEADLINE_REPLY = new LocalReply('ISTH_ERR_DEADLINE_EXCEEDED', 'no time left to call the upstream')
 const HEADER_TOO_LARGE = new LocalReply('ISTH_ERR_FILTER_FAILED', 'headers', 'header map grew over 32767 bytes after filters')
+const INTERNAL_REPLY = new LocalReply('ISTH_ERR_INTERNAL', 'internal error')
 const FAILURE_REPLIES = [TIMEOUT_REPLY, RESET_REPLY, CONNECT_REPLY]
+const BOLT_METRICS = callMetrics('bolt')
 
 /**
  * A connect failure says why (refused, timed out, TLS peer identity not the expected one),
@@ -44,6 +51,12 @@ function connectReply (hostId: string, reason: string): LocalReply {
  * request id (gateway-side, per upstream connection) and, when time was spent here, the
  * timeout field are patched, and the CRC recomputed. A filter that changed headers makes us
  * re-encode the header map. The response is patched back to the downstream id the same way.
+ *
+ * Every entry from the wire (start, the upstream's response or failure, an async filter's
+ * resume) runs inside a catch boundary: a bug answers ISTH_ERR_INTERNAL once, logs once, and
+ * releases the upstream slot. Host health: resets and connect failures count against the
+ * host; a timeout does not (a slow host is not a dead one, and the deadline may be the
+ * caller's own), nor does a call the client abandoned (`cancel`).
  */
 export class BoltCall extends ProxiedCall implements BoltExchange {
   readonly frame: BoltFrame
@@ -52,6 +65,15 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
   upstream: BoltConnection | null
   upstreamId: number
   response: BoltFrame | null
+  /** A frame for this call went to the downstream (never answer twice). */
+  answered: boolean
+  /** Links of the downstream connection's in-flight list (no Map per connection or call). */
+  prevOnConn: BoltCall | null
+  nextOnConn: BoltCall | null
+  listed: boolean
+  /** The request is on `upstream`, counted in host.active (exactly one release). */
+  #onUpstream: boolean
+  #internalLogged: boolean
 
   constructor (frame: BoltFrame, downstream: BoltDownstream, headers: BoltHeaderView, remoteAddress: string, snapshot: Snapshot, logger: Logger) {
     super('bolt', 'bolt', headers, remoteAddress, snapshot, logger)
@@ -61,11 +83,25 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     this.upstream = null
     this.upstreamId = 0
     this.response = null
+    this.answered = false
+    this.prevOnConn = null
+    this.nextOnConn = null
+    this.listed = false
+    this.#onUpstream = false
+    this.#internalLogged = false
     this.bytesIn = frame.buf.length
     if (frame.timeout > 0) this.deadline = this.startedAt + frame.timeout
   }
 
   protected forward (): void {
+    try {
+      this.#forward()
+    } catch (err) {
+      this.internalError(err)
+    }
+  }
+
+  #forward (): void {
     const host = this.host!
     const cluster = this.cluster!
     const pool = this.downstream.pools.get(host, cluster.options)
@@ -94,56 +130,128 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     }
     this.upstream = conn
     this.upstreamId = id
-    host.active++
     if (f.isOneway) {
       if (!conn.send(null, id, buf, Infinity)) this.downstream.waitUpstream(conn)
-      host.active--
       this.finish(BoltStatus.SUCCESS)
       this.downstream.onCallDone(this)
       return
     }
+    host.active++
+    this.#onUpstream = true
     if (!conn.send(this, id, buf, deadline)) this.downstream.waitUpstream(conn)
   }
 
-  onUpstreamResponse (frame: BoltFrame): void {
+  /** Leave the upstream connection: its response, if any, is dropped; the host slot is freed. */
+  #detach (): void {
+    if (!this.#onUpstream) return
+    this.#onUpstream = false
     this.host!.active--
-    this.host!.recordSuccess()
-    this.response = frame
-    this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
-    this.respond()
+    this.upstream?.forget(this.upstreamId)
+  }
+
+  onUpstreamResponse (frame: BoltFrame): void {
+    if (!this.#onUpstream) return
+    this.#onUpstream = false
+    const host = this.host!
+    host.active--
+    host.recordSuccess()
+    try {
+      this.response = frame
+      this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
+      this.respond()
+    } catch (err) {
+      this.internalError(err)
+    }
   }
 
   onUpstreamFailure (kind: UpstreamFailure): void {
+    if (!this.#onUpstream) return
+    this.#onUpstream = false
     const host = this.host!
     host.active--
-    host.recordFailure(this.cluster!.options.outlier, performance.now())
-    this.fail(kind === UpstreamFailure.Connect ? connectReply(host.id, this.upstream?.lastError ?? '') : FAILURE_REPLIES[kind])
+    if (kind !== UpstreamFailure.Timeout) host.recordFailure(this.cluster!.options.outlier, performance.now())
+    try {
+      this.fail(kind === UpstreamFailure.Connect ? connectReply(host.id, this.upstream?.lastError ?? '') : FAILURE_REPLIES[kind])
+    } catch (err) {
+      this.internalError(err)
+    }
   }
 
   protected continueResponse (): void {
-    const r = this.response!
-    const headers = this.responseHeaders as BoltHeaderView
-    let buf: Buffer
-    const hl = headers.changed ? headers.encodedLength() : -1
-    if (hl >= 0 && hl <= 32767) {
-      buf = reencodeWithHeaders(r, headers, hl, this.downstreamId)
-    } else {
-      buf = r.buf
-      patchRequestId(buf, this.downstreamId, r.hasCrc)
+    try {
+      const r = this.response!
+      const headers = this.responseHeaders as BoltHeaderView
+      let buf: Buffer
+      const hl = headers.changed ? headers.encodedLength() : -1
+      if (hl >= 0 && hl <= 32767) {
+        buf = reencodeWithHeaders(r, headers, hl, this.downstreamId)
+      } else {
+        buf = r.buf
+        patchRequestId(buf, this.downstreamId, r.hasCrc)
+      }
+      this.bytesOut = buf.length
+      this.answered = this.downstream.writeFrame(buf, this)
+      this.finish(r.status)
+      this.downstream.onCallDone(this)
+    } catch (err) {
+      this.internalError(err)
     }
-    this.bytesOut = buf.length
-    if (!this.downstream.writeFrame(buf) && this.upstream !== null) this.downstream.holdUpstream(this.upstream)
-    this.finish(r.status)
-    this.downstream.onCallDone(this)
   }
 
   protected sendLocalReply (reply: LocalReply): void {
-    if (!this.frame.isOneway) {
-      const buf = localReplyFrame(reply, { proto: this.frame.proto, ver1: this.frame.ver1, switchByte: this.frame.switchByte, requestId: this.downstreamId })
-      this.bytesOut = buf.length
-      this.downstream.writeFrame(buf)
+    try {
+      if (!this.frame.isOneway && !this.answered) {
+        const buf = localReplyFrame(reply, this.#shape())
+        this.bytesOut = buf.length
+        this.answered = this.downstream.writeFrame(buf, this)
+      }
+      this.finish(this.status)
+      this.downstream.onCallDone(this)
+    } catch (err) {
+      this.internalError(err)
     }
-    this.finish(this.status)
-    this.downstream.onCallDone(this)
+  }
+
+  #shape (): { proto: number, ver1: number, switchByte: number, requestId: number } {
+    return { proto: this.frame.proto, ver1: this.frame.ver1, switchByte: this.frame.switchByte, requestId: this.downstreamId }
+  }
+
+  /** Refused before any work (GoAway sent): answered and counted like every other call. */
+  refuse (reply: LocalReply): void {
+    BOLT_METRICS.active++ // what start() would have counted; finish() counts it back
+    this.fail(reply)
+  }
+
+  /** The client connection went away (or was closed by the gateway): end without answering. */
+  cancel (): void {
+    if (this.phase === Phase.End) return
+    this.#detach()
+    if (this.status === -1) { this.status = BoltStatus.CONNECTION_CLOSED; this.message = 'client connection closed' }
+    this.finish(BoltStatus.CONNECTION_CLOSED)
+  }
+
+  /** A gateway bug on this call's path: log once, answer ISTH_ERR_INTERNAL once, end the call. */
+  override internalError (err: unknown): void {
+    if (!this.#internalLogged) {
+      this.#internalLogged = true
+      this.logger.error({ err, svc: this.service, method: this.method, peer: this.remoteAddress, phase: this.phase }, 'bolt call failed (internal error)')
+    }
+    if (this.phase !== Phase.End) {
+      if (this.phase === Phase.Decode) BOLT_METRICS.active++ // failed before start(): count it in, finish() counts it out
+      this.#detach()
+      this.code = INTERNAL_REPLY.code
+      this.status = BoltStatus.SERVER_EXCEPTION
+      this.message = INTERNAL_REPLY.message
+      try {
+        if (!this.frame.isOneway && !this.answered) {
+          this.answered = true
+          this.downstream.writeFrame(localReplyFrame(INTERNAL_REPLY, this.#shape()), this)
+        }
+        this.finish(BoltStatus.SERVER_EXCEPTION)
+      } catch {
+        // Already logged once; the in-flight accounting below must still happen.
+      }
+    }
+    this.downstream.onCallDone(this) // idempotent: also when the bug hit after finish()
   }
 }

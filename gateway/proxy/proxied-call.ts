@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { CONTINUE, type Continue } from '../chain/filter-api.js'
-import { localReplyFor, type LocalReply } from '../chain/local-reply.js'
+import { LocalReply, localReplyFor } from '../chain/local-reply.js'
 import { Call, type Protocol } from '../call/call.js'
 import type { CallHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
@@ -73,11 +73,24 @@ export abstract class ProxiedCall extends Call {
     this.phase = Phase.End
   }
 
+  /**
+   * A gateway bug on this call's path (a filter's own failure is FILTER_FAILED instead): log
+   * once and end the call with ISTH_ERR_INTERNAL. Drivers override it to release what they
+   * hold and to answer exactly once.
+   */
+  internalError (err: unknown): void {
+    this.logger.error({ err, proto: this.protocol, svc: this.service }, 'call failed (internal error)')
+    if (this.phase === Phase.End || this.phase === Phase.Reply) return
+    try { this.fail(INTERNAL_REPLY) } catch { this.finish(this.status) }
+  }
+
   /** Exposed to module-level functions (they cannot call protected members otherwise). */
   static doForward (c: ProxiedCall): void { c.forward() }
   static doReply (c: ProxiedCall, r: LocalReply): void { c.fail(r) }
   static doContinueResponse (c: ProxiedCall): void { c.continueResponse() }
 }
+
+const INTERNAL_REPLY = new LocalReply('ISTH_ERR_INTERNAL', 'internal error')
 
 // Plain numbers per call; prom-client reads them at scrape time (gateway/metrics.ts).
 const CALL_METRICS = { triple: callMetrics('triple'), bolt: callMetrics('bolt') } as const
@@ -147,19 +160,29 @@ function settle (call: ProxiedCall, r: RunResult): boolean {
   return false
 }
 
+// The resumes run in a promise callback: a throw there must end the call, not reject a
+// promise nobody handles.
 function resumeRequest (c: Call, r: Continue | LocalReply): void {
   const call = c as ProxiedCall
   if (call.phase === Phase.End || call.phase === Phase.Reply) return // ended while waiting (cancel)
-  if (r !== CONTINUE) { ProxiedCall.doReply(call, r); return }
-  call.phase = call.phase === Phase.BeforeRoute ? Phase.Route : call.phase === Phase.AfterRoute ? Phase.ChooseHost : Phase.Upstream
-  if (call.phase === Phase.Upstream) { ProxiedCall.doForward(call); return }
-  advance(call)
+  try {
+    if (r !== CONTINUE) { ProxiedCall.doReply(call, r); return }
+    call.phase = call.phase === Phase.BeforeRoute ? Phase.Route : call.phase === Phase.AfterRoute ? Phase.ChooseHost : Phase.Upstream
+    if (call.phase === Phase.Upstream) { ProxiedCall.doForward(call); return }
+    advance(call)
+  } catch (err) {
+    call.internalError(err)
+  }
 }
 
 function resumeResponse (c: Call, r: Continue | LocalReply): void {
   const call = c as ProxiedCall
   if (call.phase === Phase.End) return
-  afterResponseHooks(call, r)
+  try {
+    afterResponseHooks(call, r)
+  } catch (err) {
+    call.internalError(err)
+  }
 }
 
 function afterResponseHooks (call: ProxiedCall, r: Continue | LocalReply): void {

@@ -12,6 +12,8 @@ export class RouteTable {
   readonly routes: readonly RouteConfig[]
   readonly #byService = new Map<string, readonly RouteConfig[]>()
   readonly #generic: readonly RouteConfig[]
+  /** Some Bolt route matches or requires the method (the listener then reads it from the body). */
+  readonly boltReadsMethod: boolean
 
   constructor (options: readonly RouteOptions[]) {
     this.routes = Object.freeze(options.map(o => new RouteConfig(o)))
@@ -23,6 +25,7 @@ export class RouteTable {
       else { const l = exact.get(svc); if (l === undefined) exact.set(svc, [i]); else l.push(i) }
     })
     this.#generic = Object.freeze(generic)
+    this.boltReadsMethod = this.routes.some(r => r.readsMethod('bolt'))
     for (const [svc, idx] of exact) {
       const merged = this.routes.filter((r, i) => idx.includes(i) || exactValue(r.options.match.service) === undefined)
       this.#byService.set(svc, Object.freeze(merged))

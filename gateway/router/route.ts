@@ -34,19 +34,24 @@ export class RouteConfig {
     this.#headers = Object.freeze((o.match.headers ?? []).map(compileHeaderMatch))
   }
 
-  /** Does the call match? The method predicate is skipped when the call carries no method
-   *  (Bolt from sofa-rpc-node), unless the route requires it (then the router refuses). */
+  /** Does the call match? A call whose method could not be read ('') never matches a
+   *  method predicate (fail closed: it falls through to later routes). */
   matches (call: Call): boolean {
     if (this.#protocol !== undefined && this.#protocol !== call.protocol) return false
     if (this.#service !== null && !this.#service(call.service)) return false
     if (this.#version !== undefined && this.#version !== call.version) return false
     if (this.#group !== undefined && this.#group !== call.group) return false
-    if (this.#method !== null && call.method !== '' && !this.#method(call.method)) return false
+    if (this.#method !== null && (call.method === '' || !this.#method(call.method))) return false
     for (let i = 0; i < this.#headers.length; i++) if (!this.#headers[i](call)) return false
     return true
   }
 
   get hasMethodMatch (): boolean { return this.#method !== null }
+
+  /** Whether calls of `protocol` need their method read to be routed by this route. */
+  readsMethod (protocol: string): boolean {
+    return (this.#method !== null || this.requireMethod) && (this.#protocol === undefined || this.#protocol === protocol)
+  }
 }
 
 function compileHeaderMatch (h: HeaderMatch): HeaderPredicate {

@@ -6,6 +6,7 @@ import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
 import { encodeHeartbeat } from '../protocol/bolt/encoder.js'
 import { HeartbeatAction, HeartbeatSchedule, type HeartbeatSettings } from '../protocol/bolt/heartbeat.js'
 import { BoltCmd, BoltType, DEFAULT_BOLT_LIMITS } from '../protocol/bolt/types.js'
+import type { Logger } from 'pino'
 import { sharedCounter, upstreamSessions } from '../metrics.js'
 
 /** What a connection needs from a request it carries (BoltCall implements it). */
@@ -34,6 +35,8 @@ export interface BoltConnectionOptions {
   readonly tls: ConnectionOptions | null
   /** After the TLS handshake: null to accept the peer, else why it is refused (closes the connection). */
   readonly verifyPeer?: ((socket: TLSSocket) => string | null) | null
+  /** Where a gateway bug on this connection is logged. */
+  readonly logger?: Pick<Logger, 'error'> | null
 }
 
 /** A downstream connection that stopped reading because this connection's write buffer is full. */
@@ -53,6 +56,9 @@ const MIN_SWEEP_MS = 10
  * One multiplexed upstream Bolt connection: gateway-side request ids (so many downstream
  * connections share it), per-request deadlines swept by one timer, oneway requests not
  * tracked, responses with unknown ids dropped and counted, and the heartbeat back-off.
+ * It is always read: one slow client must not stall the others it carries (a client that
+ * cannot take its responses is closed by its listener instead), so an upstream timeout is
+ * never the gateway's own doing.
  */
 export class BoltConnection implements BoltFrameSink {
   readonly options: BoltConnectionOptions
@@ -76,8 +82,6 @@ export class BoltConnection implements BoltFrameSink {
   #corked = false
   /** Downstreams paused until this socket drains (backpressure: never buffer without bound). */
   #waiters: BoltDrainWaiter[] = []
-  /** Downstreams too full to take more responses: while > 0 this socket is not read. */
-  #readHolds = 0
   /** Why the connection failed (socket error, TLS handshake or peer check), for the reply and the log. */
   lastError = ''
 
@@ -140,13 +144,6 @@ export class BoltConnection implements BoltFrameSink {
   /** Call `w.onUpstreamDrain(this)` once when the socket drains (or closes). */
   waitDrain (w: BoltDrainWaiter): void { this.#waiters.push(w) }
 
-  /** A downstream cannot take more responses: stop reading until every holder releases. */
-  holdRead (): void { if (this.#readHolds++ === 0) this.socket.pause() }
-
-  releaseRead (): void { if (--this.#readHolds === 0 && !this.closed) this.socket.resume() }
-
-  get readHeld (): boolean { return this.#readHolds > 0 }
-
   handleDrain (): void {
     const w = this.#waiters
     if (w.length === 0) return
@@ -154,10 +151,11 @@ export class BoltConnection implements BoltFrameSink {
     for (let i = 0; i < w.length; i++) w[i].onUpstreamDrain(this)
   }
 
-  /** Forget a request (the downstream went away); a late response is dropped. */
+  /** Forget a request (the downstream went away); a late response is dropped and counted. */
   forget (id: number): void {
-    this.#inflight.delete(id)
+    if (!this.#inflight.delete(id)) return
     this.#deadlines.delete(id)
+    if (this.draining && this.#inflight.size === 0) this.close()
   }
 
   onBoltFrame (frame: BoltFrame): void {
@@ -240,9 +238,7 @@ export class BoltConnection implements BoltFrameSink {
     if (this.closed) return
     const now = performance.now()
     if (this.#hbPendingId !== -1) {
-      // Not reading (a downstream is full): the ack may be sitting unread; judge it later.
-      if (this.#readHolds > 0) { this.#scheduleHeartbeat(this.hb.settings.timeoutMs); return }
-      // Unanswered: a failure. The next one goes out one base interval after the last send.
+      // Unanswered (this socket is always read: no downstream can hold it): a failure. The next one goes out one base interval after the last send.
       this.#hbPendingId = -1
       heartbeatsFailed.inc()
       if (this.hb.onHeartbeatFailure()) { heartbeatClosed.inc(); this.destroy(); return }
@@ -276,7 +272,17 @@ export class BoltConnection implements BoltFrameSink {
 
   uncork (): void { this.#corked = false; this.socket.uncork() }
 
-  handleData (chunk: Buffer): void { this.#decoder.push(chunk) }
+  handleData (chunk: Buffer): void {
+    try {
+      this.#decoder.push(chunk)
+    } catch (err) {
+      // A gateway bug below (calls catch their own): never the process; this connection is
+      // in an unknown state, so it goes (its calls fail as reset).
+      this.options.logger?.error({ err, host: `${this.options.host}:${this.options.port}` }, 'bolt upstream connection failed (internal error)')
+      if (this.lastError === '') this.lastError = 'internal error'
+      this.destroy()
+    }
+  }
 
   handleClose (): void {
     if (this.closed) return

@@ -91,6 +91,7 @@ export class BoltPool implements BoltConnectionOwner {
       maxRequests: up.maxRequestsPerConnection,
       tls: tls === null ? null : tls.options,
       verifyPeer: tls === null ? null : tls.verify,
+      logger: this.#logger,
     }, this)
     this.conns.push(c)
     return c

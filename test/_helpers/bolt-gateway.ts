@@ -8,7 +8,7 @@ import { HostRegistry } from '../../gateway/cluster/host.js'
 import { compileSnapshot } from '../../gateway/config/compile.js'
 import { validateOptions } from '../../gateway/config/load.js'
 import { SnapshotRef } from '../../gateway/config/snapshot.js'
-import { BoltListener } from '../../gateway/listener/bolt-listener.js'
+import { BoltListener, type BoltListenerDeps } from '../../gateway/listener/bolt-listener.js'
 import { BoltPoolRegistry } from '../../gateway/upstream/bolt-pool.js'
 
 export interface BoltGateway {
@@ -28,6 +28,8 @@ export interface GatewaySpec {
   routes?: Array<Record<string, unknown>>
   filters?: Array<Record<string, unknown>>
   bolt?: Record<string, unknown>
+  /** TLS server options for the Bolt listener (default plaintext). */
+  tls?: BoltListenerDeps['tls']
 }
 
 export function capturingLogger (): { logger: Logger, logs: Array<Record<string, unknown>> } {
@@ -54,7 +56,7 @@ export async function startBoltGateway (spec: GatewaySpec): Promise<BoltGateway>
   const snap = await compileSnapshot(options, 1, { hosts: new HostRegistry(), logger, baseDir: process.cwd(), nodeId: 'test' })
   const snapshot = new SnapshotRef(snap)
   const pools = new BoltPoolRegistry({ logger })
-  const listener = new BoltListener(options.listeners.bolt!, { snapshot, logger, pools, tls: null })
+  const listener = new BoltListener(options.listeners.bolt!, { snapshot, logger, pools, tls: spec.tls ?? null })
   const addr = await listener.listen()
   return {
     port: addr.port, listener, pools, snapshot, logs,

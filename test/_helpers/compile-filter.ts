@@ -18,6 +18,7 @@ export function testContext (o: { entity?: string, baseDir?: string } = {}): Com
     invalid: (message, path) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}: ${message}`, path),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
     counter: () => ({ inc: () => {} }),
+    readsMethod: () => {},
   }
 }
 

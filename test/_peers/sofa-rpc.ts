@@ -46,6 +46,7 @@ export async function startSofaServer (): Promise<SofaPeer> {
     async fail (msg: unknown) { throw new Error(String(msg)) },
     async note (x: unknown) { onewayHits.push(x); return null },
     async slow (ms: unknown) { await new Promise(resolve => setTimeout(resolve, ms as number)); return 'late' },
+    async blob (n: unknown) { return 'x'.repeat(n as number) },
   })
   await server.start()
   // The server installs signal handlers on start; tests do not want them to linger.
@@ -60,4 +61,12 @@ export async function sofaConsumer (client: SofaClient, port: number, service = 
   const c = client.createConsumer({ interfaceName: service, version, serverHost: `127.0.0.1:${port}` })
   await c.ready()
   return c
+}
+
+/** An RpcServer exporting `interfaceName` (no version) with the given methods. */
+export async function startSofaServerFor (interfaceName: string, impl: Record<string, (...a: unknown[]) => unknown>): Promise<SofaPeer> {
+  const server = new sofa.server.RpcServer({ logger: quiet, port: 0, classCacheClass: SharedClassCache })
+  server.addService({ interfaceName }, impl)
+  await server.start()
+  return { port: server.publishPort, server, onewayHits: [], close: () => server.close() }
 }

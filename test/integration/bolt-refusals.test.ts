@@ -10,6 +10,12 @@ import { BoltCmd } from '../../gateway/protocol/bolt/types.js'
 import { startRawUpstream } from '../_peers/raw-bolt-upstream.js'
 import { startBoltGateway } from '../_helpers/bolt-gateway.js'
 import { RawBoltClient, readResponse, requestFrame, responseFrame } from '../_helpers/bolt-frames.js'
+import { callMetrics } from '../../gateway/metrics.js'
+
+/** Finished Bolt calls with no route ('-') and status SERVER_THREADPOOL_BUSY: only the GoAway refusals here. */
+function drainingRefusals (): number {
+  return callMetrics('bolt').finished.get('-')?.get(BoltStatus.SERVER_THREADPOOL_BUSY)?.n ?? 0
+}
 
 test('a pool at its in-flight cap (maxConnections x maxConcurrentStreams) refuses with UPSTREAM_OVERLOADED', async t => {
   const up = await startRawUpstream(); t.teardown(() => up.close())
@@ -40,12 +46,14 @@ test('a request after GoAway on a draining listener gets GATEWAY_DRAINING; in-fl
   await client.until(() => up.requests.length === 1)
   const closed = gw.listener.close(5000)
   await client.until(() => client.frames.some(f => f.cmd === BoltCmd.GOAWAY))
+  const refusedBefore = drainingRefusals()
   client.write(requestFrame({ id: 2, timeout: 5000 }))
   await client.until(() => client.byId(2) !== undefined)
   const r = client.byId(2)!
   t.is(r.status, BoltStatus.SERVER_THREADPOOL_BUSY)
   t.regex(readResponse(r.buf).error ?? '', /ISTH_ERR_GATEWAY_DRAINING/)
   t.is(up.requests.length, 1) // never forwarded
+  t.is(drainingRefusals(), refusedBefore + 1, 'the refused call is counted like any other')
   // The call in flight still gets its answer, then the connection closes.
   const s = [...up.sockets][0]
   s.write(responseFrame(up.requests[0].requestId, 'late'))

@@ -24,6 +24,8 @@ const enum Step { Need = 0, Error = -1 }
  * arrives. Pipelined frames in one read are delivered in order. Limits are enforced from the
  * fixed header alone, before any body byte is buffered, so a huge declared length costs
  * nothing. After an error the decoder ignores further input. Never throws.
+ * `hold()` stops delivery at the next frame boundary, even inside one read (a paused socket
+ * still hands over what it already read): the rest waits until `release()`.
  */
 export class BoltDecoder {
   readonly #sink: BoltFrameSink
@@ -34,6 +36,8 @@ export class BoltDecoder {
   /** Bytes the pending frame needs in total; 0 when not yet known. */
   #need = 0
   #failed = false
+  /** Held (backpressure): frames wait in `#pending`, whole or not, until release(). */
+  #held = false
   /** Set by a sink that wants no more frames from this read (connection closing). */
   stopped = false
 
@@ -43,15 +47,30 @@ export class BoltDecoder {
     this.#checkCrc = checkCrc
   }
 
-  /** Bytes held for an incomplete frame. */
+  /** Bytes kept for later: an incomplete frame, or (while held) whatever was not delivered. */
   get buffered (): number { return this.#pendingLen }
   get failed (): boolean { return this.#failed }
+  get held (): boolean { return this.#held }
+
+  /** Deliver no more frames until release(); the frame being delivered now is the last. */
+  hold (): void { this.#held = true }
+
+  /** Deliver what waited (synchronously, in order), then go on as before. */
+  release (): void {
+    if (!this.#held) return
+    this.#held = false
+    if (this.#pendingLen === 0 || this.#failed || this.stopped) return
+    const all = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending, this.#pendingLen)
+    this.#reset()
+    this.#drain(all, 0)
+  }
 
   push (chunk: Buffer): void {
     if (this.#failed || this.stopped || chunk.length === 0) return
-    if (this.#pendingLen === 0) { this.#drain(chunk, 0); return }
+    if (this.#pendingLen === 0 && !this.#held) { this.#drain(chunk, 0); return }
     this.#pending.push(chunk)
     this.#pendingLen += chunk.length
+    if (this.#held) return
     if (this.#need === 0) {
       if (this.#pendingLen < V2_REQUEST_HEADER && !this.#headerKnowable()) return
       const joined = Buffer.concat(this.#pending, this.#pendingLen)
@@ -85,6 +104,13 @@ export class BoltDecoder {
     const len = b.length
     while (o < len) {
       if (this.#failed || this.stopped) return
+      if (this.#held) {
+        const rest = o === 0 ? b : b.subarray(o)
+        this.#pending.push(rest)
+        this.#pendingLen = rest.length
+        this.#need = 0
+        return
+      }
       const r = this.#frameLength(b, o, len)
       if (r === Step.Error) return
       if (r === Step.Need || o + r > len) {

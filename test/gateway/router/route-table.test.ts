@@ -41,6 +41,21 @@ test('prefix, regex, trailing-star and header-presence matches', (t) => {
   t.is(table.match(call({ service: 'z.Z' })), null)
 })
 
-test('a call without a method (sofa-rpc-node Bolt) still matches a method route unless it requires the method', (t) => {
-  t.is(table.match(call({ service: 'b.Any' }))?.name, 'prefix')
+test('a call whose method could not be read never matches a method route (fail closed); later routes still can', (t) => {
+  t.is(table.match(call({ service: 'b.Any' })), null)
+  t.is(table.match(call({ protocol: 'bolt', service: 'b.Any' })), null)
+  const t2 = new RouteTable([
+    r('get', { service: 'd.Svc', method: { prefix: 'get' } }),
+    r('rest', { service: 'd.Svc' }),
+  ])
+  t.is(t2.match(call({ protocol: 'bolt', service: 'd.Svc' }))?.name, 'rest')
+  t.is(t2.match(call({ protocol: 'bolt', service: 'd.Svc', method: 'getX' }))?.name, 'get')
+})
+
+test('the table says whether Bolt calls need their method read (a method match or requireMethod on a route Bolt can take)', (t) => {
+  t.true(table.boltReadsMethod)
+  t.false(new RouteTable([r('a', { service: 'a.Svc' })]).boltReadsMethod)
+  t.false(new RouteTable([r('a', { protocol: 'triple', service: 'a.Svc', method: 'x' })]).boltReadsMethod)
+  t.true(new RouteTable([r('a', { protocol: 'bolt', service: 'a.Svc', method: 'x' })]).boltReadsMethod)
+  t.true(new RouteTable([{ ...r('a', { service: 'a.Svc' }), requireMethod: true }]).boltReadsMethod)
 })

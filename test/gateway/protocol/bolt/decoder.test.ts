@@ -129,3 +129,34 @@ test('sofa-bolt-node reads what our encoder writes', t => {
   const f = encodeFrame({ proto: 1, type: 0, cmd: 0, requestId: 9 })
   t.is(readResponse(f).type, 'heartbeat_ack')
 })
+
+test('hold() stops delivery at the next frame boundary, even inside one read; release() delivers the rest in order', t => {
+  const frames = [1, 2, 3, 4, 5].map(id => requestFrame({ id }))
+  const chunk = Buffer.concat(frames)
+  const got: number[] = []
+  const d: BoltDecoder = new BoltDecoder({
+    onBoltFrame (f) { got.push(f.requestId); if (f.requestId === 2) d.hold() },
+    onBoltCodecError (r) { t.fail(r) },
+  })
+  // The read ends inside frame 5: the partial frame waits too.
+  d.push(chunk.subarray(0, chunk.length - 10))
+  t.deepEqual(got, [1, 2])
+  t.true(d.held)
+  t.true(d.buffered > 0)
+  d.push(chunk.subarray(chunk.length - 10)) // a read that arrives while held is kept, not decoded
+  t.deepEqual(got, [1, 2])
+  d.release()
+  t.deepEqual(got, [1, 2, 3, 4, 5])
+  t.is(d.buffered, 0)
+  // Holding again from inside release() stops there; a second release() goes on.
+  const got2: number[] = []
+  const d2: BoltDecoder = new BoltDecoder({
+    onBoltFrame (f) { got2.push(f.requestId); if (f.requestId % 2 === 1) d2.hold() },
+    onBoltCodecError (r) { t.fail(r) },
+  })
+  d2.push(chunk)
+  t.deepEqual(got2, [1])
+  d2.release(); t.deepEqual(got2, [1, 2, 3])
+  d2.release(); t.deepEqual(got2, [1, 2, 3, 4, 5])
+  d2.release(); t.deepEqual(got2, [1, 2, 3, 4, 5])
+})

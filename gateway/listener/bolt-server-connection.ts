@@ -1,0 +1,396 @@
+import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import type { TLSSocket } from 'node:tls'
+import { peerIdentityOfSocket } from '../../certs/identity.js'
+import type { PeerIdentity } from '../call/identity.js'
+import { LocalReply } from '../chain/local-reply.js'
+import { BoltStatus } from '../errors.js'
+import type { TripCell } from '../metrics.js'
+import type { BoltFrame } from '../protocol/bolt/command.js'
+import { decodeBoltCall } from '../protocol/bolt/decode.js'
+import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
+import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
+import { BoltHeaderView } from '../protocol/bolt/header-view.js'
+import { errorResponseFrame, localReplyFrame } from '../protocol/bolt/mapping.js'
+import { BoltCmd, BoltProto, BoltType } from '../protocol/bolt/types.js'
+import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
+import type { BoltConnection, BoltDrainWaiter } from '../upstream/bolt-connection.js'
+import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
+import { InflightCalls } from './bolt-inflight.js'
+import type { BoltListener } from './bolt-listener.js'
+
+/** How long a closing connection may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 1000
+/** Requests that arrive after GoAway: retry elsewhere (SOFA clients fail over on THREADPOOL_BUSY). */
+const DRAINING_REPLY = new LocalReply('ISTH_ERR_GATEWAY_DRAINING', 'this connection got GoAway; send new calls to another gateway')
+/** The last frame a client that does not read its responses gets (if it ever reads). */
+const SLOW_READER_REPLY = new LocalReply('ISTH_ERR_BOLT_SLOW_READER', 'more response bytes are waiting for this connection than maxBufferedBytesPerClient')
+
+/**
+ * One downstream Bolt connection: the decoder's sink, the response writer, the calls in
+ * flight, and every bound on what the client can make the gateway hold (README "Limits").
+ *
+ * No timer of its own: the listener's deadline wheel looks at `deadline` (the earliest bound
+ * that applies now) and calls `onDeadline`, which re-checks them all: first byte
+ * (`firstByteTimeoutMs` from accept; TLS: from the handshake), frame (a frame must complete
+ * `frameTimeoutMs` after its first byte; more bytes do not move it), idle (`idleTimeoutMs`
+ * with no complete frame and no call), write stall (responses wait and none was taken for
+ * `writeStallMs`), close grace. While the gateway itself does not read the connection
+ * (backpressure) the first-byte, frame and idle bounds do not run.
+ *
+ * Backpressure one way only: a full client socket stops its own reading; a client whose
+ * waiting responses would pass `maxBufferedBytesPerClient` gets one last
+ * ISTH_ERR_BOLT_SLOW_READER frame and is closed, its calls forgotten upstream; the upstream
+ * connections it shares are never paused for it. A full upstream socket pauses the clients
+ * feeding it until it drains (all resume together: none starves), and a client with
+ * `maxInflightPerConnection` calls in flight is not read until some finish.
+ */
+export class BoltServerConnection implements BoltFrameSink, BoltDownstream, BoltDrainWaiter {
+  readonly listener: BoltListener
+  readonly socket: Socket
+  readonly decoder: BoltDecoder
+  readonly remoteAddress: string
+  readonly pools: BoltPoolRegistry
+  /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
+  readonly peer: PeerIdentity | null
+  /** Next time the wheel should look at this connection (performance.now() ms). */
+  deadline: number
+  /** performance.now() of accept, of the last complete frame or the end of the last call. */
+  #acceptedAt: number
+  lastActiveAt: number
+  /** When the frame now being received started arriving; 0 when none is partial. */
+  frameStartedAt = 0
+  framesIn = 0
+  gotData = false
+  #proto: number = BoltProto.V1
+  #ver1 = 1
+  #closing = false
+  #closeBy = 0
+  #gone = false
+  #corked = false
+  /** Reasons not to read this socket: our own full write buffer, each full upstream we fed, the in-flight cap. */
+  #readPauses = 0
+  #writeBlocked = false
+  /** Response bytes handed to the socket, ever; minus writableLength = bytes the client took. */
+  #queued = 0
+  #stallSince = 0
+  /** Bytes the client had taken when the stall clock last (re)started. */
+  #stallMark = 0
+  #capPaused = false
+  /** Full upstreams we fed and wait on ('drain'). */
+  #waitingOn: BoltConnection[] = []
+  readonly #calls = new InflightCalls()
+
+  constructor (listener: BoltListener, socket: Socket, now: number) {
+    this.listener = listener
+    this.socket = socket
+    ;(socket as SocketWithConn)[CONN] = this
+    this.pools = listener.deps.pools
+    this.remoteAddress = socket.remoteAddress ?? ''
+    this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
+    this.decoder = new BoltDecoder(this, listener.limits)
+    this.#acceptedAt = now
+    this.lastActiveAt = now
+    this.deadline = now + Math.min(listener.limits.firstByteTimeoutMs, listener.options.idleTimeoutMs)
+    socket.setNoDelay(true)
+    socket.on('data', onData)
+    socket.on('close', onClose)
+    socket.on('drain', onDrain)
+  }
+
+  /** A chunk from the socket (the catch boundary for anything a frame can reach). */
+  handleData (chunk: Buffer): void {
+    this.gotData = true
+    const before = this.framesIn
+    this.decoder.push(chunk)
+    if (this.#readPauses > 0) return // no frame clock while the gateway is not reading
+    if (this.decoder.buffered === 0) this.frameStartedAt = 0
+    else if (this.frameStartedAt === 0 || this.framesIn !== before) this.#startFrameClock()
+  }
+
+  #startFrameClock (): void {
+    const at = performance.now()
+    this.frameStartedAt = at
+    const due = at + this.listener.limits.frameTimeoutMs
+    if (due < this.deadline) this.deadline = due
+  }
+
+  onBoltFrame (frame: BoltFrame): void {
+    this.framesIn++
+    this.#proto = frame.proto
+    this.#ver1 = frame.ver1 === 0 ? 1 : frame.ver1
+    if (frame.type === BoltType.RESPONSE) return // heartbeat acks or stray responses: nothing owed
+    const cmd = frame.cmd
+    if (cmd === BoltCmd.HEARTBEAT) { this.lastActiveAt = performance.now(); this.#writeRaw(encodeHeartbeatAck(frame)); return }
+    if (cmd === BoltCmd.GOAWAY) return
+    if (cmd !== BoltCmd.REQUEST) {
+      this.onBoltCodecError(`command code ${cmd} in a request`, frame.requestId, frame.proto, frame.ver1, frame.type)
+      return
+    }
+    if (this.#closing) return
+    const l = this.listener
+    let call: BoltCall | null = null
+    try {
+      const snap = l.deps.snapshot.current
+      const headers = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
+      call = new BoltCall(frame, this, headers, this.remoteAddress, snap, l.logger)
+      this.lastActiveAt = call.startedAt
+      call.peer = this.peer
+      decodeBoltCall(call, headers, frame, snap.boltReadsMethod)
+      this.#track(call)
+      // After GoAway: refuse before any work, so in-flight calls drain and the client fails over.
+      if (l.draining) call.refuse(DRAINING_REPLY)
+      else call.start()
+    } catch (err) {
+      if (call !== null) { call.internalError(err); return }
+      l.logger.error({ err, peer: this.remoteAddress }, 'bolt request failed before its call existed (internal error)')
+      if (frame.type !== BoltType.ONEWAY) this.#writeRaw(errorResponseFrame(frame, BoltStatus.SERVER_EXCEPTION, 'ISTH_ERR_INTERNAL: internal error'))
+    }
+  }
+
+  onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
+    const l = this.listener
+    l.logger.warn({ peer: this.remoteAddress, requestId: requestId >= 0 ? requestId : undefined, reason }, 'bolt codec error, closing connection')
+    if (requestId >= 0 && type !== BoltType.RESPONSE && !this.socket.destroyed) {
+      this.socket.write(errorResponseFrame({ proto, ver1: proto === BoltProto.V2 ? (ver1 === 2 ? 2 : 1) : 0, switchByte: 0, requestId }, BoltStatus.CODEC_EXCEPTION, `ISTH_ERR_BOLT_CODEC: bad Bolt frame: ${reason}`))
+    }
+    this.end()
+  }
+
+  /** Called for a bug that escaped every call's own boundary: this connection goes, not the process. */
+  crashed (err: unknown): void {
+    this.listener.logger.error({ err, peer: this.remoteAddress }, 'bolt connection failed (internal error), closing it')
+    this.socket.destroy()
+  }
+
+  // Calls in flight.
+
+  get inflight (): number { return this.#calls.size }
+
+  #track (call: BoltCall): void {
+    this.#calls.add(call)
+    if (this.#calls.size >= this.listener.limits.maxInflightPerConnection && !this.#capPaused) {
+      this.#capPaused = true
+      this.listener.trips.inflight.n++
+      this.#pauseRead()
+    }
+  }
+
+  onCallDone (call: BoltCall): void {
+    if (!this.#calls.remove(call)) return
+    const n = this.#calls.size
+    if (n === 0 && call.endedAt > 0) this.lastActiveAt = call.endedAt
+    // Resume with some room (3/4 of the cap), so a client at the cap is not paused per call.
+    if (this.#capPaused && n <= (this.listener.limits.maxInflightPerConnection * 3) >>> 2) {
+      this.#capPaused = false
+      this.#resumeRead()
+    }
+    if (this.#closing && n === 0) this.end()
+  }
+
+  // Writing.
+
+  writeFrame (buf: Buffer, call: BoltCall): boolean {
+    const s = this.socket
+    if (this.#closing || s.destroyed || !s.writable) {
+      if (call.status === -1) { call.status = BoltStatus.CONNECTION_CLOSED; call.message = 'client connection closed' }
+      return false
+    }
+    // Bound what one client makes us hold: one frame always goes when nothing waits (a big
+    // response is not refused for its size); past the cap the client is closed.
+    const waiting = s.writableLength
+    if (waiting > 0 && waiting + buf.length > this.listener.limits.maxBufferedBytesPerClient) {
+      this.#overflow(call)
+      return false
+    }
+    this.#write(buf)
+    return true
+  }
+
+  /** Heartbeat acks and the like: small, not a call's; still counted against the cap. */
+  #writeRaw (buf: Buffer): void {
+    const s = this.socket
+    if (this.#closing || s.destroyed || !s.writable) return
+    if (s.writableLength + buf.length > this.listener.limits.maxBufferedBytesPerClient) { this.#overflow(null); return }
+    this.#write(buf)
+  }
+
+  #write (buf: Buffer): void {
+    const s = this.socket
+    // Responses that arrive in one upstream read leave in one writev.
+    if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(uncork, this) }
+    this.#queued += buf.length
+    if (s.write(buf) || this.#writeBlocked) return
+    // Full: read no more requests from this client until it drains; a client that takes
+    // nothing for writeStallMs is closed (onDeadline).
+    this.#writeBlocked = true
+    this.#pauseRead()
+    const now = performance.now()
+    this.#stallSince = now
+    this.#stallMark = this.#queued - s.writableLength
+    const due = now + this.listener.limits.writeStallMs
+    if (due < this.deadline) this.deadline = due
+  }
+
+  /** Too many response bytes waiting: one last frame for `call`, then close and forget the rest. */
+  #overflow (call: BoltCall | null): void {
+    const l = this.listener
+    l.trips.bufferedBytes.n++
+    l.logger.warn({ peer: this.remoteAddress, buffered: this.socket.writableLength, limit: l.limits.maxBufferedBytesPerClient }, 'bolt client does not read its responses (maxBufferedBytesPerClient), closing')
+    if (call !== null) {
+      this.#calls.remove(call)
+      call.code = SLOW_READER_REPLY.code
+      call.status = BoltStatus.SERVER_THREADPOOL_BUSY
+      call.message = SLOW_READER_REPLY.message
+      if (!call.frame.isOneway) {
+        const f = call.frame
+        this.socket.write(localReplyFrame(SLOW_READER_REPLY, { proto: f.proto, ver1: f.ver1, switchByte: f.switchByte, requestId: call.downstreamId }))
+      }
+    }
+    this.#abort()
+  }
+
+  /** Stop everything this client asked for, then close (flushing what is queued, within the grace). */
+  #abort (): void {
+    this.decoder.stopped = true
+    this.#calls.cancelAll()
+    this.end()
+  }
+
+  uncork (): void { this.#corked = false; this.socket.uncork() }
+
+  // Backpressure.
+
+  waitUpstream (up: BoltConnection): void {
+    if (up.closed || this.#waitingOn.includes(up)) return
+    this.#waitingOn.push(up)
+    up.waitDrain(this)
+    this.#pauseRead()
+  }
+
+  onUpstreamDrain (up: BoltConnection): void {
+    const i = this.#waitingOn.indexOf(up)
+    if (i < 0) return
+    this.#waitingOn.splice(i, 1)
+    this.#resumeRead()
+  }
+
+  /** Our socket drained: read again. */
+  handleDrain (): void {
+    if (!this.#writeBlocked) return
+    this.#writeBlocked = false
+    this.#resumeRead()
+  }
+
+  // Pausing also holds the decoder, so frames already read wait too (a read can hold many).
+  #pauseRead (): void {
+    if (this.#readPauses++ !== 0) return
+    this.socket.pause()
+    this.decoder.hold()
+  }
+
+  #resumeRead (): void {
+    if (--this.#readPauses !== 0 || this.#gone) return
+    this.decoder.release() // may deliver frames that pause us again
+    if (this.#readPauses !== 0 || this.#gone) return
+    this.socket.resume()
+    // The time we did not read is not the client's: a partial frame gets a fresh window, and
+    // the idle clock starts again.
+    this.lastActiveAt = performance.now()
+    this.frameStartedAt = 0
+    if (this.decoder.buffered > 0) this.#startFrameClock()
+  }
+
+  // Lifecycle.
+
+  /** Closed: forget what we asked upstream, release what we wait on. */
+  handleClose (): void {
+    this.#gone = true
+    this.decoder.stopped = true
+    this.#waitingOn = []
+    this.#calls.cancelAll()
+    this.listener.onConnectionClosed(this)
+  }
+
+  goAway (): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(encodeGoAway(this.#proto, this.#ver1))
+  }
+
+  /** Stop reading, flush, close; destroyed if the peer does not close within a grace period. */
+  end (): void {
+    const s = this.socket
+    this.decoder.stopped = true
+    if (s.destroyed) return
+    if (!this.#closing) {
+      this.#closing = true
+      this.#closeBy = performance.now() + CLOSE_GRACE_MS
+      this.deadline = this.#closeBy
+      this.listener.wheel.add(this)
+    }
+    s.end()
+  }
+
+  /** The wheel found `deadline` passed: apply whichever bound tripped, else look again later. */
+  onDeadline (now: number): void {
+    if (this.#gone) return
+    const l = this.listener
+    const lim = l.limits
+    let next = Infinity
+    if (this.#closing) {
+      if (now >= this.#closeBy) { this.socket.destroy(); return }
+      next = this.#closeBy
+    } else {
+      if (this.#writeBlocked) {
+        const taken = this.#queued - this.socket.writableLength // completed writes: a big writev counts when done
+        if (taken > this.#stallMark) { this.#stallMark = taken; this.#stallSince = now }
+        next = this.#stallSince + lim.writeStallMs
+        if (now >= next) { this.#trip(l.trips.writeStall, 'bolt client reads no responses (writeStallMs), closing'); return }
+      }
+      if (this.#readPauses === 0) {
+        let due = Infinity
+        if (!this.gotData) {
+          due = this.#acceptedAt + lim.firstByteTimeoutMs
+          if (now >= due) { this.#trip(l.trips.firstByte, 'bolt connection sent nothing (firstByteTimeoutMs), closing', true); return }
+        } else if (this.frameStartedAt > 0) {
+          due = this.frameStartedAt + lim.frameTimeoutMs
+          if (now >= due) { this.#trip(l.trips.frame, 'bolt partial frame not completed within frameTimeoutMs, closing'); return }
+        }
+        if (due < next) next = due
+        due = this.inflight === 0 ? this.lastActiveAt + l.options.idleTimeoutMs : now + l.options.idleTimeoutMs
+        if (now >= due) {
+          // Fully idle (a live SOFA client sends heartbeats): free the socket.
+          if (this.decoder.buffered > 0) this.#trip(l.trips.idle, 'bolt connection idle with a partial frame, closing')
+          else { l.trips.idle.n++; l.logger.debug({ peer: this.remoteAddress }, 'bolt connection idle, closing'); this.end() }
+          return
+        }
+        if (due < next) next = due
+      }
+      // Not read by us right now: only the stall bound applies; look again later.
+      if (next === Infinity) next = now + Math.min(lim.frameTimeoutMs, l.options.idleTimeoutMs)
+    }
+    this.deadline = next
+    l.wheel.add(this)
+  }
+
+  /** Count the trip, log it (debug when `quiet`: port scanners and L4 checks are normal), close. */
+  #trip (cell: TripCell, msg: string, quiet = false): void {
+    cell.n++
+    this.listener.logger[quiet ? 'debug' : 'warn']({ peer: this.remoteAddress, partial: this.decoder.buffered, waiting: this.socket.writableLength }, msg)
+    this.socket.destroy()
+  }
+}
+
+const CONN = Symbol('isthmus.boltServerConnection')
+type SocketWithConn = Socket & { [CONN]: BoltServerConnection }
+
+function onData (this: Socket, chunk: Buffer): void {
+  const c = (this as SocketWithConn)[CONN]
+  try {
+    c.handleData(chunk)
+  } catch (err) {
+    c.crashed(err)
+  }
+}
+function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
+function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
+function uncork (c: BoltServerConnection): void { c.uncork() }
