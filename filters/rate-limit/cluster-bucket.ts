@@ -96,8 +96,11 @@ export class ClusterBucket {
     this.seenEpoch = this.#handle.client.epoch
     if (!this.fallback) {
       this.fallback = true
-      // Borrowed tokens are forgotten: the local share takes over from here.
+      // Borrowed tokens are forgotten: the local share takes over from here, starting empty
+      // (this replica was just spending cluster tokens: no extra burst on failover).
       this.tokens = 0
+      this.local.tokens = 0
+      this.local.last = this.#askedAt
     }
     this.probeAt = this.#askedAt + this.#probeMs
   }

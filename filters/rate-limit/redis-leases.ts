@@ -44,7 +44,9 @@ export class LeaseClient {
       enableOfflineQueue: false,
       lazyConnect: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 250,
+      // A dead Redis closes the connection (leases fail at once); this bounds a hung one. Not
+      // shorter: a busy event loop would read a late answer as a timeout.
+      commandTimeout: 1000,
       connectTimeout: 1000,
       retryStrategy: (times: number) => Math.min(50 * times, 1000),
       connectionName: 'isthmus-rate-limit',
@@ -59,7 +61,26 @@ export class LeaseClient {
 
   /** Lease up to `want` tokens of the bucket `key`; rejects when Redis is unreachable. */
   lease (key: string, rate: number, burst: number, want: number): Promise<number> {
-    return (this.#redis as unknown as { isthmusLease: LeaseFn }).isthmusLease(key, String(rate), String(burst), String(want))
+    const send = (this.#redis as unknown as { isthmusLease: LeaseFn })
+    if (this.epoch === 0 && this.#redis.status !== 'ready') {
+      // The first lease of a new connection waits for it (up to connectTimeout) rather than
+      // failing over to the local share while the connection is still being made.
+      return this.#firstReady().then(() => send.isthmusLease(key, String(rate), String(burst), String(want)))
+    }
+    return send.isthmusLease(key, String(rate), String(burst), String(want))
+  }
+
+  #connecting: Promise<void> | null = null
+  #firstReady (): Promise<void> {
+    if (this.#connecting === null) {
+      this.#connecting = new Promise<void>((resolve, reject) => {
+        const r = this.#redis
+        const done = (): void => { clearTimeout(timer); r.off('ready', done); resolve() }
+        const timer = setTimeout(() => { r.off('ready', done); this.#connecting = null; reject(new Error('redis not ready')) }, 1000)
+        r.on('ready', done)
+      })
+    }
+    return this.#connecting
   }
 
   ref (): this { this.#refs++; return this }
