@@ -60,6 +60,8 @@ export interface LdcConfig {
   readonly hopHeader: string
   readonly trustAll: boolean
   readonly trust: ReadonlySet<string>
+  /** No caller is trusted with a forwarded zone: the hop marker matters only before forwarding. */
+  readonly trustNone: boolean
   readonly stampAlways: boolean
   /** Hop marker value: this gateway's entity. */
   readonly hopValue: string
@@ -128,6 +130,7 @@ export function compileLdc (o: LdcOptions, ctx: CompileContext): LdcConfig {
     hopHeader: fwd.hopHeader,
     trustAll: fwd.trust.includes('*'),
     trust: new Set(fwd.trust),
+    trustNone: fwd.trust.length === 0,
     stampAlways: o.stamp === 'always',
     hopValue: ctx.entity,
     replies: Object.freeze({

@@ -23,7 +23,9 @@ export class LdcFilter implements Filter {
     const kind = c.services.get(call.service)
     if (kind === undefined) return CONTINUE
     const h = call.headers
-    const hop = h.get(c.hopHeader)
+    // The hop marker is read only when it can matter: a trusted peer's forwarded zone, or
+    // below, before forwarding (a local call never needs it; a Bolt header read is a walk).
+    let hop = c.trustNone ? undefined : h.get(c.hopHeader)
     let zone: ZoneTarget | null = null
     let shard = -1
     if (hop !== undefined && this.#trusted(call)) {
@@ -73,6 +75,7 @@ export class LdcFilter implements Filter {
       return CONTINUE
     }
     // Not served here: to the zone's gateway, once.
+    if (c.trustNone) hop = h.get(c.hopHeader)
     if (hop !== undefined) return this.#refuse(call, 'loop')
     const cluster = call.protocol === 'triple' ? zone.triple : zone.bolt
     if (cluster === null || !call.reroute(cluster)) return this.#reply(call, zone.noGateway, 'no-zone')

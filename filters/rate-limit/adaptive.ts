@@ -7,7 +7,7 @@
  *   2. calls matching a `low` priority are shed too;
  *   3. services whose concurrency grew get a concurrency cap: Sentinel's system-rule estimate
  *      (max success QPS x min RT, learned over calm windows, with a floor of minConcurrency),
- *      halved each window the loop stays overloaded and grown by a quarter each calm one
+ *      halved each window the loop stays overloaded and grown by an eighth (at least one) each calm one
  *      (AIMD, as Envoy's adaptive concurrency moves its limit), lifted once well above need.
  * With `latencyFactor`, a service whose window latency exceeds that multiple of its learned
  * minimum gets the same cap on its own (its upstream is slow), at any level. `high` priority
@@ -242,8 +242,9 @@ export class AdaptiveGovernor {
       // Multiplicative decrease: start at the estimate, halve while the pressure lasts.
       s.cap = s.cap === Infinity ? estimate : Math.max(1, Math.floor(s.cap / 2))
     } else if (s.cap !== Infinity) {
-      // Additive-ish increase while calm; lifted once well above what the service needs.
-      s.cap += Math.max(1, Math.ceil(s.cap / 4))
+      // Additive increase while calm (an eighth, at least one): long calm stretches between
+      // the overloaded windows that halve it; lifted once well above what the service needs.
+      s.cap += Math.max(1, Math.floor(s.cap / 8))
       if (this.level < 3 && s.cap >= 2 * Math.max(estimate, s.peak)) s.cap = Infinity
     }
     s.done = 0

@@ -50,6 +50,8 @@ function load (t: ExecutionContext, port: number, workers: number): { stop: () =
     }
   }
   const all = Array.from({ length: workers }, run)
+  // Registered after the gateway's teardown, so it runs before it: the loops end even on failure.
+  t.teardown(() => { stopped = true })
   return { statuses, stop: async () => { stopped = true; await Promise.all(all) } }
 }
 

@@ -57,6 +57,7 @@ test('QPS: a 50/s rule admits 50/s within 10% over 5 s of overload; the rest get
     }
   }
   const workers = Array.from({ length: 8 }, worker)
+  t.teardown(() => { stop = true })
   // Start the window once calls are refused: the burst is spent, the bucket is at its rate.
   // (The default burst, one second of the rate, also covers the pauses of a busy machine:
   // a bucket smaller than a pause drops the tokens it cannot hold.)
