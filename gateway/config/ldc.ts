@@ -72,7 +72,7 @@ export function checkLdc (options: Pick<GatewayOptions, 'ldc' | 'clusters'>, fai
     if (z === undefined) fail(`/ldc/table/${i}/zone`, `zone ${row.zone} is not in ldc.zones`)
     if (z.type !== 'rzone') fail(`/ldc/table/${i}/zone`, `zone ${row.zone} is a ${z.type}; shard ranges map to RZones`)
     for (let s = row.from; s <= row.to; s++) {
-      if (owner[s] >= 0) fail(`/ldc/table/${i}`, `shard ${s} is also in /ldc/table/${owner[s]}`)
+      if (owner[s] >= 0) fail(`/ldc/table/${i}`, `shard ${s} is also in table row ${owner[s]}`)
       owner[s] = i
     }
   })

@@ -46,7 +46,7 @@ test('accepts the reserved minimal form (table only) and a full section with def
 })
 
 test('rejects overlapping ranges, ranges beyond the shard width, and accepts wider shards', (t) => {
-  rejects(t, { table: [{ from: 0, to: 60, zone: 'A' }, { from: 50, to: 99, zone: 'B' }] }, '/ldc/table/1', /shard 50 is also in \/ldc\/table\/0/)
+  rejects(t, { table: [{ from: 0, to: 60, zone: 'A' }, { from: 50, to: 99, zone: 'B' }] }, '/ldc/table/1', /shard 50 is also in table row 0/)
   rejects(t, { table: [{ from: 0, to: 100, zone: 'A' }] }, '/ldc/table/0/to', /must be < 100/)
   rejects(t, { table: [{ from: 9, to: 3, zone: 'A' }] }, '/ldc/table/0/to', /must be >= from/)
   t.notThrows(() => validateOptions(gateway({ shard: { digits: 3 }, table: [{ from: 0, to: 999, zone: 'A' }] })))
