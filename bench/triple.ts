@@ -327,7 +327,7 @@ async function main (): Promise<void> {
 HTTP/2 unary gRPC, 100-byte request and response, loopback, ${machine.cpus} vCPU (${machine.cpuModel}), Node ${machine.node}, ${machine.h2load}${machine.nginx !== null ? `, nginx ${machine.nginx}` : ''}.
 Saturating: \`${args.saturating}\`, ${ROUNDS} alternated rounds, medians (ratios per round, then the median).
 Fixed rate: \`${args.fixedRate}\` (${CLIENTS * RATE_PER_CLIENT} req/s), ${RATE_ROUNDS} rounds; "added" is over direct.
-Isthmus (${args.isthmusRuns}): the example config's greeter route and cluster (least-request, default upstream settings) pointed at the bench upstream, access log off; isthmus-chain adds the example's filters (headers set + deny rule).
+Isthmus (${args.isthmusRuns}): the example config's greeter route and cluster (least-request, default upstream settings) pointed at the bench upstream, access log off; isthmus-chain adds the example's filters (headers set + deny rule); isthmus-governance runs ldc + stress + rate-limit (a never-binding QPS and concurrency rule) instead.
 Proxy CPU = the proxy process's user+system time / requests. Load average at start ${machine.loadavgStart.join(' ')} (the machine is shared: compare ratios, not absolutes).
 
 ${table}
