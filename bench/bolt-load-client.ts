@@ -1,6 +1,7 @@
 /**
  * Bolt load client: `conns` connections each keeping `depth` requests in flight for
- * `durationMs`; a v1 SofaRequest frame with a `service` header and 128 bytes of content.
+ * `durationMs`; a v1 SofaRequest frame with a `service` header, an LDC uid key and 128 bytes
+ * of content.
  * Returns completed requests, req/s, p99 latency (ms) and errors.
  */
 import { connect, type Socket } from 'node:net'
@@ -12,7 +13,8 @@ export interface LoadResult { requests: number, rps: number, p99Ms: number, erro
 
 const TEMPLATE = encodeFrame({
   proto: 1, type: 1, cmd: 1, requestId: 0, timeout: 3000, className: 'com.alipay.sofa.rpc.core.request.SofaRequest',
-  header: encodeHeaderMap(new Map([['service', 'com.example.EchoService:1.0']])), content: Buffer.alloc(128, 0x62),
+  // The LDC uid key is read by the governance chain only (every target gets the same frame).
+  header: encodeHeaderMap(new Map([['service', 'com.example.EchoService:1.0'], ['x-ldc-uid', '2088000012345']])), content: Buffer.alloc(128, 0x62),
 })
 
 export async function runLoad (port: number, conns: number, depth: number, durationMs: number): Promise<LoadResult> {

@@ -2,7 +2,8 @@
  * `npm run bench:bolt`: Bolt throughput through each target, alternated in one run
  * (A B C ... A B C ...), medians quoted. Targets: direct to the echo upstream, the raw TCP
  * pipe relay (reference), Isthmus with an empty chain, Isthmus with the example chain
- * (`headers` + a `deny` rule that never matches), haproxy `mode tcp` when installed.
+ * (`headers` + a `deny` rule that never matches), Isthmus with the governance chain (ldc +
+ * stress + rate-limit with a non-binding rule), haproxy `mode tcp` when installed.
  * Shapes: 4 connections x 32 pipelined, 64 connections x 1. Each proxy runs in its own
  * child process; its CPU time comes from /proc/<pid>/stat. Writes bench/results/bolt-<date>.json.
  */
@@ -72,12 +73,14 @@ async function main (): Promise<void> {
   const relay = await startNode('raw-pipe-relay.ts', [String(up.port)])
   const empty = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'empty'])
   const example = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'example'])
+  const governance = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'governance'])
   const hap = await startHaproxy(up.port)
   const targets: Target[] = [
     { name: 'direct', port: up.port, pid: null },
     { name: 'raw pipe relay', port: relay.port, pid: relay.child.pid! },
     { name: 'isthmus empty chain', port: empty.port, pid: empty.child.pid! },
     { name: 'isthmus example chain', port: example.port, pid: example.child.pid! },
+    { name: 'isthmus governance chain', port: governance.port, pid: governance.child.pid! },
   ]
   if (hap !== null) targets.push({ name: 'haproxy mode tcp', port: hap.port, pid: hap.child.pid! })
   const shapes = [{ name: '4 conns x 32 pipelined', conns: 4, depth: 32 }, { name: '64 conns x 1', conns: 64, depth: 1 }]
@@ -115,13 +118,26 @@ async function main (): Promise<void> {
       })
     }
   }
+  // Governance chain CPU per request over the empty chain's, per round (same conditions), then the median.
+  const governanceRatios: Array<{ shape: string, ratio: number, addedUs: number }> = []
+  for (const shape of shapes) {
+    const g = samples.get(`${shape.name}|isthmus governance chain`) ?? []
+    const e = samples.get(`${shape.name}|isthmus empty chain`) ?? []
+    const ratios: number[] = []
+    const added: number[] = []
+    for (let i = 0; i < Math.min(g.length, e.length); i++) {
+      if (g[i].cpuUsPerReq !== null && e[i].cpuUsPerReq !== null && e[i].cpuUsPerReq! > 0) { ratios.push(g[i].cpuUsPerReq! / e[i].cpuUsPerReq!); added.push(g[i].cpuUsPerReq! - e[i].cpuUsPerReq!) }
+    }
+    governanceRatios.push({ shape: shape.name, ratio: +median(ratios).toFixed(3), addedUs: +median(added).toFixed(2) })
+  }
   console.log(`\nBolt bench: ${ROUNDS} alternated rounds of ${DURATION_MS} ms, medians (node ${process.version})\n`)
   console.log('| shape | target | req/s | vs relay | vs direct | proxy CPU µs/req | p99 ms | errors |')
   console.log('|---|---|---|---|---|---|---|---|')
   for (const r of rows) console.log(`| ${r.shape} | ${r.target} | ${r.rps} | ${r.vsRelay} | ${r.vsDirect} | ${r.cpuUsPerReq ?? '–'} | ${r.p99Ms} | ${r.errors} |`)
+  for (const g of governanceRatios) console.log(`governance chain CPU/request vs the empty chain, ${g.shape} (target <= 1.10): ${g.ratio}x (median of per-round ratios), +${g.addedUs} µs/req: ${g.ratio <= 1.1 ? 'met' : 'MISSED'}`)
   mkdirSync(join(here, 'results'), { recursive: true })
   const file = join(here, 'results', `bolt-${new Date().toISOString().slice(0, 10)}.json`)
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, durationMs: DURATION_MS, rows, samples: Object.fromEntries(samples) }, null, 2))
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, durationMs: DURATION_MS, rows, governanceRatios, samples: Object.fromEntries(samples) }, null, 2))
   console.log(`\nwrote ${file}`)
   for (const c of children) c.kill('SIGTERM')
 }

@@ -1,6 +1,6 @@
 /**
  * Isthmus Bolt listener alone, for the bench. Usage: isthmus-bolt-proxy.ts <upstreamPort>
- * <empty|example>. Prints its port.
+ * <empty|example|governance>. Prints its port.
  */
 import pino from 'pino'
 import { HostRegistry } from '../gateway/cluster/host.js'
@@ -11,6 +11,7 @@ import { BoltListener } from '../gateway/listener/bolt-listener.js'
 import { BoltPoolRegistry } from '../gateway/upstream/bolt-pool.js'
 import { setAccessLogLevel } from '../gateway/proxy/proxied-call.js'
 import { registerBuiltinFilters } from '../filters/index.js'
+import { governanceFilters } from './lib/governance.js'
 
 registerBuiltinFilters()
 
@@ -19,7 +20,7 @@ const chain = process.argv[3] ?? 'empty'
 const options = validateOptions({
   entity: 'bench', trustDomain: 'bench.local',
   listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: {} },
-  clusters: [{ name: 'up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort }], upstream: { maxConnections: 4, maxConcurrentStreams: 64 } }],
+  clusters: [{ name: 'up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }], upstream: { maxConnections: 4, maxConcurrentStreams: 64 } }],
   routes: [{ name: 'all', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'up', timeoutMs: 5000 }],
   filters: chain === 'example'
     ? [
@@ -27,6 +28,7 @@ const options = validateOptions({
         { name: 'deny', config: { rules: [{ name: 'never', service: 'com.example.Forbidden' }] } },
       ]
     : [],
+  ...(chain === 'governance' ? governanceFilters('com.example.EchoService', false) : {}),
 })
 const logger = pino({ level: 'warn' })
 setAccessLogLevel('off')

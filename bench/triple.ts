@@ -3,10 +3,12 @@
  * target in turn (A B C ... A B C ..., the order rotated each round), medians over rounds
  * (PERF.md). Targets: direct to the upstream, the bare node:http2 pass-through (bench/
  * bare-passthrough.ts), Isthmus with an empty chain, Isthmus with the example chain, and nginx
- * grpc_pass when installed. Every proxy is a child process; its CPU per request comes from
+ * grpc_pass when installed, and Isthmus with the governance chain (ldc + stress + rate-limit
+ * with a non-binding limit; README "Benchmarks"). Every proxy is a child process; its CPU per request comes from
  * /proc/<pid>/stat deltas around each h2load run.
  *
- * Options: --rounds N (5), --requests N (60000), --rate-rounds N (3), --quick,
+ * Options: --rounds N (5), --requests N (60000), --rate-rounds N (3), --quick, --adaptive (add
+ *   the governance chain with adaptive shedding on, thresholds never reached),
  *   --semi (add Isthmus empty chain with --max-semi-space-size=32), --dist (run dist/ build),
  *   --only a,b (target names), --no-write.
  */
@@ -23,6 +25,7 @@ import { h2loadArgv, runH2load, type H2loadArgs, type H2loadResult } from './lib
 import { nginxVersion, startNginx } from './lib/nginx.js'
 import { cpuMicros, freePort, median, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
 import { grpcFrame } from './h2-upstream.js'
+import { governanceFilters } from './lib/governance.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const { values: opt } = parseArgs({
@@ -32,6 +35,7 @@ const { values: opt } = parseArgs({
     'rate-rounds': { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     semi: { type: 'boolean', default: false },
+    adaptive: { type: 'boolean', default: false },
     dist: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
@@ -47,7 +51,8 @@ const RATE_PER_CLIENT = 200
 const RATE_REQUESTS = opt.quick ? 6400 : 12800
 const WARMUP = opt.quick ? 5000 : 10000
 const PATH = '/isthmus.example.Greeter/SayHello'
-const HEADERS = ['content-type: application/grpc', 'te: trailers']
+// Every target gets the LDC uid header (only the governance chain reads it).
+const HEADERS = ['content-type: application/grpc', 'te: trailers', 'x-ldc-uid: 2088000012345']
 
 interface Target {
   name: string
@@ -76,7 +81,9 @@ function nodeChild (name: string, args: string[], nodeFlags: string[] = []): Chi
   return c
 }
 
-function isthmusConfig (port: number, upstreamPort: number, withChain: boolean): string {
+type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive'
+
+function isthmusConfig (port: number, upstreamPort: number, chain: Chain): string {
   const example = YAML.parse(readFileSync(join(root, 'examples', 'isthmus.example.yaml'), 'utf8')) as {
     clusters: Array<{ name: string, lb?: unknown }>
     routes: Array<{ name: string, timeoutMs?: number, match: unknown }>
@@ -84,20 +91,22 @@ function isthmusConfig (port: number, upstreamPort: number, withChain: boolean):
   }
   const cluster = example.clusters.find(c => c.name === 'greeter')!
   const route = example.routes.find(r => r.name === 'greeter')!
+  const governance = chain === 'governance' || chain === 'governance-adaptive'
   const cfg = {
     entity: 'bench',
     listeners: {
       triple: { host: '127.0.0.1', port },
       admin: { host: '127.0.0.1', port: 0, token: 'bench-admin-token' },
     },
-    clusters: [{ name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort }] }],
+    clusters: [{ name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }] }],
     routes: [{ name: 'greeter', match: route.match, cluster: 'greeter', timeoutMs: route.timeoutMs }],
-    filters: withChain ? example.filters : [],
+    filters: chain === 'example' ? example.filters : [],
+    ...(governance ? governanceFilters('isthmus.example.Greeter', chain === 'governance-adaptive') : {}),
     // Access log off: the bench measures the data plane, not stdout.
     log: { level: 'warn', access: 'off' },
     drain: { timeoutMs: 1000 },
   }
-  const file = join(tmp, `isthmus-${withChain ? 'chain' : 'empty'}-${port}.yaml`)
+  const file = join(tmp, `isthmus-${chain}-${port}.yaml`)
   writeFileSync(file, YAML.stringify(cfg))
   return file
 }
@@ -128,13 +137,19 @@ async function setup (): Promise<{ upstream: Child, upstreamPort: number, target
   await add('bare', 'bench/bare-passthrough.ts (node:http2, one pooled session, manual forwarding)',
     (p) => nodeChild('bare', ['bench/bare-passthrough.ts', String(p), String(upstreamPort)]))
   await add('isthmus-empty', 'Isthmus, no filters, one route',
-    (p) => nodeChild('isthmus-empty', isthmusArgs(isthmusConfig(p, upstreamPort, false))))
+    (p) => nodeChild('isthmus-empty', isthmusArgs(isthmusConfig(p, upstreamPort, 'empty'))))
   if (opt.semi) {
     await add('isthmus-empty-semi32', 'Isthmus, no filters, node --max-semi-space-size=32',
-      (p) => nodeChild('isthmus-empty-semi32', isthmusArgs(isthmusConfig(p, upstreamPort, false)), ['--max-semi-space-size=32']))
+      (p) => nodeChild('isthmus-empty-semi32', isthmusArgs(isthmusConfig(p, upstreamPort, 'empty')), ['--max-semi-space-size=32']))
   }
   await add('isthmus-chain', 'Isthmus, example chain (headers + deny), one route',
-    (p) => nodeChild('isthmus-chain', isthmusArgs(isthmusConfig(p, upstreamPort, true))), [])
+    (p) => nodeChild('isthmus-chain', isthmusArgs(isthmusConfig(p, upstreamPort, 'example'))), [])
+  await add('isthmus-governance', 'Isthmus, governance chain (ldc + stress + rate-limit, non-binding rule), one route',
+    (p) => nodeChild('isthmus-governance', isthmusArgs(isthmusConfig(p, upstreamPort, 'governance'))))
+  if (opt.adaptive) {
+    await add('isthmus-governance-adaptive', 'Isthmus, governance chain with adaptive shedding (never triggered)',
+      (p) => nodeChild('isthmus-governance-adaptive', isthmusArgs(isthmusConfig(p, upstreamPort, 'governance-adaptive'))))
+  }
   const chain = targets.find(t => t.name === 'isthmus-chain')
   if (chain !== undefined) chain.checks.push(denied(chain.port))
   if (nginxVersion() !== null) {
@@ -291,6 +306,12 @@ async function main (): Promise<void> {
     const ofMins = empty.proxyCpuUsPerReqMin! / bareRow.proxyCpuUsPerReqMin!
     verdicts.push(`Isthmus empty chain CPU/request vs the bare pass-through (target <= 1.10): ${fmt(empty.cpuRatioToBare, 2)}x (median of per-round ratios), ${fmt(ofMedians, 2)}x (ratio of medians), ${fmt(ofMins, 2)}x (ratio of minimums): ${empty.cpuRatioToBare <= 1.1 ? 'met' : 'MISSED'}`)
   }
+  for (const g of ['isthmus-governance', 'isthmus-governance-adaptive']) {
+    const row = rows.find(r => r.target === g)
+    if (row === undefined || empty === undefined) continue
+    const perRoundRatio = perRound(g, 'isthmus-empty', x => x.proxyCpuUsPerReq)
+    verdicts.push(`${g} CPU/request vs the empty chain (target <= 1.10): ${fmt(perRoundRatio, 3)}x (median of per-round ratios), ${fmt(row.proxyCpuUsPerReq! / empty.proxyCpuUsPerReq!, 3)}x (ratio of medians), +${fmt(row.proxyCpuUsPerReq! - empty.proxyCpuUsPerReq!, 1)} µs/req: ${perRoundRatio <= 1.1 ? 'met' : 'MISSED'}`)
+  }
   if (chainRow !== undefined && ng !== undefined) verdicts.push(`Isthmus example chain throughput = ${fmt(perRound('isthmus-chain', 'nginx', x => x.reqPerSec), 2)}x nginx grpc_pass in the same run (goal: 1.00)`)
   for (const v of verdicts) process.stdout.write(v + '\n')
   const failed = rows.flatMap(r => r.checks.filter(c => !c.ok).map(c => `${r.target}: ${c.detail}`))
@@ -306,7 +327,7 @@ async function main (): Promise<void> {
 HTTP/2 unary gRPC, 100-byte request and response, loopback, ${machine.cpus} vCPU (${machine.cpuModel}), Node ${machine.node}, ${machine.h2load}${machine.nginx !== null ? `, nginx ${machine.nginx}` : ''}.
 Saturating: \`${args.saturating}\`, ${ROUNDS} alternated rounds, medians (ratios per round, then the median).
 Fixed rate: \`${args.fixedRate}\` (${CLIENTS * RATE_PER_CLIENT} req/s), ${RATE_ROUNDS} rounds; "added" is over direct.
-Isthmus (${args.isthmusRuns}): the example config's greeter route and cluster (least-request, default upstream settings) pointed at the bench upstream, access log off; isthmus-chain adds the example's filters (headers set + deny rule).
+Isthmus (${args.isthmusRuns}): the example config's greeter route and cluster (least-request, default upstream settings) pointed at the bench upstream, access log off; isthmus-chain adds the example's filters (headers set + deny rule); isthmus-governance runs ldc + stress + rate-limit (a never-binding QPS and concurrency rule) instead.
 Proxy CPU = the proxy process's user+system time / requests. Load average at start ${machine.loadavgStart.join(' ')} (the machine is shared: compare ratios, not absolutes).
 
 ${table}

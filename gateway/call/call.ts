@@ -115,6 +115,25 @@ export class Call {
   /** The caller: a verified token identity if any, else the mTLS peer. */
   get caller (): PeerIdentity | null { return this.identity ?? this.peer }
 
+  /**
+   * Send the call to another cluster of the snapshot it runs under (by name), instead of the
+   * one its route chose: for afterRoute filters such as LDC wrong-unit forwarding or a
+   * stress-traffic shadow cluster (MOSN's ReChooseHost, without re-matching the route).
+   * The route, its deadline and `subset` stay as they are (clear `subset` if the new cluster's
+   * hosts do not carry those labels). Returns false, changing nothing, when no cluster has
+   * that name or the host is already chosen (after afterRoute).
+   */
+  reroute (cluster: string): boolean {
+    if (this.phase > Phase.AfterRoute) return false
+    const c = this.clusterNamed(cluster)
+    if (c === null) return false
+    this.cluster = c
+    return true
+  }
+
+  /** The cluster named so in this call's snapshot; the protocol drivers' calls know it. */
+  protected clusterNamed (_name: string): Cluster | null { return null }
+
   decide (decision: Decision): void {
     if (this.decisions === null) this.decisions = [decision]
     else this.decisions.push(decision)

@@ -57,6 +57,12 @@ export interface CompileContext {
   invalid (message: string, path: string): IsthmusError
   /** A prebuilt local reply for the given code. */
   localReply (code: ErrorCode, detail: string, message?: string): LocalReply
+  /**
+   * The config file's `redis` section, for filters that share state across replicas
+   * (`rate-limit` cluster rules); undefined when the gateway runs without Redis. The filter
+   * opens its own connection; a password comes from the environment variable `passwordEnv`.
+   */
+  readonly redis?: Readonly<{ url: string, keyPrefix: string, passwordEnv?: string }>
   /** A counter named `isthmus_<filter>_<name>_total`, shared across revisions. */
   counter (name: string, help: string, labelNames?: readonly string[]): FilterCounter
   /**

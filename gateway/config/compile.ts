@@ -3,6 +3,7 @@ import type { CompileContext, FilterFactory } from '../chain/filter-api.js'
 import { LocalReply } from '../chain/local-reply.js'
 import { resolveFilterFactory } from '../chain/filter-registry.js'
 import { chainWithPolicies } from './policies.js'
+import { withLdcSection } from './ldc.js'
 import { CompiledChain } from '../chain/compiled-chain.js'
 import { Cluster } from '../cluster/cluster.js'
 import type { Host, HostRegistry } from '../cluster/host.js'
@@ -152,7 +153,8 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
   const entries = chainWithPolicies(options)
   const policyAt = entries.length > options.filters.length ? entries.findIndex(e => !options.filters.includes(e)) : -1
   for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]
+    // The top-level `ldc` section configures the `ldc` entry.
+    const entry = withLdcSection(entries[i], options.ldc)
     if (entry.enabled === false) continue
     const path = i === policyAt ? '/policies' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
@@ -193,6 +195,7 @@ function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filt
     logger: deps.logger.child({ filter: filterName }),
     invalid: (message, path) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${basePath}${path}: ${message}`, basePath + path),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
+    ...(options.redis === undefined ? {} : { redis: options.redis }),
     counter: (name, help, labelNames = []) => {
       const c = sharedCounter(`${metricPrefix}${name}_total`, help, labelNames)
       return { inc: (labels, value) => { if (labels === undefined) c.inc(value ?? 1); else c.inc(labels, value ?? 1) } }

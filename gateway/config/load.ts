@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml'
 import { IsthmusError } from '../errors.js'
 import { compileValidator } from './validate.js'
 import { gatewaySchema } from './schema.js'
+import { checkLdc } from './ldc.js'
 import type { GatewayOptions } from './options.js'
 
 const validateGateway = compileValidator<GatewayOptions>(gatewaySchema)
@@ -75,11 +76,7 @@ export function checkSemantics (o: GatewayOptions): void {
     routeNames.add(r.name)
     if (!clusterNames.has(r.cluster)) fail(`/routes/${i}/cluster`, `unknown cluster "${r.cluster}"`)
   })
-  if (o.ldc !== undefined) {
-    o.ldc.table.forEach((row, i) => {
-      if (row.to < row.from) fail(`/ldc/table/${i}/to`, 'must be >= from')
-    })
-  }
+  checkLdc(o, fail)
   const l = o.listeners
   if (l.triple === undefined && l.bolt === undefined) fail('/listeners', 'needs a triple or a bolt listener')
   const a = l.admin

@@ -201,18 +201,34 @@ export interface FilterEntryOptions {
   enabled?: boolean
 }
 
+export type ZoneKind = 'rzone' | 'gzone' | 'czone'
+
+/** The LDC section (`ldc`, `PUT /v1/ldc`); README "LDC routing". */
 export interface LdcOptions {
-  /** Where the routing uid comes from. */
-  uid: { header?: string, boltKey?: string, jwtClaim?: string }
-  /** Zone of this gateway. */
+  /** Where the routing uid comes from, tried in this order: header, boltKey, jwtClaim, tri-unit-info. */
+  uid: { header?: string, boltKey?: string, jwtClaim?: string, unitInfo?: boolean, maxLength?: number }
+  /** Shard = `digits` decimal digits of the uid ending `offset` characters before its end (default: the last two). */
+  shard?: { digits: number, offset: number }
+  /** Zone of this gateway (with `localZones`: every zone it serves). None: it serves every zone. */
   localZone?: string
-  /** Shard ranges (uid mod 100) to zones. */
+  localZones?: string[]
+  /** Zones by name; without it, table zones are RZones, `globalZone` the GZone, other zones in `cities` CZones. */
+  zones?: Record<string, { type: ZoneKind, city?: string, gateway?: { triple?: string, bolt?: string } }>
+  /** Shard ranges to RZones. */
   table: Array<{ from: number, to: number, zone: string }>
-  /** Service kind: rzone (in-zone), gzone (global), czone (city copy). */
-  services?: Record<string, 'rzone' | 'gzone' | 'czone'>
+  /** Service kind: rzone (in the uid's zone), gzone (global), czone (the caller's city copy). Others: no LDC routing. */
+  services?: Record<string, ZoneKind>
   globalZone?: string
   /** Zone -> city, for CZone reads. */
   cities?: Record<string, string>
+  /** RZone for calls with no (or a malformed) uid; none: such calls are refused. */
+  defaultZone?: string
+  /** A zone a caller may pin (header / Bolt key, or `zone` in tri-unit-info), if listed in `allow`. */
+  pin?: { header?: string, boltKey?: string, allow: string[] }
+  /** Headers a forwarded call carries (and a gateway receiving one honours). */
+  forward?: { zoneHeader: string, shardHeader: string, hopHeader: string, trust: string[] }
+  /** Stamp zone and shard on every call (`always`), or only on forwarded ones. */
+  stamp?: 'forward' | 'always'
 }
 
 export interface PolicyRuleOptions {

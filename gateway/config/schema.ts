@@ -163,13 +163,51 @@ export const filterEntrySchema = {
   },
 } as const
 
+/** A zone name: used as a host label value, in headers and in metric labels. */
+const zoneName = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' } as const
+/** A header / Bolt header-map key the LDC filter reads or writes (lower-case for Triple). */
+const headerName = { type: 'string', pattern: '^[a-z0-9_.-][a-z0-9_.-]{0,127}$' } as const
+
+/**
+ * The LDC (unitized architecture) section, also `PUT /v1/ldc`: where the routing uid comes
+ * from, how its shard is cut, the zones (RZone / GZone / CZone), shard ranges -> RZone, the
+ * kind of each service, and how calls for zones this gateway does not serve are forwarded.
+ * The `ldc` filter acts on it (README "LDC routing"); semantics in config/ldc.ts.
+ */
 export const ldcSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['table'],
   properties: {
-    uid: section({ header: str, boltKey: str, jwtClaim: str }),
-    localZone: str,
+    uid: section({
+      header: headerName,
+      boltKey: { type: 'string', minLength: 1, maxLength: 128 },
+      jwtClaim: str,
+      // tri-unit-info (Triple): JSON with `userid` (and `zone`, a pin).
+      unitInfo: { type: 'boolean', default: true },
+      maxLength: { type: 'integer', minimum: 1, maximum: 256, default: 64 },
+    }),
+    // Shard = `digits` decimal digits of the uid, ending `offset` characters before its end.
+    shard: section({
+      digits: { type: 'integer', minimum: 1, maximum: 4, default: 2 },
+      offset: { type: 'integer', minimum: 0, maximum: 32, default: 0 },
+    }),
+    localZone: zoneName,
+    localZones: { type: 'array', items: zoneName, uniqueItems: true },
+    zones: {
+      type: 'object',
+      propertyNames: zoneName,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type'],
+        properties: {
+          type: { enum: ['rzone', 'gzone', 'czone'] },
+          city: str,
+          gateway: { type: 'object', additionalProperties: false, minProperties: 1, properties: { triple: str, bolt: str } },
+        },
+      },
+    },
     table: {
       type: 'array',
       items: {
@@ -177,15 +215,29 @@ export const ldcSchema = {
         additionalProperties: false,
         required: ['from', 'to', 'zone'],
         properties: {
-          from: { type: 'integer', minimum: 0, maximum: 99 },
-          to: { type: 'integer', minimum: 0, maximum: 99 },
-          zone: str,
+          from: { type: 'integer', minimum: 0, maximum: 9999 },
+          to: { type: 'integer', minimum: 0, maximum: 9999 },
+          zone: zoneName,
         },
       },
     },
     services: { type: 'object', additionalProperties: { enum: ['rzone', 'gzone', 'czone'] } },
-    globalZone: str,
-    cities: labels,
+    globalZone: zoneName,
+    cities: { type: 'object', propertyNames: zoneName, additionalProperties: { type: 'string', minLength: 1 } },
+    defaultZone: zoneName,
+    pin: section({
+      header: headerName,
+      boltKey: { type: 'string', minLength: 1, maxLength: 128 },
+      allow: { type: 'array', items: zoneName, uniqueItems: true, default: [] },
+    }),
+    forward: section({
+      zoneHeader: { ...headerName, default: 'x-isthmus-ldc-zone' },
+      shardHeader: { ...headerName, default: 'x-isthmus-ldc-shard' },
+      hopHeader: { ...headerName, default: 'x-isthmus-ldc-hop' },
+      // Caller entities whose zone/shard headers a forwarded call is trusted with ('*': any).
+      trust: { type: 'array', items: str, uniqueItems: true, default: [] },
+    }),
+    stamp: { enum: ['forward', 'always'], default: 'forward' },
   },
 } as const
 

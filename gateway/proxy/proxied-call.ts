@@ -8,6 +8,7 @@ import { Phase } from '../call/phase.js'
 import type { CompiledChain } from '../chain/compiled-chain.js'
 import { PENDING, runHooks, runLogHooks, type RunResult } from '../chain/runner.js'
 import type { Snapshot } from '../config/snapshot.js'
+import type { Cluster } from '../cluster/cluster.js'
 import { callMetrics } from '../metrics.js'
 
 /**
@@ -26,6 +27,10 @@ export abstract class ProxiedCall extends Call {
     this.snapshot = snapshot
     this.chain = protocol === 'triple' ? snapshot.chains.triple : snapshot.chains.bolt
     this.logger = logger
+  }
+
+  protected override clusterNamed (name: string): Cluster | null {
+    return this.snapshot.clusters.get(name) ?? null
   }
 
   /** Send the call to `this.host` (set). */

@@ -25,3 +25,14 @@ test('results are cached per selector and key order does not matter', (t) => {
   t.is(selectorKey({ b: '2', a: '1' }), 'a=1,b=2')
   t.is(idx.select({}).length, 3)
 })
+
+test('a host\'s zone is selectable as the implicit label `zone` (LDC routing), fresh and spliced', (t) => {
+  const hosts = [0, 1, 2, 3].map(i => new Host({ address: 'h', port: i + 1, zone: i < 2 ? 'RZ00' : 'RZ01', labels: { v: String(i % 2) } }))
+  const idx = new SubsetIndex(hosts)
+  t.deepEqual(idx.select({ zone: 'RZ01' }).map(h => h.port), [3, 4])
+  t.deepEqual(idx.select({ zone: 'RZ00', v: '1' }).map(h => h.port), [2])
+  const added = new Host({ address: 'h', port: 9, zone: 'RZ01' })
+  const next = [...hosts.slice(0, 3), added]
+  const sp = SubsetIndex.spliced(idx, next, 3, 1, 1)
+  t.deepEqual(sp.select({ zone: 'RZ01' }).map(h => h.port), [3, 9])
+})
