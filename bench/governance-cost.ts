@@ -31,6 +31,7 @@ function context (prom: boolean): CompileContext {
     logger: pino({ level: 'silent' }),
     invalid: (m, p) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${p}: ${m}`, p),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
+    readsMethod: () => {},
     counter: (name, help, labels = []) => {
       if (!prom) return { inc () {} }
       const c = sharedCounter(`isthmus_bench_${name}_total`, help, labels)
