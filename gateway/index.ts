@@ -15,5 +15,7 @@ export type { ErrorCode } from './errors.js'
 // String matchers with the config file's forms ("exact", "prefix*", {exact|prefix|regex}).
 export { compileStringMatch } from './router/string-matcher.js'
 export type { StringMatcher } from './router/string-matcher.js'
-export { policiesSchema, stringMatchSchema } from './config/schema.js'
-export type { PoliciesOptions, StringMatch } from './config/options.js'
+export { auditSchema, policiesSchema, stringMatchSchema } from './config/schema.js'
+export type { AuditOptions, AuditSinkOptions, PoliciesOptions, StringMatch } from './config/options.js'
+// The process's Prometheus registry, for filters whose metrics prom-client reads at scrape time.
+export { registry as metricsRegistry } from './metrics.js'
