@@ -3,12 +3,13 @@
  * registers them; the core never imports this folder.
  */
 import { registerFilter, type FilterFactory } from '../gateway/index.js'
+import audit from './audit/index.js'
 import auth from './auth/index.js'
 import deny from './deny/index.js'
 import headers from './headers/index.js'
 import policy from './policy/index.js'
 
-export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy] as unknown as FilterFactory[])
+export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy, audit] as unknown as FilterFactory[])
 
 /** Register every built-in filter (idempotent). */
 export function registerBuiltinFilters (): void {
