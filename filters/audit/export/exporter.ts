@@ -26,7 +26,7 @@ export interface ExporterOptions {
   readonly logger: Logger
 }
 
-const LOCK_MS = 30_000
+const LOCK_MS = 15_000
 
 export class Exporter {
   readonly o: ExporterOptions
