@@ -106,6 +106,8 @@ function walk (trail: string, segs: Segment[]): TrailWalk {
       expected = num(h.next)
       w.firstSeq = expected
       if (!Number.isInteger(expected) || expected < 1) { w.problem = `${s.header.where}: segment header without a valid "next" seq (altered)`; return w }
+      // Earlier segments not given (deleted by retention): the header's link is the anchor.
+      if (expected > 1) w.heads.set(head, expected - 1)
     }
     if (chainHash(head, canonical(withoutH(h))) !== h.h) { w.problem = `${s.header.where}: segment ${s.n} header was altered (its hash does not match)`; return w }
     head = h.h as string
