@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadSigner, type Signer } from './checkpoint.js'
-import { Producer } from './producer.js'
+import type { Producer } from './producer.js'
 import { Flag, Stat, viewSharedState } from './shared-state.js'
 import { applyBounds, type SpoolOptions } from './spool.js'
 import { SegmentWriter } from './segment-writer.js'
@@ -25,6 +25,7 @@ let settings: TrailSettings = data.settings
 let signer: Signer | null = null
 let producer: Producer | null = null
 let writer: SegmentWriter
+let closing = false
 
 function loadKey (s: TrailSettings): Signer | null {
   if (s.keyPath === null) return null
@@ -34,15 +35,20 @@ function loadKey (s: TrailSettings): Signer | null {
   }
 }
 
-function startProducer (s: TrailSettings): Producer | null {
+// BullMQ and ioredis load only when the queue is on (a file-only trail thread starts faster).
+let ProducerClass: typeof Producer | null = null
+
+async function startProducer (s: TrailSettings): Promise<Producer | null> {
   const q = s.queue
   if (q === null) return null
+  ProducerClass ??= (await import('./producer.js')).Producer
   let password: string | undefined
   if (q.passwordEnv !== undefined) {
     password = process.env[q.passwordEnv]
     if (password === undefined || password === '') log('error', `audit queue: environment variable ${q.passwordEnv} (redis.passwordEnv) is not set`)
   }
-  return new Producer({
+  if (closing) return null
+  return new ProducerClass({
     dir: data.dir, entity: data.entity, node: data.node, redisUrl: q.redisUrl, password, keyPrefix: q.keyPrefix, queueName: q.queueName, maxJobBytes: q.maxJobBytes,
   }, writer, {
     onEnqueued (records) { shared.stats[Stat.Enqueued] += records },
@@ -64,8 +70,8 @@ try {
     onCheckpoint (line) { producer?.checkpoint(writer.trail, writer.lastCheckpointSeq, line) },
     onProblem (message, err) { log(err === undefined ? 'info' : 'error', message, err) },
   }, data.gapOnStart)
-  producer = startProducer(settings)
   Atomics.store(shared.flags, Flag.State, 1)
+  startProducer(settings).then((p) => { producer = p }, (err: unknown) => { log('error', 'audit queue: cannot start the producer', err) })
 } catch (err) {
   log('error', `cannot open the audit trail in ${data.dir}`, err)
   Atomics.store(shared.flags, Flag.State, 2)
@@ -73,7 +79,6 @@ try {
   throw err
 }
 
-let closing = false
 let checkpointTimer = setInterval(onCheckpointTick, settings.checkpoint.intervalMs)
 const boundsTimer = setInterval(onBoundsTick, 1000)
 
@@ -150,7 +155,7 @@ function reconfigure (next: TrailSettings): void {
   if (queueChanged) {
     const old = producer
     producer = null
-    void (old?.close() ?? Promise.resolve()).then(() => { if (!closing) producer = startProducer(settings) })
+    void (old?.close() ?? Promise.resolve()).then(() => startProducer(settings)).then((p) => { producer = p }, (err: unknown) => { log('error', 'audit queue: cannot start the producer', err) })
   }
 }
 

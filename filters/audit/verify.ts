@@ -203,9 +203,9 @@ export function verifyTrail (files: readonly VerifyFile[], publicKey: KeyObject 
         problem ??= `${at}: checkpoint at seq ${seq} is unsigned, but a key was given (the gateway had no usable key, or the checkpoint was replaced)`
         continue
       }
-      if (w.problem !== null) continue
       if (seq < w.firstSeq - 1) continue // covers segments not given
       if (seq > w.lastSeq) {
+        if (w.problem !== null) continue // the walk stopped early: that problem is the one to name
         problem ??= `trail ${trail} was cut: checkpoint ${at} (${String(body.time)}) covers records up to seq ${seq}, but the trail ends at seq ${w.lastSeq} (records ${w.lastSeq + 1}..${seq} missing)`
         continue
       }
