@@ -14,11 +14,13 @@ import { Trail } from './trail.js'
 export class AuditFilter implements Filter {
   readonly cfg: AuditConfig
   readonly trail: Trail
+  readonly #generation: number
   #closed = false
 
   constructor (cfg: AuditConfig) {
     this.cfg = cfg
     this.trail = Trail.acquire(cfg.dir, { entity: cfg.entity, node: cfg.node }, cfg.settings, cfg.flushMs, cfg.logger)
+    this.#generation = this.trail.generation
     // Only the refuse policy puts a hook on the request path.
     if (cfg.refuse === null) this.onRequest = undefined
   }
@@ -42,6 +44,6 @@ export class AuditFilter implements Filter {
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    this.trail.release()
+    this.trail.release(this.#generation)
   }
 }

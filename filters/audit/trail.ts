@@ -47,6 +47,8 @@ export class Trail {
   #settings: TrailSettings
   #logger: Logger
   #refs = 0
+  /** Bumped by every acquire: the newest filter instance owns the trail. */
+  #generation = 0
   #worker: TaggedWorker | null = null
   #failed = false
   #closed = false
@@ -90,6 +92,7 @@ export class Trail {
       t.#configure(settings, flushMs, logger)
     }
     t.#refs++
+    t.#generation++
     if (settings.queue !== null && t.#worker === null && t.#early === null) {
       t.#early = setTimeout(startEarly, EARLY_START_MS, t)
       t.#early.unref()
@@ -109,6 +112,7 @@ export class Trail {
 
   /** One record: the call's start (epoch ms) and its `call` JSON. The call path's only audit cost. */
   append (startMs: number, callJson: string): void {
+    if (this.#closed) { this.unrecorded++; return } // a call that outlived the gateway's close
     if (this.#worker === null && !this.#respawning && !this.#start()) { this.unrecorded++; return }
     if (this.#posted - this.shared.stats[Stat.CharsIn] + this.#batchChars > this.#settings.maxBufferBytes) {
       if (this.#batch !== '') this.flush()
@@ -141,9 +145,16 @@ export class Trail {
     this.#batchRecords = 0
   }
 
-  /** One filter instance is done with the trail; the last one closes it (synchronously flushed). */
-  release (): void {
-    if (--this.#refs > 0) return
+  get generation (): number { return this.#generation }
+
+  /**
+   * A filter instance is done with the trail. The last one, or the newest (the gateway closes
+   * the current revision's filters at shutdown, after the drain; older revisions' instances
+   * are closed later by their own timers), closes it, synchronously flushed.
+   */
+  release (generation: number): void {
+    if (this.#closed) return
+    if (--this.#refs > 0 && generation !== this.#generation) return
     this.close()
   }
 
