@@ -49,7 +49,7 @@ function gauge (name: string, help: string, read: Read): void {
 /** Register the audit metrics once per process (idempotent). */
 export function registerAuditMetrics (): void {
   const s = (i: number): Read => t => t.shared.stats[i]
-  counter('isthmus_audit_records_total', 'Audit records the trail thread received (written, or declared lost by a write failure)', s(Stat.RecordsIn))
+  counter('isthmus_audit_records_total', 'Audit records the trail thread took (written, or lost to a failing disk and declared)', s(Stat.RecordsIn))
   counter('isthmus_audit_dropped_records_total', 'Audit records dropped on the gateway thread: the buffer bound (declared in the trail as a gap) or a trail that could not be opened', t => t.dropped + t.unrecorded)
   counter('isthmus_audit_lost_records_total', 'Records declared lost in the trail (gap entries)', s(Stat.Lost))
   counter('isthmus_audit_write_errors_total', 'Failed writes to audit segment files (retried)', s(Stat.WriteErrors))
@@ -57,7 +57,7 @@ export function registerAuditMetrics (): void {
   counter('isthmus_audit_enqueued_records_total', 'Audit records added to the BullMQ queue', s(Stat.Enqueued))
   counter('isthmus_audit_export_dropped_records_total', 'Audit records deleted from a full spool before the queue took them (spool policy drop)', s(Stat.ExportDropped))
   counter('isthmus_audit_refused_total', 'Calls refused because the audit trail could not take records (spool policy refuse)', () => 0, () => auditCounters.refused)
-  gauge('isthmus_audit_buffered_bytes', 'Audit bytes in memory: batched, on their way to the trail thread, or waiting for a failed write to succeed', t => t.pendingChars + t.shared.stats[Stat.Unwritten])
+  gauge('isthmus_audit_buffered_bytes', 'Audit bytes in memory: batched, on their way to the trail thread, or waiting for a failed write to succeed', t => t.pendingBytes + t.shared.stats[Stat.Unwritten])
   gauge('isthmus_audit_spool_bytes', 'Trail bytes the export queue has not taken yet', s(Stat.SpoolBytes))
   gauge('isthmus_audit_spool_full', '1 while the spool is over its bound or the trail is not writable (policy refuse refuses calls)', t => t.refusing ? 1 : 0)
   gauge('isthmus_audit_queue_depth', 'Jobs waiting or active in the audit queue (-1 unknown)', t => t.shared.stats[Stat.QueueDepth])

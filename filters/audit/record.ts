@@ -45,7 +45,20 @@ export function compileHeaderRules (allow: readonly string[], redact: readonly s
 
 /** JSON string of a caller-controlled value, cut to `max` characters. */
 export function jsonString (s: string, max = MAX_FIELD): string {
+  if (s.length === 0) return '""'
   return JSON.stringify(s.length > max ? s.slice(0, max) + '…' : s)
+}
+
+// Names from the config (route, cluster, host) repeat on every call: their JSON is kept.
+const names = new Map<string, string>()
+function nameJson (s: string): string {
+  let j = names.get(s)
+  if (j === undefined) {
+    if (names.size >= 4096) names.clear()
+    j = jsonString(s)
+    names.set(s, j)
+  }
+  return j
 }
 
 function nullableString (s: string | undefined): string {
@@ -129,14 +142,14 @@ function traceJson (c: Call): string {
 export function callJson (c: Call, rules: HeaderRules): string {
   const caller = c.caller
   const ms = Math.round(c.durationMs * 1000) / 1000
-  return '{"addr":' + jsonString(c.remoteAddress) +
+  return '{"addr":' + nameJson(c.remoteAddress) +
     ',"caller":' + (caller === null ? 'null' : identityJson(caller)) +
-    ',"cluster":' + (c.cluster === null ? 'null' : jsonString(c.cluster.name)) +
+    ',"cluster":' + (c.cluster === null ? 'null' : nameJson(c.cluster.name)) +
     ',"code":' + (c.code === null ? 'null' : '"' + c.code + '"') +
     ',"decisions":' + decisionsJson(c.decisions) +
     ',"group":' + jsonString(c.group) +
     ',"headers":' + headersJson(c, rules) +
-    ',"host":' + (c.host === null ? 'null' : jsonString(c.host.id)) +
+    ',"host":' + (c.host === null ? 'null' : nameJson(c.host.id)) +
     ',"in":' + finite(c.bytesIn) +
     ',"method":' + jsonString(c.method) +
     ',"mirror":null' +
@@ -145,7 +158,7 @@ export function callJson (c: Call, rules: HeaderRules): string {
     ',"out":' + finite(c.bytesOut) +
     ',"peer":' + (c.peer === null ? 'null' : jsonString(c.peer.principal)) +
     ',"proto":"' + c.protocol + '"' +
-    ',"route":' + (c.route === null ? 'null' : jsonString(c.route.name)) +
+    ',"route":' + (c.route === null ? 'null' : nameJson(c.route.name)) +
     ',"shard":' + finite(c.shard) +
     ',"status":' + finite(c.status) +
     ',"stress":' + (c.stress ? 'true' : 'false') +

@@ -79,7 +79,7 @@ export class SegmentWriter {
   lost = 0
   failing = false
 
-  constructor (o: WriterOptions, signer: Signer | null, events: WriterEvents, gapOnStart: number) {
+  constructor (o: WriterOptions, signer: Signer | null, events: WriterEvents) {
     this.o = o
     this.#signer = signer
     this.#events = events
@@ -99,7 +99,6 @@ export class SegmentWriter {
     this.#torn = st.torn
     this.lastCheckpointSeq = st.seq
     this.#nextSegment = st.nextSegment
-    if (gapOnStart > 0) this.declareGap(gapOnStart, 'writer thread restarted')
   }
 
   #nextSegment: number
@@ -109,29 +108,38 @@ export class SegmentWriter {
   get current (): SegmentInfo | null { return this.#current }
   get unwrittenBytes (): number { return this.#unwrittenBytes }
 
-  /** A batch from the gateway: lines of `<epoch ms>\t<call json>`, each ending in '\n'. Returns records taken. */
+  /**
+   * A batch from the gateway: lines of `<epoch ms>\t<call json>`, or `G\t<count>\t<reason>` for
+   * records dropped before they got here, each ending in '\n'. Returns records taken.
+   */
   append (batch: string): number {
     this.#maybeRotate(Date.now())
     // The header goes first: it is chained before the batch's records.
     this.#ensureSegment()
     let out = ''
     let n = 0
+    let k = 0
     let start = 0
     while (start < batch.length) {
       const end = batch.indexOf('\n', start)
       const stop = end < 0 ? batch.length : end
       const tab = batch.indexOf('\t', start)
-      if (tab > start && tab < stop) {
+      if (batch.charCodeAt(start) === 71 /* G */ && tab === start + 1) {
+        if (out !== '') { this.#write(out, k); out = ''; k = 0 }
+        const t2 = batch.indexOf('\t', tab + 1)
+        this.declareGap(Number(batch.slice(tab + 1, t2)), batch.slice(t2 + 1, stop))
+      } else if (tab > start && tab < stop) {
         const seq = ++this.seq
         const entry = recordEntry(this.env, batch.slice(tab + 1, stop), seq, this.#clock.iso(Number(batch.slice(start, tab))))
         const h = chainHash(this.head, entry)
         out += withHash(entry, h)
         this.head = h
         n++
+        k++
       }
       start = stop + 1
     }
-    if (n > 0) this.#write(out, n)
+    if (out !== '') this.#write(out, k)
     if (this.seq - this.lastCheckpointSeq >= this.o.checkpoint.records) this.checkpoint()
     return n
   }

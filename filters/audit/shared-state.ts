@@ -10,6 +10,8 @@ export const Flag = {
   Refusing: 1,
   /** Set to 1 and notified when a close request has been flushed to disk. */
   Closed: 2,
+  /** The record ring's write and read counters (record-ring.ts), slots 4 and 5. */
+  RingPositions: 4,
 } as const
 
 export const Stat = {
@@ -17,10 +19,8 @@ export const Stat = {
   Records: 0,
   /** Bytes written to segment files by this process. */
   BytesWritten: 1,
-  /** Records received from the gateway's thread (written or lost). */
+  /** Records taken from the ring (written, or lost to a failing disk). */
   RecordsIn: 2,
-  /** Characters received (for the gateway thread's memory bound). */
-  CharsIn: 3,
   WriteErrors: 4,
   Checkpoints: 5,
   /** Trail bytes the queue has not taken (queue on), else 0. */
@@ -41,12 +41,13 @@ export const Stat = {
   Unwritten: 13,
 } as const
 
-const FLAGS = 4
+const FLAGS = 8
 const STATS = 16
 
 export interface SharedState {
   readonly buffer: SharedArrayBuffer
   readonly flags: Int32Array
+  readonly ringPositions: Int32Array
   readonly stats: Float64Array
 }
 
@@ -56,5 +57,10 @@ export function newSharedState (): SharedState {
 }
 
 export function viewSharedState (buffer: SharedArrayBuffer): SharedState {
-  return { buffer, flags: new Int32Array(buffer, 0, FLAGS), stats: new Float64Array(buffer, FLAGS * 4, STATS) }
+  return {
+    buffer,
+    flags: new Int32Array(buffer, 0, FLAGS),
+    ringPositions: new Int32Array(buffer, Flag.RingPositions * 4, 2),
+    stats: new Float64Array(buffer, FLAGS * 4, STATS),
+  }
 }

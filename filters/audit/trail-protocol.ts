@@ -26,13 +26,13 @@ export interface TrailWorkerData {
   readonly node: string
   readonly settings: TrailSettings
   readonly shared: SharedArrayBuffer
-  /** Records the previous trail thread received but never wrote (it died): declared as a gap. */
-  readonly gapOnStart: number
+  /** The record ring (record-ring.ts). */
+  readonly ring: SharedArrayBuffer
 }
 
+/** `wake`: records are in the ring. */
 export type ToWorker =
-  | { t: 'batch', data: string }
-  | { t: 'gap', count: number, reason: string }
+  | { t: 'wake' }
   | { t: 'config', settings: TrailSettings }
   | { t: 'close' }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { loadSigner, type Signer } from './checkpoint.js'
 import type { Producer } from './producer.js'
+import { RecordRing } from './record-ring.js'
 import { Flag, Stat, viewSharedState } from './shared-state.js'
 import { applyBounds, type SpoolOptions } from './spool.js'
 import { SegmentWriter } from './segment-writer.js'
@@ -15,6 +16,7 @@ import type { TrailSettings, TrailWorkerData, ToWorker } from './trail-protocol.
 
 const data = workerData as TrailWorkerData
 const shared = viewSharedState(data.shared)
+const ring = new RecordRing(data.ring, shared.ringPositions)
 const port = parentPort!
 
 function log (level: 'info' | 'warn' | 'error', msg: string, err?: unknown): void {
@@ -69,7 +71,7 @@ try {
   }, signer, {
     onCheckpoint (line) { producer?.checkpoint(writer.trail, writer.lastCheckpointSeq, line) },
     onProblem (message, err) { log(err === undefined ? 'info' : 'error', message, err) },
-  }, data.gapOnStart)
+  })
   Atomics.store(shared.flags, Flag.State, 1)
   startProducer(settings).then((p) => { producer = p }, (err: unknown) => { log('error', 'audit queue: cannot start the producer', err) })
 } catch (err) {
@@ -117,19 +119,8 @@ function publish (): void {
 function onMessage (m: ToWorker): void {
   if (closing && m.t !== 'close') return
   switch (m.t) {
-    case 'batch': {
-      const before = writer.segments.length
-      const n = writer.append(m.data)
-      shared.stats[Stat.RecordsIn] += n
-      shared.stats[Stat.CharsIn] += m.data.length
-      if (writer.segments.length !== before) bounds()
-      publish()
-      producer?.wake()
-      break
-    }
-    case 'gap':
-      writer.declareGap(m.count, m.reason)
-      publish()
+    case 'wake':
+      drain()
       break
     case 'config':
       reconfigure(m.settings)
@@ -159,8 +150,22 @@ function reconfigure (next: TrailSettings): void {
   }
 }
 
+function take (text: string): void {
+  shared.stats[Stat.RecordsIn] += writer.append(text)
+}
+
+/** Take everything in the ring: hash, write, then let the producer and the bounds know. */
+function drain (): void {
+  const before = writer.segments.length
+  if (ring.drain(take) === 0) return
+  if (writer.segments.length !== before) bounds()
+  publish()
+  producer?.wake()
+}
+
 function close (): void {
   if (closing) return
+  drain()
   closing = true
   clearInterval(checkpointTimer)
   clearInterval(boundsTimer)

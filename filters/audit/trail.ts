@@ -14,11 +14,12 @@ import { join, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { LOCK_FILE } from './segment-files.js'
-import { Flag, newSharedState, Stat, type SharedState } from './shared-state.js'
+import { RecordRing } from './record-ring.js'
+import { Flag, newSharedState, type SharedState } from './shared-state.js'
 import type { FromWorker, TrailSettings, TrailWorkerData } from './trail-protocol.js'
 
-/** A batch is handed to the trail thread at this size even before `flushMs`. */
-const MAX_BATCH_CHARS = 256 * 1024
+/** The trail thread is woken at this many new characters even before `flushMs`. */
+const WAKE_CHARS = 256 * 1024
 /** How long a close waits for the trail thread to have everything on disk. */
 const CLOSE_WAIT_MS = 10_000
 const RESPAWN_MS = 1000
@@ -52,18 +53,17 @@ export class Trail {
   #worker: TaggedWorker | null = null
   #failed = false
   #closed = false
-  #batch = ''
-  #batchChars = 0
-  #batchRecords = 0
+  readonly #ringBuffer: SharedArrayBuffer
+  readonly #ring: RecordRing
+  /** Characters written to the ring since the trail thread was last woken. */
+  #sinceWake = 0
   #armed = false
   #timer: NodeJS.Timeout
   #flushMs: number
-  /** The trail thread died and a new one is due: records wait in the batch. */
+  /** The trail thread died and a new one is due: records wait in the ring. */
   #respawning = false
   #early: NodeJS.Timeout | null = null
-  /** Characters handed to the trail thread, and records received (for the loss count on a respawn). */
-  #posted = 0
-  #postedRecords = 0
+  /** Records dropped at the bound and not yet declared in the ring. */
   #lost = 0
   /** Records dropped because the trail could not be opened at all. */
   unrecorded = 0
@@ -76,6 +76,9 @@ export class Trail {
     this.#settings = settings
     this.#logger = logger
     this.#flushMs = flushMs
+    // The memory bound: the ring's size is fixed when the trail opens.
+    this.#ringBuffer = RecordRing.allocate(settings.maxBufferBytes)
+    this.#ring = new RecordRing(this.#ringBuffer, this.shared.ringPositions)
     // One timer per trail, re-armed with refresh() for each batch (it fires once now, harmlessly).
     this.#timer = setTimeout(flushTrail, flushMs, this)
     this.#timer.unref()
@@ -108,41 +111,25 @@ export class Trail {
     return this.#failed || Atomics.load(this.shared.flags, Flag.Refusing) === 1
   }
 
-  get pendingChars (): number { return this.#batchChars + Math.max(0, this.#posted - this.shared.stats[Stat.CharsIn]) }
+  /** Bytes in the ring the trail thread has not taken yet. */
+  get pendingBytes (): number { return this.#ring.used }
 
   /** One record: the call's start (epoch ms) and its `call` JSON. The call path's only audit cost. */
   append (startMs: number, callJson: string): void {
     if (this.#closed) { this.unrecorded++; return } // a call that outlived the gateway's close
     if (this.#worker === null && !this.#respawning && !this.#start()) { this.unrecorded++; return }
-    if (this.#posted - this.shared.stats[Stat.CharsIn] + this.#batchChars > this.#settings.maxBufferBytes) {
-      if (this.#batch !== '') this.flush()
-      this.#lost++
-      this.dropped++
-      return
-    }
-    this.#batch += startMs + '\t' + callJson + '\n'
-    this.#batchChars += callJson.length + 16
-    this.#batchRecords++
-    if (this.#batchChars >= MAX_BATCH_CHARS) this.flush()
+    if (this.#lost > 0 && this.#ring.writeGap(this.#lost, 'gateway audit buffer full')) this.#lost = 0
+    if (!this.#ring.write(startMs, callJson)) { this.#lost++; this.dropped++; return }
+    this.#sinceWake += callJson.length
+    if (this.#sinceWake >= WAKE_CHARS) this.flush()
     else if (!this.#armed) { this.#armed = true; this.#timer.refresh() }
   }
 
-  /** Hand the batch (and any declared loss) to the trail thread. */
+  /** Wake the trail thread: the ring holds records. */
   flush (): void {
     this.#armed = false
-    const w = this.#worker
-    if (w === null) return
-    if (this.#lost > 0) {
-      w.postMessage({ t: 'gap', count: this.#lost, reason: 'gateway audit buffer full' })
-      this.#lost = 0
-    }
-    if (this.#batch === '') return
-    w.postMessage({ t: 'batch', data: this.#batch })
-    this.#posted += this.#batchChars
-    this.#postedRecords += this.#batchRecords
-    this.#batch = ''
-    this.#batchChars = 0
-    this.#batchRecords = 0
+    this.#sinceWake = 0
+    this.#worker?.postMessage(WAKE)
   }
 
   get generation (): number { return this.#generation }
@@ -168,7 +155,7 @@ export class Trail {
     const w = this.#worker
     if (w === null) return
     this.flush()
-    w.postMessage({ t: 'close' })
+    w.postMessage(CLOSE)
     if (Atomics.load(this.shared.flags, Flag.State) !== 2) {
       const r = Atomics.wait(this.shared.flags, Flag.Closed, 0, CLOSE_WAIT_MS)
       if (r === 'timed-out') this.#logger.error({ dir: this.dir }, 'audit trail did not flush within 10 s of close')
@@ -191,17 +178,17 @@ export class Trail {
   }
 
   /** Open the directory (lock) and start the trail thread. False when that failed (logged once). */
-  #start (gapOnStart = 0): boolean {
+  #start (respawn = false): boolean {
     if (this.#failed || this.#closed) return false
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 })
-      if (gapOnStart === 0) takeLock(this.dir)
+      if (!respawn) takeLock(this.dir)
     } catch (err) {
       this.#failed = true
       this.#logger.error({ dir: this.dir, err: (err as Error).message }, 'cannot open the audit trail; calls are not audited')
       return false
     }
-    const data: TrailWorkerData = { dir: this.dir, entity: this.#id.entity, node: this.#id.node, settings: this.#settings, shared: this.shared.buffer, gapOnStart }
+    const data: TrailWorkerData = { dir: this.dir, entity: this.#id.entity, node: this.#id.node, settings: this.#settings, shared: this.shared.buffer, ring: this.#ringBuffer }
     const w = (WORKER_SOURCE === null
       ? new Worker(WORKER_URL, { workerData: data })
       : new Worker(WORKER_SOURCE, { workerData: data, eval: true })) as TaggedWorker
@@ -215,7 +202,10 @@ export class Trail {
     return true
   }
 
-  /** The trail thread ended without being asked: records it held are declared lost by the next one. */
+  /**
+   * The trail thread ended without being asked. Records it had not taken are still in the
+   * ring: the next thread takes them (the ring's read position moves only after a write).
+   */
   handleExit (w: Worker): void {
     if (this.#worker !== w || this.#closed) return
     this.#worker = null
@@ -223,19 +213,16 @@ export class Trail {
       this.#failed = true // it could not open the trail: see its log line
       return
     }
-    const lost = Math.max(0, this.#postedRecords - this.shared.stats[Stat.RecordsIn])
-    this.#postedRecords = this.shared.stats[Stat.RecordsIn]
-    this.#posted = this.shared.stats[Stat.CharsIn]
     this.#respawning = true
-    this.#logger.error({ dir: this.dir, lost }, 'audit trail thread exited; restarting it')
-    setTimeout(respawn, RESPAWN_MS, this, lost).unref()
+    this.#logger.error({ dir: this.dir }, 'audit trail thread exited; restarting it')
+    setTimeout(respawn, RESPAWN_MS, this).unref()
   }
 
-  respawn (lost: number): void {
+  respawn (): void {
     if (this.#closed || this.#worker !== null) return
     this.#respawning = false
     Atomics.store(this.shared.flags, Flag.State, 0)
-    if (this.#start(lost)) this.flush()
+    if (this.#start(true)) this.flush()
   }
 
   startEarly (): void {
@@ -250,7 +237,9 @@ export class Trail {
 
 function flushTrail (t: Trail): void { t.flush() }
 function startEarly (t: Trail): void { t.startEarly() }
-function respawn (t: Trail, lost: number): void { t.respawn(lost) }
+function respawn (t: Trail): void { t.respawn() }
+const WAKE = Object.freeze({ t: 'wake' })
+const CLOSE = Object.freeze({ t: 'close' })
 function terminate (w: Worker): void { void w.terminate() }
 function onWorkerMessage (this: TaggedWorker, m: FromWorker): void { if (m.t === 'log') this[kTrail].log(m) }
 function onWorkerError (this: TaggedWorker, err: Error): void { this[kTrail].log({ t: 'log', level: 'error', msg: 'audit trail thread failed', err: err.message }) }

@@ -253,7 +253,7 @@ export const auditSchema = section({
   // Records are batched this long (or until 256 KiB) before the writer hashes and writes them.
   flushMs: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
   // Records waiting for the writer; past this they are dropped and the loss is declared in the trail.
-  maxBufferBytes: { type: 'integer', minimum: 65536, maximum: MAX_INT, default: 32 * 1024 * 1024 },
+  maxBufferBytes: { type: 'integer', minimum: 65536, maximum: MAX_INT, default: 8 * 1024 * 1024 },
   rotate: section({
     maxBytes: { type: 'integer', minimum: 4096, maximum: MAX_INT, default: 64 * 1024 * 1024 },
     intervalMs: { ...nonNegInt, default: 86400000 },

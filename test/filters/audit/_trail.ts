@@ -25,7 +25,7 @@ export function writeTrail (dir: string, o: WriteOptions, from = 1): SegmentWrit
     rotate: { maxBytes: o.rotateBytes ?? 64 * 1024 * 1024, intervalMs: 0 },
     checkpoint: { records: o.checkpointEvery ?? 1000, intervalMs: 10000 },
     maxUnwrittenBytes: 1 << 20,
-  }, o.signer ?? null, { onCheckpoint () {}, onProblem () {} }, 0)
+  }, o.signer ?? null, { onCheckpoint () {}, onProblem () {} })
   const batch = o.batch ?? 5
   for (let i = 0; i < o.records; i += batch) {
     let text = ''
