@@ -32,6 +32,24 @@ test('whole lines come out in order across many wraps; a full ring refuses inste
   }), { numRuns: 60 })
 })
 
+test('records of every size wrap around the end many times (the 0-byte marker) and still come out whole', t => {
+  const { w, r } = ring()
+  const out: string[] = []
+  const want: string[] = []
+  let bytes = 0
+  for (let i = 0; i < 2000; i++) {
+    const json = JSON.stringify('é'.repeat((i * 37) % 4000))
+    t.true(w.write(i, json), `record ${i} fits`)
+    want.push(`${i}\t${json}`)
+    bytes += Buffer.byteLength(json)
+    if (i % 5 === 4) r.drain(text => { for (const l of text.split('\n')) if (l !== '') out.push(l) })
+  }
+  r.drain(text => { for (const l of text.split('\n')) if (l !== '') out.push(l) })
+  t.true(bytes > 20 * 65536, 'wrapped many times')
+  t.is(out.length, want.length)
+  t.deepEqual(out, want)
+})
+
 test('a gap line is taken in order and the writer declares it in the trail (verify reports the loss)', t => {
   const { w, r } = ring()
   const dir = tempDir(t)
