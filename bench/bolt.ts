@@ -3,7 +3,9 @@
  * (A B C ... A B C ...), medians quoted. Targets: direct to the echo upstream, the raw TCP
  * pipe relay (reference), Isthmus with an empty chain, Isthmus with the example chain
  * (`headers` + a `deny` rule that never matches), Isthmus with the governance chain (ldc +
- * stress + rate-limit with a non-binding rule), haproxy `mode tcp` when installed.
+ * stress + rate-limit with a non-binding rule), haproxy `mode tcp` when installed, Isthmus
+ * with the audit filter writing files (audit file) and files + BullMQ in a redis-server the
+ * bench starts (audit queue; nothing consumes it during the run). BENCH_AUDIT=0 skips them.
  * Shapes: 4 connections x 32 pipelined, 64 connections x 1. Each proxy runs in its own
  * child process; its CPU time comes from /proc/<pid>/stat. Writes bench/results/bolt-<date>.json.
  */
@@ -57,14 +59,14 @@ async function startHaproxy (upstreamPort: number): Promise<{ child: ChildProces
   return { child, port }
 }
 
-function cpuTicks (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+function cpuTicks (pid: number, thread = false): number {
+  const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return Number(f[11]) + Number(f[12]) // utime + stime (fields 14, 15)
 }
 
 interface Target { name: string, port: number, pid: number | null }
-interface Sample extends LoadResult { cpuUsPerReq: number | null }
+interface Sample extends LoadResult { cpuUsPerReq: number | null, mainUsPerReq: number | null }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)] }
 
@@ -75,6 +77,16 @@ async function main (): Promise<void> {
   const example = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'example'])
   const governance = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'governance'])
   const hap = await startHaproxy(up.port)
+  const withAudit = process.env.BENCH_AUDIT !== '0'
+  const auditFile = withAudit ? await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'audit-file']) : null
+  let auditQueue: { child: ChildProcess, port: number } | null = null
+  if (withAudit && spawnSync('sh', ['-c', 'command -v redis-server']).status === 0) {
+    const rp = await freePort()
+    const redis = spawn('redis-server', ['--port', String(rp), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    children.push(redis)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    auditQueue = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'audit-queue', join(tmpdir(), `isthmus-bench-bolt-audit-${process.pid}`), String(rp)])
+  }
   const targets: Target[] = [
     { name: 'direct', port: up.port, pid: null },
     { name: 'raw pipe relay', port: relay.port, pid: relay.child.pid! },
@@ -83,20 +95,24 @@ async function main (): Promise<void> {
     { name: 'isthmus governance chain', port: governance.port, pid: governance.child.pid! },
   ]
   if (hap !== null) targets.push({ name: 'haproxy mode tcp', port: hap.port, pid: hap.child.pid! })
+  if (auditFile !== null) targets.push({ name: 'isthmus audit file', port: auditFile.port, pid: auditFile.child.pid! })
+  if (auditQueue !== null) targets.push({ name: 'isthmus audit queue', port: auditQueue.port, pid: auditQueue.child.pid! })
   const shapes = [{ name: '4 conns x 32 pipelined', conns: 4, depth: 32 }, { name: '64 conns x 1', conns: 64, depth: 1 }]
   const samples = new Map<string, Sample[]>()
   for (let r = 0; r < ROUNDS; r++) {
     for (const shape of shapes) {
       for (const t of targets) {
         const c0 = t.pid === null ? 0 : cpuTicks(t.pid)
+        const m0 = t.pid === null ? 0 : cpuTicks(t.pid, true)
         const res = await runLoad(t.port, shape.conns, shape.depth, DURATION_MS)
         const c1 = t.pid === null ? 0 : cpuTicks(t.pid)
+        const m1 = t.pid === null ? 0 : cpuTicks(t.pid, true)
         // CPU includes the 300 ms warm-up; count its requests at the measured rate.
         const reqs = res.rps * (DURATION_MS + 300) / 1000
         const cpuUs = t.pid === null ? null : ((c1 - c0) / TICK) * 1e6 / reqs
         const key = `${shape.name}|${t.name}`
         const list = samples.get(key) ?? []
-        list.push({ ...res, cpuUsPerReq: cpuUs })
+        list.push({ ...res, cpuUsPerReq: cpuUs, mainUsPerReq: t.pid === null ? null : ((m1 - m0) / TICK) * 1e6 / reqs })
         samples.set(key, list)
         process.stderr.write(`round ${r + 1} ${shape.name} ${t.name}: ${Math.round(res.rps)} req/s\n`)
       }
@@ -113,6 +129,7 @@ async function main (): Promise<void> {
         shape: shape.name, target: t.name, rps: Math.round(rps),
         vsRelay: +(rps / relayRps).toFixed(2), vsDirect: +(rps / direct).toFixed(2),
         cpuUsPerReq: t.pid === null ? null : +med(t.name, s => s.cpuUsPerReq).toFixed(1),
+        mainUsPerReq: t.pid === null ? null : +med(t.name, s => s.mainUsPerReq).toFixed(1),
         p99Ms: +med(t.name, s => s.p99Ms).toFixed(2),
         errors: (samples.get(`${shape.name}|${t.name}`) ?? []).reduce((a, s) => a + s.errors, 0),
       })
@@ -135,6 +152,18 @@ async function main (): Promise<void> {
   console.log('|---|---|---|---|---|---|---|---|')
   for (const r of rows) console.log(`| ${r.shape} | ${r.target} | ${r.rps} | ${r.vsRelay} | ${r.vsDirect} | ${r.cpuUsPerReq ?? '–'} | ${r.p99Ms} | ${r.errors} |`)
   for (const g of governanceRatios) console.log(`governance chain CPU/request vs the empty chain, ${g.shape} (target <= 1.10): ${g.ratio}x (median of per-round ratios), +${g.addedUs} µs/req: ${g.ratio <= 1.1 ? 'met' : 'MISSED'}`)
+  // The audit filter's cost: per-round ratios to the empty chain, then the median (all threads / main thread).
+  for (const shape of shapes) {
+    const ratio = (name: string, f: (s: Sample) => number | null): number => {
+      const a = samples.get(`${shape.name}|${name}`) ?? []; const b = samples.get(`${shape.name}|isthmus empty chain`) ?? []
+      return median(a.map((x, i) => { const y = b[i] === undefined ? null : f(b[i]); const v = f(x); return v === null || y === null || y === 0 ? NaN : v / y }).filter(x => !Number.isNaN(x)))
+    }
+    for (const name of ['isthmus audit file', 'isthmus audit queue']) {
+      if (!samples.has(`${shape.name}|${name}`)) continue
+      const all = ratio(name, s => s.cpuUsPerReq)
+      console.log(`${shape.name}: ${name} CPU/request vs empty chain (target <= 1.10): ${all.toFixed(2)}x all threads, ${ratio(name, s => s.mainUsPerReq).toFixed(2)}x main thread: ${all <= 1.1 ? 'met' : 'MISSED'}`)
+    }
+  }
   mkdirSync(join(here, 'results'), { recursive: true })
   const file = join(here, 'results', `bolt-${new Date().toISOString().slice(0, 10)}.json`)
   writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, durationMs: DURATION_MS, rows, governanceRatios, samples: Object.fromEntries(samples) }, null, 2))

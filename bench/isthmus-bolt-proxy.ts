@@ -1,7 +1,10 @@
 /**
  * Isthmus Bolt listener alone, for the bench. Usage: isthmus-bolt-proxy.ts <upstreamPort>
- * <empty|example|governance>. Prints its port.
+ * <empty|example|governance|audit-file|audit-queue> [auditDir] [redisPort]. Prints its port.
  */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pino from 'pino'
 import { HostRegistry } from '../gateway/cluster/host.js'
 import { compileSnapshot } from '../gateway/config/compile.js'
@@ -17,6 +20,9 @@ registerBuiltinFilters()
 
 const upstreamPort = Number(process.argv[2])
 const chain = process.argv[3] ?? 'empty'
+const auditDir = process.argv[4] ?? join(mkdtempSync(join(tmpdir(), 'isthmus-bench-audit-')), 'audit')
+const redisPort = Number(process.argv[5] ?? 0)
+const audit = chain.startsWith('audit-')
 const options = validateOptions({
   entity: 'bench', trustDomain: 'bench.local',
   listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: {} },
@@ -29,6 +35,8 @@ const options = validateOptions({
       ]
     : [],
   ...(chain === 'governance' ? governanceFilters('com.example.EchoService', false) : {}),
+  ...(audit ? { audit: { enabled: true, dir: auditDir, queue: chain === 'audit-queue' } } : {}),
+  ...(chain === 'audit-queue' ? { redis: { url: `redis://127.0.0.1:${redisPort}`, keyPrefix: 'bench-bolt:' } } : {}),
 })
 const logger = pino({ level: 'warn' })
 setAccessLogLevel('off')
@@ -37,3 +45,4 @@ const listener = new BoltListener(options.listeners.bolt!, { snapshot: new Snaps
 const addr = await listener.listen()
 process.stdout.write(`PORT ${addr.port}\n`)
 process.on('SIGINT', () => process.exit(0)) // lets --cpu-prof write its profile
+process.on('SIGTERM', () => process.exit(0)) // the audit trail flushes on exit

@@ -3,13 +3,18 @@
  * target in turn (A B C ... A B C ..., the order rotated each round), medians over rounds
  * (PERF.md). Targets: direct to the upstream, the bare node:http2 pass-through (bench/
  * bare-passthrough.ts), Isthmus with an empty chain, Isthmus with the example chain, and nginx
- * grpc_pass when installed, and Isthmus with the governance chain (ldc + stress + rate-limit
- * with a non-binding limit; README "Benchmarks"). Every proxy is a child process; its CPU per request comes from
- * /proc/<pid>/stat deltas around each h2load run.
+ * grpc_pass when installed, Isthmus with the governance chain (ldc + stress + rate-limit
+ * with a non-binding limit; README "Benchmarks"), Isthmus empty chain + the audit filter writing
+ * its trail to files (isthmus-audit-file) and also enqueuing it to BullMQ in a redis-server the
+ * bench starts (isthmus-audit-queue; nothing consumes the queue during the run:
+ * bench/audit-exporter.ts checks the exporter keeps up). Every proxy is a child process; its CPU
+ * per request comes from /proc/<pid>/stat deltas around each h2load run (all threads; "main" is
+ * the event-loop thread).
  *
  * Options: --rounds N (5), --requests N (60000), --rate-rounds N (3), --quick, --adaptive (add
  *   the governance chain with adaptive shedding on, thresholds never reached),
  *   --semi (add Isthmus empty chain with --max-semi-space-size=32), --dist (run dist/ build),
+ *   --no-audit (skip the audit targets),
  *   --only a,b (target names), --no-write.
  */
 import { execFileSync } from 'node:child_process'
@@ -23,7 +28,7 @@ import YAML from 'yaml'
 import { endStreamCheck, grpcCall, type CheckResult } from './lib/checks.js'
 import { h2loadArgv, runH2load, type H2loadArgs, type H2loadResult } from './lib/h2load.js'
 import { nginxVersion, startNginx } from './lib/nginx.js'
-import { cpuMicros, freePort, median, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
+import { cpuMicros, freePort, median, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
 import { grpcFrame } from './h2-upstream.js'
 import { governanceFilters } from './lib/governance.js'
 
@@ -39,6 +44,7 @@ const { values: opt } = parseArgs({
     dist: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    'no-audit': { type: 'boolean', default: false },
   },
 })
 const ROUNDS = opt.quick ? 2 : Number(opt.rounds)
@@ -67,6 +73,8 @@ interface Target {
 interface Sample extends H2loadResult {
   round: number
   proxyCpuUsPerReq: number | null
+  /** The proxy's main (event-loop) thread only. */
+  proxyMainCpuUsPerReq: number | null
   upstreamCpuUsPerReq: number
 }
 
@@ -82,8 +90,9 @@ function nodeChild (name: string, args: string[], nodeFlags: string[] = []): Chi
 }
 
 type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive'
+type AuditMode = { mode: 'off' } | { mode: 'file' } | { mode: 'queue', redisPort: number }
 
-function isthmusConfig (port: number, upstreamPort: number, chain: Chain): string {
+function isthmusConfig (port: number, upstreamPort: number, chain: Chain, audit: AuditMode = { mode: 'off' }): string {
   const example = YAML.parse(readFileSync(join(root, 'examples', 'isthmus.example.yaml'), 'utf8')) as {
     clusters: Array<{ name: string, lb?: unknown }>
     routes: Array<{ name: string, timeoutMs?: number, match: unknown }>
@@ -105,8 +114,10 @@ function isthmusConfig (port: number, upstreamPort: number, chain: Chain): strin
     // Access log off: the bench measures the data plane, not stdout.
     log: { level: 'warn', access: 'off' },
     drain: { timeoutMs: 1000 },
+    ...(audit.mode === 'off' ? {} : { audit: { enabled: true, dir: join(tmp, `audit-${port}`), queue: audit.mode === 'queue' } }),
+    ...(audit.mode === 'queue' ? { redis: { url: `redis://127.0.0.1:${audit.redisPort}`, keyPrefix: `bench-${port}:` } } : {}),
   }
-  const file = join(tmp, `isthmus-${chain}-${port}.yaml`)
+  const file = join(tmp, `isthmus-${chain}-${audit.mode}-${port}.yaml`)
   writeFileSync(file, YAML.stringify(cfg))
   return file
 }
@@ -150,6 +161,20 @@ async function setup (): Promise<{ upstream: Child, upstreamPort: number, target
     await add('isthmus-governance-adaptive', 'Isthmus, governance chain with adaptive shedding (never triggered)',
       (p) => nodeChild('isthmus-governance-adaptive', isthmusArgs(isthmusConfig(p, upstreamPort, 'governance-adaptive'))))
   }
+  if (!opt['no-audit']) {
+    await add('isthmus-audit-file', 'Isthmus, no filters but audit (trail to local files)',
+      (p) => nodeChild('isthmus-audit-file', isthmusArgs(isthmusConfig(p, upstreamPort, 'empty', { mode: 'file' }))))
+    if (redisAvailable()) {
+      const redisPort = await freePort()
+      const redis = startChild('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], tmp)
+      children.push(redis)
+      await waitForPort(redis, redisPort)
+      await add('isthmus-audit-queue', 'Isthmus, no filters but audit (files + BullMQ queue)',
+        (p) => nodeChild('isthmus-audit-queue', isthmusArgs(isthmusConfig(p, upstreamPort, 'empty', { mode: 'queue', redisPort }))))
+    } else {
+      log('redis-server not installed: skipping isthmus-audit-queue')
+    }
+  }
   const chain = targets.find(t => t.name === 'isthmus-chain')
   if (chain !== undefined) chain.checks.push(denied(chain.port))
   if (nginxVersion() !== null) {
@@ -177,15 +202,21 @@ async function check (t: Target, bodyFile: string): Promise<CheckResult[]> {
 async function measure (t: Target, upstream: Child, base: Omit<H2loadArgs, 'url'>, round: number): Promise<Sample> {
   const pid = t.child?.pid
   const c0 = pid !== undefined ? cpuMicros(pid) : 0
+  const m0 = pid !== undefined ? threadCpuMicros(pid, pid) : 0
   const u0 = cpuMicros(upstream.pid)
   const r = await runH2load({ ...base, url: `http://127.0.0.1:${t.port}${PATH}` })
   const u1 = cpuMicros(upstream.pid)
   const c1 = pid !== undefined ? cpuMicros(pid) : 0
+  const m1 = pid !== undefined ? threadCpuMicros(pid, pid) : 0
   const n = r.succeeded
   if (r.failed + r.errored + r.timeout > 0 || r.status2xx !== base.requests) {
     log(`  ${t.name}: ${r.failed} failed, ${r.errored} errored, ${r.timeout} timeout, ${r.status2xx} 2xx of ${base.requests}`)
   }
-  return { ...r, round, proxyCpuUsPerReq: pid !== undefined ? (c1 - c0) / n : null, upstreamCpuUsPerReq: (u1 - u0) / n }
+  return { ...r, round, proxyCpuUsPerReq: pid !== undefined ? (c1 - c0) / n : null, proxyMainCpuUsPerReq: pid !== undefined ? (m1 - m0) / n : null, upstreamCpuUsPerReq: (u1 - u0) / n }
+}
+
+function redisAvailable (): boolean {
+  try { execFileSync('redis-server', ['--version'], { stdio: 'ignore' }); return true } catch { return false }
 }
 
 function rotate<T> (xs: readonly T[], k: number): T[] {
@@ -253,6 +284,7 @@ async function main (): Promise<void> {
       // The least contended round: on a shared machine the minimum is the steadiest estimate.
       proxyCpuUsPerReqMin: t.child === null ? null : Math.min(...s.map(x => x.proxyCpuUsPerReq ?? Infinity)),
       cpuRatioToBare: t.child === null ? null : perRound(t.name, 'bare', x => x.proxyCpuUsPerReq),
+      proxyMainCpuUsPerReq: t.child === null ? null : med(s, x => x.proxyMainCpuUsPerReq),
       upstreamCpuUsPerReq: med(s, x => x.upstreamCpuUsPerReq),
       p50Ms: med(s, x => x.p50),
       p99Ms: med(s, x => x.p99),
@@ -311,6 +343,13 @@ async function main (): Promise<void> {
     if (row === undefined || empty === undefined) continue
     const perRoundRatio = perRound(g, 'isthmus-empty', x => x.proxyCpuUsPerReq)
     verdicts.push(`${g} CPU/request vs the empty chain (target <= 1.10): ${fmt(perRoundRatio, 3)}x (median of per-round ratios), ${fmt(row.proxyCpuUsPerReq! / empty.proxyCpuUsPerReq!, 3)}x (ratio of medians), +${fmt(row.proxyCpuUsPerReq! - empty.proxyCpuUsPerReq!, 1)} µs/req: ${perRoundRatio <= 1.1 ? 'met' : 'MISSED'}`)
+  }
+  for (const name of ['isthmus-audit-file', 'isthmus-audit-queue']) {
+    const row = rows.find(r => r.target === name)
+    if (row === undefined || empty === undefined) continue
+    const all = perRound(name, 'isthmus-empty', x => x.proxyCpuUsPerReq)
+    const main = perRound(name, 'isthmus-empty', x => x.proxyMainCpuUsPerReq)
+    verdicts.push(`${name} CPU/request vs isthmus-empty (target <= 1.10): ${fmt(all, 2)}x all threads, ${fmt(main, 2)}x main thread (medians of per-round ratios; ${fmt(row.proxyCpuUsPerReq, 1)} vs ${fmt(empty.proxyCpuUsPerReq, 1)} µs/req): ${all <= 1.1 ? 'met' : 'MISSED'}`)
   }
   if (chainRow !== undefined && ng !== undefined) verdicts.push(`Isthmus example chain throughput = ${fmt(perRound('isthmus-chain', 'nginx', x => x.reqPerSec), 2)}x nginx grpc_pass in the same run (goal: 1.00)`)
   for (const v of verdicts) process.stdout.write(v + '\n')

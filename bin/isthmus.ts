@@ -5,9 +5,13 @@
  * any symlink (npx, npm link, node_modules/.bin).
  */
 import { registerBuiltinFilters } from '../filters/index.js'
-import { main } from '../gateway/cli.js'
+import { main, registerCommand } from '../gateway/cli.js'
 
 registerBuiltinFilters()
+registerCommand('audit', 'audit verify | export | keygen: check, export and sign the audit trail', async (argv, ctx) => {
+  const { runAuditCommand } = await import('../filters/audit/cli.js')
+  return runAuditCommand(argv, ctx)
+})
 main(process.argv.slice(2)).then((code) => {
   // Exit explicitly: a drained gateway may still hold watchers or Redis sockets.
   process.exitCode = code

@@ -3,6 +3,7 @@
  * registers them; the core never imports this folder.
  */
 import { registerFilter, type FilterFactory } from '../gateway/index.js'
+import audit from './audit/index.js'
 import auth from './auth/index.js'
 import deny from './deny/index.js'
 import headers from './headers/index.js'
@@ -11,7 +12,7 @@ import policy from './policy/index.js'
 import rateLimit from './rate-limit/index.js'
 import stress from './stress/index.js'
 
-export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy, ldc, stress, rateLimit] as unknown as FilterFactory[])
+export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy, ldc, stress, rateLimit, audit] as unknown as FilterFactory[])
 
 /** Register every built-in filter (idempotent). */
 export function registerBuiltinFilters (): void {

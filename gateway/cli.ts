@@ -9,7 +9,22 @@ import { parseArgs } from 'node:util'
 import { IsthmusError } from './errors.js'
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/load.js'
 
-const USAGE = `Usage: isthmus <command> [options]
+/** What a command registered by the composition root gets from the core. */
+export interface CommandContext {
+  readonly loadConfigFile: typeof loadConfigFile
+}
+export type CommandRunner = (argv: string[], ctx: CommandContext) => Promise<number>
+
+/**
+ * Commands the composition root (bin/isthmus.ts) adds, such as `audit`, whose code lives
+ * outside the core (the core never imports filters/). Listed in the help after the core's.
+ */
+const extraCommands = new Map<string, { summary: string, run: CommandRunner }>()
+export function registerCommand (name: string, summary: string, run: CommandRunner): void {
+  extraCommands.set(name, { summary, run })
+}
+
+const CORE_USAGE = `Usage: isthmus <command> [options]
 
 Commands:
   start           run the gateway (no -c: the bundled example with its example upstreams)
@@ -17,9 +32,17 @@ Commands:
   certs issue     issue a leaf certificate (SPIFFE URI SAN carries the identity)
   bridge zookeeper  push SOFARPC providers from ZooKeeper through the admin API
 
+`
+const USAGE_OPTIONS = `
 Options:
   -h, --help      show help (also after any command)
   -v, --version   print the version`
+
+function usage (): string {
+  let extra = ''
+  for (const [name, c] of extraCommands) extra += `  ${name.padEnd(15)} ${c.summary}\n`
+  return CORE_USAGE + extra + USAGE_OPTIONS
+}
 
 const START_USAGE = `Usage: isthmus start [-c <config.yaml>] [--check]
 
@@ -51,7 +74,7 @@ function fail (message: string, code = 2): number {
 
 export async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
-  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(USAGE + '\n'); return cmd === undefined ? 2 : 0 }
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(usage() + '\n'); return cmd === undefined ? 2 : 0 }
   if (cmd === '-v' || cmd === '--version') {
     const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
     process.stdout.write(pkg.version + '\n')
@@ -66,6 +89,8 @@ export async function main (argv: string[]): Promise<number> {
     return runBridgeCommand(rest)
   }
   if (cmd === 'start') return start(rest)
+  const extra = extraCommands.get(cmd)
+  if (extra !== undefined) return extra.run(rest, { loadConfigFile })
   return fail(`unknown command "${cmd}" (run "isthmus --help")`)
 }
 

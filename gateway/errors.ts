@@ -68,6 +68,7 @@ export const ERRORS = {
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_INTERNAL: { message: 'internal error: %s', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },
+  ISTH_ERR_AUDIT_UNAVAILABLE: { message: 'audit trail unavailable: %s', grpc: GrpcStatus.UNAVAILABLE, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: 503 },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

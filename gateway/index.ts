@@ -15,8 +15,10 @@ export type { ErrorCode } from './errors.js'
 // String matchers with the config file's forms ("exact", "prefix*", {exact|prefix|regex}).
 export { compileStringMatch } from './router/string-matcher.js'
 export type { StringMatcher } from './router/string-matcher.js'
-export { ldcSchema, policiesSchema, stringMatchSchema } from './config/schema.js'
-export type { LdcOptions, PoliciesOptions, StringMatch, ZoneKind } from './config/options.js'
+export { auditSchema, ldcSchema, policiesSchema, stringMatchSchema } from './config/schema.js'
+export type { AuditOptions, AuditSinkOptions, LdcOptions, PoliciesOptions, StringMatch, ZoneKind } from './config/options.js'
 // The LDC section's zones, as the config checks resolve them (the `ldc` filter compiles from them).
 export { ldcZones, localZonesOf } from './config/ldc.js'
 export type { LdcZone } from './config/ldc.js'
+// The process's Prometheus registry, for filters whose metrics prom-client reads at scrape time.
+export { registry as metricsRegistry } from './metrics.js'

@@ -55,6 +55,13 @@ export function cpuMicros (pid: number): number {
   return (Number(f[11]) + Number(f[12])) * (1e6 / CLK_TCK)
 }
 
+/** CPU time of one thread of `pid` (tid = pid: the main thread) in microseconds. */
+export function threadCpuMicros (pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) * (1e6 / CLK_TCK)
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`. Only ever the pid we spawned. */
 export async function stopChild (child: Child, graceMs = 3000): Promise<void> {
   const p = child.proc

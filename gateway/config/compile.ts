@@ -4,6 +4,7 @@ import { LocalReply } from '../chain/local-reply.js'
 import { resolveFilterFactory } from '../chain/filter-registry.js'
 import { chainWithPolicies } from './policies.js'
 import { withLdcSection } from './ldc.js'
+import { chainWithAudit } from './audit.js'
 import { CompiledChain } from '../chain/compiled-chain.js'
 import { Cluster } from '../cluster/cluster.js'
 import type { Host, HostRegistry } from '../cluster/host.js'
@@ -150,15 +151,19 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
   }
   const out: CompiledFilter[] = []
   // The top-level `policies` (config file or /v1/policies) feed the `policy` filter.
-  const entries = chainWithPolicies(options)
-  const policyAt = entries.length > options.filters.length ? entries.findIndex(e => !options.filters.includes(e)) : -1
+  const withPolicies = chainWithPolicies(options)
+  const policyAt = withPolicies.length > options.filters.length ? withPolicies.findIndex(e => !options.filters.includes(e)) : -1
+  // The top-level `audit` section feeds the `audit` filter, appended last when enabled.
+  const entries = chainWithAudit(options, withPolicies, deps.nodeId)
+  const auditAt = entries.length > withPolicies.length ? entries.length - 1 : -1
   for (let i = 0; i < entries.length; i++) {
     // The top-level `ldc` section configures the `ldc` entry.
     const entry = withLdcSection(entries[i], options.ldc)
     if (entry.enabled === false) continue
-    const path = i === policyAt ? '/policies' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
+    const inserted = i === policyAt || i === auditAt
+    const path = i === policyAt ? '/policies' : i === auditAt ? '/audit' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
-    const cfgPath = i === policyAt ? path : `${path}/config`
+    const cfgPath = inserted ? path : `${path}/config`
     // Validated first (cheap, and it fills defaults), so the key names the effective config.
     const opts = validatorFor(factory)(entry.config ?? {}, cfgPath)
     const key = JSON.stringify([entry.name, entry.module ?? null, opts, entry.protocols ?? null])

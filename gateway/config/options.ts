@@ -244,12 +244,31 @@ export interface PoliciesOptions {
   rules: PolicyRuleOptions[]
 }
 
+export type AuditSinkOptions =
+  | { type: 'file', name?: string, path: string, checkpoints?: string }
+  | { type: 'http', name?: string, url: string, checkpointsUrl?: string, headers?: Record<string, string>, timeoutMs?: number }
+  | { type: 'stdout', name?: string }
+
 export interface AuditOptions {
+  /** Put the `audit` filter last in the chain. */
   enabled: boolean
   /** Directory of the local audit files. */
   dir: string
-  /** Export records through the BullMQ queue when Redis is configured. */
+  /** Export records through the BullMQ queue (needs `redis`). */
   queue: boolean
+  flushMs: number
+  maxBufferBytes: number
+  rotate: { maxBytes: number, intervalMs: number }
+  retain: { maxBytes: number }
+  checkpoint: { records: number, intervalMs: number, key?: string }
+  headers: { allow: string[], redact: string[], maxValueLength: number }
+  spool: { maxBytes: number, onFull: 'drop' | 'refuse', refuseEntities: string[] }
+  export: {
+    queueName: string
+    maxJobBytes: number
+    sinks: AuditSinkOptions[]
+    retry: { baseMs: number, maxMs: number }
+  }
 }
 
 export interface LogOptions {

@@ -91,7 +91,7 @@ test('values-full.yaml renders every optional object', async t => {
   }
   // Token and Redis password come from existing secrets, the certificate from cert-manager.
   t.false(kinds.has('Secret'))
-  const dep = pick<{ spec: { replicas?: number } }>(r, 'Deployment')
+  const dep = r.manifests.find(m => m.kind === 'Deployment' && m.metadata.name === 'gw-isthmus') as unknown as { spec: { replicas?: number } }
   t.is(dep.spec.replicas, undefined, 'the HPA owns the replica count')
   const triple = pick<{ metadata: { annotations: Record<string, string> }, spec: { type: string, ports: Array<{ nodePort?: number }> } }>(r, 'Service', '-triple')
   t.is(triple.spec.type, 'LoadBalancer')
@@ -111,29 +111,33 @@ test('values-full.yaml renders every optional object', async t => {
 test('pods run non-root with a read-only root filesystem and no capabilities', async t => {
   for (const variant of Object.keys(VARIANTS)) {
     const r = await render(variant)
-    const w = r.manifests.find(m => m.kind === 'Deployment' || m.kind === 'DaemonSet') as unknown as PodOwner
-    const pod = w.spec.template.spec
-    t.true(pod.securityContext.runAsNonRoot, variant)
-    t.true(pod.securityContext.runAsUser > 0, variant)
-    t.false(pod.automountServiceAccountToken, variant)
-    const sc = pod.containers[0].securityContext
-    t.true(sc.readOnlyRootFilesystem, variant)
-    t.false(sc.allowPrivilegeEscalation, variant)
-    t.deepEqual(sc.capabilities.drop, ['ALL'], variant)
-    t.is(sc.capabilities.add, undefined, variant)
-    // Writable paths come from emptyDirs only.
-    const emptyDirs = new Set(pod.volumes.filter(v => v.emptyDir !== undefined).map(v => v.name))
-    for (const m of pod.containers[0].volumeMounts) {
-      if (m.readOnly !== true) t.true(emptyDirs.has(m.name), `${variant}: ${m.mountPath} is writable but not an emptyDir`)
+    for (const w of r.manifests.filter(m => m.kind === 'Deployment' || m.kind === 'DaemonSet') as unknown as PodOwner[]) {
+      const what = `${variant}, ${w.metadata.name}`
+      const pod = w.spec.template.spec
+      t.true(pod.securityContext.runAsNonRoot, what)
+      t.true(pod.securityContext.runAsUser > 0, what)
+      t.false(pod.automountServiceAccountToken, what)
+      const sc = pod.containers[0].securityContext
+      t.true(sc.readOnlyRootFilesystem, what)
+      t.false(sc.allowPrivilegeEscalation, what)
+      t.deepEqual(sc.capabilities.drop, ['ALL'], what)
+      t.is(sc.capabilities.add, undefined, what)
+      // Writable paths come from emptyDirs only (the audit exporter's file sinks may use a claim).
+      const exporter = w.metadata.name.endsWith('-audit-exporter')
+      const writable = new Set(pod.volumes.filter(v => v.emptyDir !== undefined || (exporter && v.persistentVolumeClaim !== undefined)).map(v => v.name))
+      for (const m of pod.containers[0].volumeMounts) {
+        if (m.readOnly !== true) t.true(writable.has(m.name), `${what}: ${m.mountPath} is writable but not an emptyDir`)
+      }
     }
   }
 })
 
 interface PodOwner {
+  metadata: { name: string }
   spec: { template: { spec: {
     automountServiceAccountToken: boolean
     securityContext: { runAsNonRoot: boolean, runAsUser: number }
-    volumes: Array<{ name: string, emptyDir?: object }>
+    volumes: Array<{ name: string, emptyDir?: object, persistentVolumeClaim?: object }>
     containers: Array<{
       securityContext: { readOnlyRootFilesystem: boolean, allowPrivilegeEscalation: boolean, capabilities: { drop: string[], add?: string[] } }
       volumeMounts: Array<{ name: string, mountPath: string, readOnly?: boolean }>

@@ -49,7 +49,7 @@ interface ServiceSpec { type: string, ports: Array<{ name: string, port: number,
 interface NetPolRule { ports: Array<{ port: number }>, from?: unknown[] }
 
 function workload (r: Rendered): { kind: string, pod: PodSpec, podAnnotations: Record<string, string> } {
-  const w = r.manifests.find(m => m.kind === 'Deployment' || m.kind === 'DaemonSet') as unknown as
+  const w = r.manifests.find(m => (m.kind === 'Deployment' || m.kind === 'DaemonSet') && !m.metadata.name.endsWith('-audit-exporter')) as unknown as
     { kind: string, spec: { template: { metadata: { annotations: Record<string, string> }, spec: PodSpec } } }
   return { kind: w.kind, pod: w.spec.template.spec, podAnnotations: w.spec.template.metadata.annotations }
 }

@@ -65,6 +65,18 @@ app.kubernetes.io/part-of: isthmus
 {{- define "isthmus.stateDir" -}}/var/lib/isthmus/state{{- end -}}
 {{- define "isthmus.auditDir" -}}/var/lib/isthmus/audit{{- end -}}
 
+{{/* Where the audit checkpoint signing key comes from: tls | secret | none. */}}
+{{- define "isthmus.auditKeySource" -}}
+{{- $s := .Values.auditSigningKey.source -}}
+{{- if $s -}}{{ $s }}{{- else if .Values.tls.enabled -}}tls{{- else -}}none{{- end -}}
+{{- end -}}
+
+{{/* Path of the signing key in the pod ("" when checkpoints are unsigned). */}}
+{{- define "isthmus.auditKeyPath" -}}
+{{- $s := include "isthmus.auditKeySource" . -}}
+{{- if eq $s "tls" -}}{{ include "isthmus.tlsDir" . }}/tls.key{{- else if eq $s "secret" -}}{{ include "isthmus.configDir" . }}/audit/audit-key.pem{{- end -}}
+{{- end -}}
+
 {{/* Secret the chart writes (admin token, Redis password), when any value is inline. */}}
 {{- define "isthmus.ownSecret" -}}
 {{- if or .Values.admin.token.value (and .Values.redis.enabled .Values.redis.password.value) -}}true{{- end -}}
@@ -162,6 +174,21 @@ which may take drain.timeoutMs; the extra seconds cover process exit.
 {{- if and $v.config.audit.queue (not $v.redis.enabled) -}}
 {{- fail "config.audit.queue needs redis.enabled (the audit queue lives in Redis)" -}}
 {{- end -}}
+{{- $keySource := include "isthmus.auditKeySource" . -}}
+{{- if and (eq $keySource "tls") (not $v.tls.enabled) -}}
+{{- fail "auditSigningKey.source tls needs tls.enabled (it signs with the listeners' TLS key)" -}}
+{{- end -}}
+{{- if and (eq $keySource "secret") (not $v.auditSigningKey.existingSecret) -}}
+{{- fail "auditSigningKey.source secret needs auditSigningKey.existingSecret (make a key with: isthmus audit keygen)" -}}
+{{- end -}}
+{{- if $v.auditExporter.enabled -}}
+{{- if not (and $v.config.audit.enabled $v.config.audit.queue) -}}
+{{- fail "auditExporter.enabled needs config.audit.enabled and config.audit.queue (it drains the audit queue)" -}}
+{{- end -}}
+{{- if not ($v.config.audit.export.sinks) -}}
+{{- fail "auditExporter.enabled needs config.audit.export.sinks (file, http or stdout)" -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.autoscaling.enabled (eq $v.kind "DaemonSet") -}}
 {{- fail "autoscaling.enabled works with kind Deployment only" -}}
 {{- end -}}
@@ -214,7 +241,14 @@ which may take drain.timeoutMs; the extra seconds cover process exit.
 {{- $_ := set $a "tls" (merge (dict "requireClientCert" false) $tls) -}}
 {{- end -}}
 {{- $_ := set $listeners "admin" $a -}}
-{{- $audit := dict "enabled" $c.audit.enabled "queue" $c.audit.queue "dir" (include "isthmus.auditDir" .) -}}
+{{- $audit := deepCopy $c.audit -}}
+{{- $_ := set $audit "dir" (include "isthmus.auditDir" .) -}}
+{{- $keyPath := include "isthmus.auditKeyPath" . -}}
+{{- if $keyPath -}}
+{{- $cp := deepCopy (default (dict) $c.audit.checkpoint) -}}
+{{- $_ := set $cp "key" $keyPath -}}
+{{- $_ := set $audit "checkpoint" $cp -}}
+{{- end -}}
 {{- $cfg := dict "entity" $c.entity "trustDomain" $c.trustDomain "listeners" $listeners -}}
 {{- $_ := set $cfg "clusters" $c.clusters -}}
 {{- $_ := set $cfg "routes" $c.routes -}}

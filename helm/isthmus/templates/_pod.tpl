@@ -189,6 +189,13 @@ spec:
               items:
                 - key: {{ include "isthmus.tokenSecretKey" . }}
                   path: secrets/admin-token
+          {{- if eq (include "isthmus.auditKeySource" .) "secret" }}
+          - secret:
+              name: {{ $v.auditSigningKey.existingSecret }}
+              items:
+                - key: {{ $v.auditSigningKey.existingSecretKey }}
+                  path: audit/audit-key.pem
+          {{- end }}
           {{- if $v.tls.enabled }}
           - secret:
               name: {{ include "isthmus.tlsSecretName" . }}

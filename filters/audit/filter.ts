@@ -1,0 +1,49 @@
+/**
+ * The audit filter: one record per call, whatever the outcome, written when the call has
+ * ended (onLog runs from the call's finish, after every other filter's onLog: the filter is
+ * the chain's last entry). The record is built here as one string (record.ts); hashing,
+ * writing and export happen on the trail thread. With spool policy `refuse`, onRequest
+ * refuses calls while the trail cannot take records (a flag read from shared memory).
+ */
+import { CONTINUE, type Call, type Filter, type Verdict } from '../../gateway/index.js'
+import type { AuditConfig } from './config.js'
+import { auditCounters } from './metrics.js'
+import { callJson } from './record.js'
+import { Trail } from './trail.js'
+
+export class AuditFilter implements Filter {
+  readonly cfg: AuditConfig
+  readonly trail: Trail
+  readonly #generation: number
+  #closed = false
+
+  constructor (cfg: AuditConfig) {
+    this.cfg = cfg
+    this.trail = Trail.acquire(cfg.dir, { entity: cfg.entity, node: cfg.node }, cfg.settings, cfg.flushMs, cfg.logger)
+    this.#generation = this.trail.generation
+    // Only the refuse policy puts a hook on the request path.
+    if (cfg.refuse === null) this.onRequest = undefined
+  }
+
+  onRequest? (call: Call): Verdict {
+    const r = this.cfg.refuse
+    if (r === null || !this.trail.refusing) return CONTINUE
+    if (r.entities !== null) {
+      const e = call.caller?.entity
+      if (e === undefined || !r.entities.has(e)) return CONTINUE
+    }
+    auditCounters.refused++
+    call.decide({ filter: 'audit', action: 'deny', reason: 'audit spool full' })
+    return r.reply
+  }
+
+  onLog (call: Call): void {
+    this.trail.append(Math.round(Date.now() - call.durationMs), callJson(call, this.cfg.headers))
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.trail.release(this.#generation)
+  }
+}
