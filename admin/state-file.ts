@@ -23,6 +23,11 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { IsthmusError } from '../gateway/errors.js'
 import { spliceOf } from '../gateway/util/arrays.js'
+import { MAX_REVISION } from './discovery/schema.js'
+
+/** Largest state file (and journal file) read at start; checked before reading. The admin
+ *  holds far less (a 10,000-instance app is ~1 MB); a bigger file is refused, not parsed. */
+export const MAX_STATE_BYTES = 256 * 1024 * 1024
 
 /** One stored resource. `value: null` is a deletion (kept so older writes stay refused). */
 export interface ResourceEntry {
@@ -57,6 +62,10 @@ export interface ReadStateResult {
   journalRecords: number
   /** A torn last journal line was dropped (an append that never completed). */
   tornTail: boolean
+  /** Resources whose stored revision was out of range (1e308, Infinity written as null,
+   *  2^53 and above: older versions accepted them), kept with revision 0 so the next write
+   *  of any revision replaces them instead of every write being refused for good. */
+  repaired: Array<{ key: string, revision: unknown }>
 }
 
 /** Top-level changes of an object value: properties set, and arrays changed by one splice. */
@@ -80,6 +89,7 @@ function oldJournalPath (path: string): string { return `${path}.journal.old` }
  *  something is corrupt: then it is moved aside). */
 export async function readStateFile (path: string, onCorrupt: CorruptStatePolicy = 'fail'): Promise<ReadStateResult> {
   const resources = new Map<string, ResourceEntry>()
+  const repaired: Array<{ key: string, revision: unknown }> = []
   let baseSeq = 0
   const text = await readText(path)
   if (text !== null) {
@@ -89,13 +99,13 @@ export async function readStateFile (path: string, onCorrupt: CorruptStatePolicy
       problem = checkShape(parsed)
       if (problem === null) {
         const c = parsed as StateFileContent
-        for (const [k, e] of Object.entries(c.resources)) resources.set(k, e)
+        for (const [k, e] of Object.entries(c.resources)) resources.set(k, repairRevision(k, e, repaired))
         baseSeq = c.journalSeq ?? 0
       }
     } catch (err) {
       problem = `not valid JSON (${(err as Error).message})`
     }
-    if (problem !== null) return await corrupt(path, problem, onCorrupt, [journalPath(path), oldJournalPath(path)], { resources: new Map(), seq: 0 })
+    if (problem !== null) return await corrupt(path, problem, onCorrupt, [journalPath(path), oldJournalPath(path)], { resources: new Map(), seq: 0, repaired: [] })
   }
   let seq = baseSeq
   let records = 0
@@ -108,19 +118,31 @@ export async function readStateFile (path: string, onCorrupt: CorruptStatePolicy
     const tail = lines.pop()!
     if (tail !== '') tornTail = true
     for (let i = 0; i < lines.length; i++) {
-      const problem = replay(lines[i], resources, baseSeq, seq)
+      const problem = replay(lines[i], resources, baseSeq, seq, repaired)
       // Policy discard keeps the changes before the bad line (they were acknowledged).
       // (A later journal continues this one: it is set aside with it.)
-      if (typeof problem === 'string') return await corrupt(file, `line ${i + 1}: ${problem}`, onCorrupt, file === oldJournalPath(path) ? [journalPath(path)] : [], { resources, seq })
+      if (typeof problem === 'string') return await corrupt(file, `line ${i + 1}: ${problem}`, onCorrupt, file === oldJournalPath(path) ? [journalPath(path)] : [], { resources, seq, repaired })
       if (problem > baseSeq) records++
       seq = Math.max(seq, problem)
     }
   }
-  return { resources, seq, journalRecords: records, tornTail }
+  return { resources, seq, journalRecords: records, tornTail, repaired }
+}
+
+/** A revision the admin accepts today: an exact integer from 0 to 2^53 - 1. */
+export function validRevision (r: unknown): r is number {
+  return typeof r === 'number' && Number.isSafeInteger(r) && r >= 0 && r <= MAX_REVISION
+}
+
+/** `e`, or `e` with revision 0 when its revision is out of range (recorded in `repaired`). */
+function repairRevision<E extends { revision: number }> (key: string, e: E, repaired: Array<{ key: string, revision: unknown }>): E {
+  if (validRevision(e.revision)) return e
+  repaired.push({ key, revision: e.revision })
+  return { ...e, revision: 0 }
 }
 
 /** Apply one journal line; returns its seq, or a problem. */
-function replay (line: string, resources: Map<string, ResourceEntry>, baseSeq: number, lastSeq: number): number | string {
+function replay (line: string, resources: Map<string, ResourceEntry>, baseSeq: number, lastSeq: number, repaired: Array<{ key: string, revision: unknown }>): number | string {
   let r: JournalRecord
   try {
     r = JSON.parse(line) as JournalRecord
@@ -129,36 +151,47 @@ function replay (line: string, resources: Map<string, ResourceEntry>, baseSeq: n
   }
   if (r === null || typeof r !== 'object' || !Number.isInteger(r.seq) || typeof r.key !== 'string' || r.entry === null || typeof r.entry !== 'object') return 'not a journal record'
   if (r.seq <= lastSeq && r.seq > baseSeq) return `sequence ${r.seq} does not follow ${lastSeq}`
-  if (!Number.isInteger(r.entry.revision) || r.entry.revision < 0) return 'revision is not a non-negative integer'
+  if (!isRevisionLike(r.entry.revision)) return 'revision is not a number'
   if (r.seq <= baseSeq) return r.seq // already in the compacted state
   if (r.delta === undefined) {
     if (!('value' in r.entry)) return 'value is missing'
-    resources.set(r.key, r.entry as ResourceEntry)
+    resources.set(r.key, repairRevision(r.key, r.entry as ResourceEntry, repaired))
     return r.seq
   }
   const base = resources.get(r.key)?.value
   const value = applyDelta(base, r.delta)
   if (value === undefined) return `delta for ${r.key} does not apply to the stored value`
-  resources.set(r.key, { ...(r.entry as Omit<ResourceEntry, 'value'>), value })
+  resources.set(r.key, repairRevision(r.key, { ...(r.entry as Omit<ResourceEntry, 'value'>), value }, repaired))
   return r.seq
+}
+
+/** What an older version may have stored as a revision: a non-negative number, or null (it
+ *  wrote Infinity as null). Anything else is corruption. */
+function isRevisionLike (r: unknown): boolean {
+  return r === null || (typeof r === 'number' && r >= 0)
 }
 
 async function readText (file: string): Promise<string | null> {
   try {
+    const st = await stat(file)
+    if (st.size > MAX_STATE_BYTES) {
+      throw new IsthmusError('ISTH_ERR_STATE_CORRUPT', `${file}: ${st.size} bytes is over the ${MAX_STATE_BYTES / 1048576} MiB a state file may hold; it was not read (move it aside to start without it)`, '/state')
+    }
     return await readFile(file, 'utf8')
   } catch (err) {
+    if (err instanceof IsthmusError) throw err
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw new IsthmusError('ISTH_ERR_STATE_CORRUPT', `${file}: cannot read: ${(err as Error).message}`, '/state')
   }
 }
 
-async function corrupt (file: string, problem: string, onCorrupt: CorruptStatePolicy, alsoAside: string[], kept: { resources: Map<string, ResourceEntry>, seq: number }): Promise<ReadStateResult> {
+async function corrupt (file: string, problem: string, onCorrupt: CorruptStatePolicy, alsoAside: string[], kept: { resources: Map<string, ResourceEntry>, seq: number, repaired: ReadStateResult['repaired'] }): Promise<ReadStateResult> {
   const ts = new Date().toISOString().replace(/[:.]/g, '-')
   const aside = `${file}.corrupt-${ts}`
   await rename(file, aside)
   // A journal is a list of changes to the file it follows: without that file it means nothing.
   for (const f of alsoAside) await rename(f, `${f}.corrupt-${ts}`).catch(() => {})
-  if (onCorrupt === 'discard') return { resources: kept.resources, movedAside: aside, problem, seq: kept.seq, journalRecords: 0, tornTail: false }
+  if (onCorrupt === 'discard') return { resources: kept.resources, movedAside: aside, problem, seq: kept.seq, journalRecords: 0, tornTail: false, repaired: kept.repaired }
   throw new IsthmusError('ISTH_ERR_STATE_CORRUPT',
     `${file}: ${problem}; moved aside to ${aside}. Inspect it, then restore it or start without it (the admin state will be empty or bootstrapped from Redis)`,
     '/state')
@@ -173,7 +206,7 @@ function checkShape (v: unknown): string | null {
   if (o.resources === null || typeof o.resources !== 'object' || Array.isArray(o.resources)) return 'resources is not an object'
   for (const [k, e] of Object.entries(o.resources)) {
     if (e === null || typeof e !== 'object') return `resources["${k}"] is not an object`
-    if (!Number.isInteger(e.revision) || e.revision < 0) return `resources["${k}"].revision is not a non-negative integer`
+    if (!isRevisionLike(e.revision)) return `resources["${k}"].revision is not a number`
     if (!('value' in e)) return `resources["${k}"].value is missing`
   }
   return null
@@ -336,9 +369,13 @@ export class StateJournal {
   static async open (o: StateJournalOptions): Promise<{ journal: StateJournal, state: ReadStateResult }> {
     const state = await readStateFile(o.path, o.onCorrupt ?? 'fail')
     if (state.tornTail) o.logger?.warn({ file: journalPath(o.path) }, 'admin state journal ends in a torn line (an append that never completed); dropped it')
+    for (const r of state.repaired) {
+      o.logger?.warn({ file: o.path, key: r.key, revision: r.revision }, 'admin state: stored revision out of range (0 to 2^53-1); kept the value with revision 0, so the next write of this resource replaces it')
+    }
     const j = new StateJournal(o, state.seq)
-    // Start from a compacted state and an empty journal (this also drops a torn tail).
-    if (state.journalRecords > 0 || state.tornTail || state.movedAside !== undefined || (await exists(journalPath(o.path))) || (await exists(oldJournalPath(o.path)))) {
+    // Start from a compacted state and an empty journal (this also drops a torn tail and
+    // writes the repaired revisions).
+    if (state.journalRecords > 0 || state.tornTail || state.repaired.length > 0 || state.movedAside !== undefined || (await exists(journalPath(o.path))) || (await exists(oldJournalPath(o.path)))) {
       j.#stateBytes = await writeStateFile(o.path, o.nodeId, state.resources, state.seq)
       await unlink(oldJournalPath(o.path)).catch(() => {})
       await unlink(journalPath(o.path)).catch(() => {})

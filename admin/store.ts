@@ -14,7 +14,8 @@ import type { HostRegistry } from '../gateway/cluster/host.js'
 import { IsthmusError } from '../gateway/errors.js'
 import { EffectiveBuilder, type Effective } from './effective.js'
 import { Slicer } from './slicer.js'
-import { StateJournal, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
+import { StateJournal, validRevision, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
+import { MAX_REVISION } from './discovery/schema.js'
 
 export type { ResourceEntry } from './state-file.js'
 
@@ -118,7 +119,9 @@ export class AdminStore {
       snapshot = await o.compile(effective.options, 1)
     } catch (err) {
       await journal?.close()
-      if (err instanceof IsthmusError) {
+      // Only restored resources can make the state the culprit; without any, the config
+      // itself (or a filter it loads) failed, and its error already says what and where.
+      if (err instanceof IsthmusError && resources.size > 0) {
         throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.detail}`, err.path, { cause: err })
       }
       throw err
@@ -155,14 +158,17 @@ export class AdminStore {
   write (key: string, revision: number, next: (current: unknown) => unknown, opts: WriteOptions = {}): Promise<WriteResult> {
     return this.#serial(async () => {
       if (this.#closed) throw new IsthmusError('ISTH_ERR_GATEWAY_DRAINING', 'admin store is closed')
+      // The schemas bound revisions already; this keeps any other caller from storing one
+      // that nothing could ever be newer than.
+      if (!validRevision(revision)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/revision: must be an integer from 0 to ${MAX_REVISION}`, '/revision')
       const cur = this.#resources.get(key)
       if (cur !== undefined && revision < cur.revision) {
-        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${key}: revision ${revision} is older than the stored ${cur.revision}`, '/revision')
+        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${describeKey(key)}: revision ${revision} is older than the stored ${cur.revision}`, '/revision')
       }
       const value = next(cur?.value ?? undefined)
       if (cur !== undefined && revision === cur.revision) {
         if (JSON.stringify(value) === JSON.stringify(cur.value)) return { key, revision, changed: false, generation: this.#generation }
-        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${key}: revision ${revision} is already stored with other content; send a newer revision`, '/revision')
+        throw new IsthmusError('ISTH_ERR_ADMIN_REVISION_CONFLICT', `${describeKey(key)}: revision ${revision} is already stored with other content; send a newer revision`, '/revision')
       }
       const entry: ResourceEntry = { revision, value, origin: this.nodeId, at: Date.now() }
       const prev = this.#resources.get(key)
@@ -216,6 +222,7 @@ export class AdminStore {
   async #adoptAll (remote: ReadonlyMap<string, ResourceEntry>, apply: boolean): Promise<void> {
     const newer = new Map<string, ResourceEntry>()
     for (const [k, e] of remote) {
+      if (!validRevision(e.revision)) { this.#log.warn({ key: k, revision: e.revision }, 'remote change ignored: its revision is out of range'); continue }
       const cur = this.#resources.get(k)
       // Redis is the arbiter: an equal revision with other content converges to Redis's copy.
       if (cur === undefined || e.revision > cur.revision || (e.revision === cur.revision && JSON.stringify(e.value) !== JSON.stringify(cur.value))) newer.set(k, e)
@@ -287,4 +294,10 @@ export class AdminStore {
     this.#tail = run.catch(() => {})
     return run
   }
+}
+
+/** `app/payments` -> `app payments`, as admin messages name resources. */
+function describeKey (key: string): string {
+  const i = key.indexOf('/')
+  return i < 0 ? key : `${key.slice(0, i)} ${key.slice(i + 1)}`
 }
