@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
-import type { CompileContext, FilterFactory } from '../chain/filter-api.js'
+import type { CompileContext, Filter, FilterFactory } from '../chain/filter-api.js'
 import { LocalReply } from '../chain/local-reply.js'
-import { resolveFilterFactory } from '../chain/filter-registry.js'
+import { resolveFilterFactory, userModuleOf } from '../chain/filter-registry.js'
+import { describeThrown, guardFilter, runIn, type UserModule } from '../chain/user-module.js'
 import { chainWithPolicies } from './policies.js'
 import { CompiledChain } from '../chain/compiled-chain.js'
 import { Cluster } from '../cluster/cluster.js'
@@ -26,9 +27,16 @@ export interface CompileDeps {
 
 const validators = new WeakMap<FilterFactory, Validator<unknown>>()
 
-function validatorFor (f: FilterFactory): Validator<unknown> {
+function validatorFor (f: FilterFactory, what: string, path: string): Validator<unknown> {
   let v = validators.get(f)
-  if (v === undefined) { v = compileValidator(f.schema); validators.set(f, v) }
+  if (v === undefined) {
+    try {
+      v = compileValidator(f.schema)
+    } catch (err) {
+      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}: ${what}: its options schema does not compile: ${describeThrown(err)}`, path)
+    }
+    validators.set(f, v)
+  }
   return v
 }
 
@@ -155,21 +163,15 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
     if (entry.enabled === false) continue
     const path = i === policyAt ? '/policies' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
+    const um = userModuleOf(factory)
+    const what = um === undefined ? `filter "${entry.name}"` : `filter "${entry.name}" (${um.file})`
     const cfgPath = i === policyAt ? path : `${path}/config`
     // Validated first (cheap, and it fills defaults), so the key names the effective config.
-    const opts = validatorFor(factory)(entry.config ?? {}, cfgPath)
+    const opts = validatorFor(factory, what, `${path}/module`)(entry.config ?? {}, cfgPath)
     const key = JSON.stringify([entry.name, entry.module ?? null, opts, entry.protocols ?? null])
     const hit = reusable.get(key)?.shift()
     if (hit !== undefined) { out.push(hit); continue }
-    const ctx = makeContext(options, deps, factory.name, cfgPath)
-    let compiled: unknown
-    try {
-      compiled = factory.compile(opts as never, ctx)
-    } catch (err) {
-      if (err instanceof IsthmusError) throw err
-      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: filter "${entry.name}" rejected its config: ${(err as Error).message}`, cfgPath)
-    }
-    const filter = factory.create(compiled as never)
+    const filter = await buildFilter(factory, um, entry.name, what, opts, makeContext(options, deps, factory.name, cfgPath), cfgPath, path)
     const protocols = entry.protocols ?? ['triple', 'bolt']
     out.push(Object.freeze({
       key,
@@ -181,6 +183,42 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
   }
   return out
 }
+
+/**
+ * compile + create one chain entry. A built-in's own errors are config errors; a user
+ * module's failures of any kind (a throw of anything, a rejected async compile, a module that
+ * already failed) are config errors naming the entry and the file, and its filter runs in the
+ * module's scope (user-module.ts).
+ */
+async function buildFilter (factory: FilterFactory, um: UserModule | undefined, name: string, what: string,
+  opts: unknown, ctx: CompileContext, cfgPath: string, path: string): Promise<Filter> {
+  if (um?.failure != null) {
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}/module: ${what} failed earlier (${um.failure}); remove it from the chain or restart the gateway to load it again`, `${path}/module`)
+  }
+  let compiled: unknown
+  try {
+    compiled = um === undefined ? factory.compile(opts as never, ctx) : runIn(um, callCompile, factory, opts, ctx)
+    // An async compile is waited for (its rejection is the config's error, not the process's).
+    if (compiled !== null && typeof (compiled as PromiseLike<unknown>)?.then === 'function') compiled = await compiled
+  } catch (err) {
+    if (err instanceof IsthmusError) throw err
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what} rejected its config: ${describeThrown(err)}`, cfgPath)
+  }
+  let filter: Filter
+  try {
+    filter = um === undefined ? factory.create(compiled as never) : runIn(um, callCreate, factory, compiled)
+  } catch (err) {
+    if (err instanceof IsthmusError) throw err
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what}: create() failed: ${describeThrown(err)}`, cfgPath)
+  }
+  if (filter === null || typeof filter !== 'object') {
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what}: create() returned ${filter === null ? 'null' : typeof filter}, not a filter object`, cfgPath)
+  }
+  return um === undefined ? filter : guardFilter(filter, um, name)
+}
+
+function callCompile (f: FilterFactory, opts: unknown, ctx: CompileContext): unknown { return f.compile(opts, ctx) }
+function callCreate (f: FilterFactory, compiled: unknown): Filter { return f.create(compiled) }
 
 function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filterName: string, basePath: string): CompileContext {
   const metricPrefix = `isthmus_${filterName.replace(/[^a-zA-Z0-9_]/g, '_')}_`
