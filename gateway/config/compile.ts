@@ -11,10 +11,11 @@ import { selectShard } from '../cluster/shard-ring.js'
 import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
 import { sameItems, spliceOf, type Splice } from '../util/arrays.js'
+import { ChunkedMap } from '../util/chunked-map.js'
 import { sharedCounter } from '../metrics.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
-import type { CompiledFilter, Snapshot } from './snapshot.js'
+import type { ClusterDelta, CompiledFilter, Snapshot } from './snapshot.js'
 import { compileValidator, type Validator } from './validate.js'
 
 export interface CompileDeps {
@@ -59,10 +60,9 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
   const compiled = await compileFilters(options, deps, previous?.compiledFilters ?? [])
   const routes = previous !== undefined && sameItems(previous.options.routes, options.routes)
     ? previous.routes
-    : new RouteTable(options.routes)
+    : new RouteTable(options.routes, previous?.routes)
 
-  const clusters = new Map<string, Cluster>()
-  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps, previous?.clusters.get(c.name)))
+  const { clusters, clusterDelta } = buildClusters(options, deps, previous)
 
   const prevFilters = previous?.compiledFilters ?? []
   const chain = (protocol: 'triple' | 'bolt'): CompiledChain => {
@@ -76,10 +76,39 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     options,
     routes,
     clusters,
+    clusterDelta,
     chains: Object.freeze({ triple: chain('triple'), bolt: chain('bolt') }),
     filters: Object.freeze(compiled.map(f => f.filter)),
     compiledFilters: Object.freeze(compiled),
   })
+}
+
+/**
+ * The clusters by name. With the previous snapshot, only the clusters in the one splice that
+ * turns the previous cluster list into this one (by identity: unchanged options are the same
+ * objects) are built or looked at; the map is patched (ChunkedMap), so a push of one app of
+ * 2,000 touches that app's clusters only.
+ */
+function buildClusters (options: Readonly<GatewayOptions>, deps: CompileDeps, previous: Snapshot | undefined): { clusters: ChunkedMap<Cluster>, clusterDelta: ClusterDelta | null } {
+  const prevMap = previous?.clusters
+  if (previous === undefined || !(prevMap instanceof ChunkedMap)) {
+    return { clusters: ChunkedMap.from(options.clusters.map(c => [c.name, buildCluster(c, deps, prevMap?.get(c.name))] as const)), clusterDelta: null }
+  }
+  const a = previous.options.clusters
+  const b = options.clusters
+  const d = spliceOf(a, b)
+  const changes: Array<[string, Cluster | undefined]> = []
+  const replaced: Cluster[] = []
+  for (let i = d.at; i < d.at + d.removed; i++) {
+    const old = prevMap.get(a[i].name)
+    if (old !== undefined) replaced.push(old)
+    changes.push([a[i].name, undefined])
+  }
+  for (let i = d.at; i < d.at + d.inserted; i++) changes.push([b[i].name, buildCluster(b[i], deps, prevMap.get(b[i].name))])
+  const clusters = prevMap.with(changes)
+  // A cluster rebuilt as the very same object (same options) was not replaced.
+  const gone = replaced.filter(c => clusters.get(c.name) !== c)
+  return { clusters, clusterDelta: Object.freeze({ from: new WeakRef(previous), replaced: Object.freeze(gone) }) }
 }
 
 /** A host-list change at most this big is spliced into the previous cluster; a bigger one
@@ -126,8 +155,10 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
  */
 export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
   const candidates = new Set<Host>()
-  for (const [name, oc] of old.clusters) {
-    const nc = next.clusters.get(name)
+  // The clusters `next` replaced: its delta when it was compiled from `old`, else all.
+  const changed: Iterable<Cluster> = next.clusterDelta !== null && next.clusterDelta.from.deref() === old ? next.clusterDelta.replaced : old.clusters.values()
+  for (const oc of changed) {
+    const nc = next.clusters.get(oc.name)
     if (nc === oc) continue
     const removed = nc !== undefined && nc.lineage !== null && nc.lineage.from === oc.id ? nc.lineage.removed : oc.hosts
     for (const h of removed) candidates.add(h)
