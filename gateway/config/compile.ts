@@ -12,7 +12,7 @@ import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
 import { sameItems, spliceOf, type Splice } from '../util/arrays.js'
 import { ChunkedMap } from '../util/chunked-map.js'
-import { sharedCounter } from '../metrics.js'
+import { plainCounter } from '../metrics.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
 import type { ClusterDelta, CompiledFilter, Snapshot } from './snapshot.js'
@@ -259,9 +259,7 @@ function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filt
     logger: deps.logger.child({ filter: filterName }),
     invalid: (message, path) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${basePath}${path}: ${message}`, basePath + path),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
-    counter: (name, help, labelNames = []) => {
-      const c = sharedCounter(`${metricPrefix}${name}_total`, help, labelNames)
-      return { inc: (labels, value) => { if (labels === undefined) c.inc(value ?? 1); else c.inc(labels, value ?? 1) } }
-    },
+    // Plain fields read at scrape time (gateway/metrics.ts PlainCounter), shared by name.
+    counter: (name, help, labelNames = []) => plainCounter(`${metricPrefix}${name}_total`, help, labelNames),
   }
 }
