@@ -137,7 +137,7 @@ export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDep
 function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
   // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
   if (d.removed === 0 && d.inserted === 0) {
-    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] })
+    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] }, prev.ring, d)
   }
   const inserted: Host[] = []
   for (let i = d.at; i < d.at + d.inserted; i++) inserted.push(deps.hosts.intern(o.hosts[i]))
@@ -146,7 +146,7 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
   const removed = hosts.splice(d.at, d.removed, ...inserted)
   Object.freeze(hosts)
   const subsets = SubsetIndex.spliced(prev.subsets, hosts, d.at, d.removed, d.inserted)
-  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed })
+  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed }, prev.ring, d)
 }
 
 /**
