@@ -14,7 +14,9 @@ import { identityMatches, peerIdentityOfSocket } from '../certs/identity.js'
 import type { AdminListenerOptions } from '../gateway/config/options.js'
 import { IsthmusError } from '../gateway/errors.js'
 
-export type AuthVerdict = 'ok' | 'unauthenticated' | 'forbidden'
+/** `foreign`: the open (loopback, no credentials) mode got a request whose Host or Origin is
+ *  not loopback: a web page (CSRF) or a rebound DNS name, not a local tool. */
+export type AuthVerdict = 'ok' | 'unauthenticated' | 'forbidden' | 'foreign'
 
 export class AdminAuth {
   readonly #tokenDigest: Buffer | null
@@ -51,10 +53,34 @@ export class AdminAuth {
         return 'forbidden'
       }
     }
-    // Loopback-only admin with nothing configured: the bind address is the protection.
-    if (this.open) return 'ok'
+    // Loopback-only admin with nothing configured: the bind address is the protection, as
+    // long as the request really comes from a local tool and not from a browser tab that a
+    // page (or a DNS name rebound to 127.0.0.1) points here.
+    if (this.open) return loopbackRequest(req) ? 'ok' : 'foreign'
     return 'unauthenticated'
   }
+}
+
+/** Host (when sent) and Origin (when sent) both name a loopback address. */
+export function loopbackRequest (req: IncomingMessage): boolean {
+  const host = req.headers.host
+  if (host !== undefined && !isLoopback(hostOfAuthority(host))) return false
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  let u: URL
+  try { u = new URL(origin) } catch { return false } // includes "null" (sandboxed frames, file:)
+  return (u.protocol === 'http:' || u.protocol === 'https:') && isLoopback(u.hostname.replace(/^\[(.*)\]$/, '$1'))
+}
+
+/** The host part of a Host header: `[::1]:8080` -> `::1`, `localhost:80` -> `localhost`. */
+function hostOfAuthority (authority: string): string {
+  const a = authority.trim().toLowerCase()
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']')
+    return end < 0 ? a : a.slice(1, end)
+  }
+  const i = a.indexOf(':')
+  return i < 0 ? a : a.slice(0, i)
 }
 
 function digest (s: string): Buffer {

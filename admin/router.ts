@@ -1,3 +1,5 @@
+import { IsthmusError } from '../gateway/errors.js'
+
 /**
  * A tiny method + path router for the admin API. Patterns are `/v1/clusters/:name/hosts`;
  * a path that matches with another method answers 405 (mutations only on POST/PUT/PATCH/
@@ -45,9 +47,18 @@ export class AdminRouter {
       if (m === null) continue
       if (e.method !== method && !(method === 'HEAD' && e.method === 'GET')) { allowed.push(e.method); continue }
       const params: Record<string, string> = {}
-      for (let i = 0; i < e.names.length; i++) params[e.names[i]] = decodeURIComponent(m[i + 1])
+      for (let i = 0; i < e.names.length; i++) params[e.names[i]] = decodeParam(m[i + 1])
       return { kind: 'found', handler: e.handler, params }
     }
     return allowed.length > 0 ? { kind: 'method', allowed } : { kind: 'none' }
+  }
+}
+
+/** A path segment with its %-escapes decoded; a malformed escape is the client's error (400). */
+function decodeParam (segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new IsthmusError('ISTH_ERR_ADMIN_BAD_REQUEST', `malformed %-escape in path segment ${JSON.stringify(segment.slice(0, 80))}`, '/')
   }
 }

@@ -15,222 +15,21 @@
  * complete journal line) that does not parse is moved aside (`<file>.corrupt-<ts>`) and
  * reported, never silently discarded; a torn last journal line is an append that was never
  * acknowledged (the process died before its fsync) and is dropped with a warning.
+ * This file writes (writeStateFile, StateJournal); state-read.ts reads, state-format.ts holds
+ * the format and the deltas.
  */
 import { constants as fsc } from 'node:fs'
-import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { IsthmusError } from '../gateway/errors.js'
-import { spliceOf } from '../gateway/util/arrays.js'
+import { isPlainObject, journalPath, oldJournalPath, valueDelta, type CorruptStatePolicy, type JournalRecord, type ReadStateResult, type ResourceEntry } from './state-format.js'
+import { readStateFile } from './state-read.js'
 
-/** One stored resource. `value: null` is a deletion (kept so older writes stay refused). */
-export interface ResourceEntry {
-  readonly revision: number
-  readonly value: unknown
-  /** Node id of the replica that accepted it. */
-  readonly origin: string
-  /** Epoch ms of acceptance. */
-  readonly at: number
-}
-
-export interface StateFileContent {
-  format: 'isthmus-admin-state'
-  version: 1
-  nodeId: string
-  savedAt: string
-  /** Last journal record included (absent in files written before the journal: 0). */
-  journalSeq?: number
-  resources: Record<string, ResourceEntry>
-}
-
-export type CorruptStatePolicy = 'fail' | 'discard'
-
-export interface ReadStateResult {
-  resources: Map<string, ResourceEntry>
-  /** Where a corrupt file was moved (policy `discard`), for the log. */
-  movedAside?: string
-  problem?: string
-  /** Highest journal sequence number read (0: none). */
-  seq: number
-  /** Journal records applied over the compacted state. */
-  journalRecords: number
-  /** A torn last journal line was dropped (an append that never completed). */
-  tornTail: boolean
-}
-
-/** Top-level changes of an object value: properties set, and arrays changed by one splice. */
-export interface ValueDelta {
-  set?: Record<string, unknown>
-  splice?: Array<{ prop: string, at: number, remove: number, insert: unknown[] }>
-}
-
-interface JournalRecord {
-  seq: number
-  key: string
-  /** The whole entry, or the entry without `value` plus `delta` against the previous value. */
-  entry: ResourceEntry | Omit<ResourceEntry, 'value'>
-  delta?: ValueDelta
-}
-
-export function journalPath (path: string): string { return `${path}.journal` }
-function oldJournalPath (path: string): string { return `${path}.journal.old` }
-
-/** Read the compacted state and replay the journal over it (no file is changed unless
- *  something is corrupt: then it is moved aside). */
-export async function readStateFile (path: string, onCorrupt: CorruptStatePolicy = 'fail'): Promise<ReadStateResult> {
-  const resources = new Map<string, ResourceEntry>()
-  let baseSeq = 0
-  const text = await readText(path)
-  if (text !== null) {
-    let problem: string | null = null
-    try {
-      const parsed = JSON.parse(text) as unknown
-      problem = checkShape(parsed)
-      if (problem === null) {
-        const c = parsed as StateFileContent
-        for (const [k, e] of Object.entries(c.resources)) resources.set(k, e)
-        baseSeq = c.journalSeq ?? 0
-      }
-    } catch (err) {
-      problem = `not valid JSON (${(err as Error).message})`
-    }
-    if (problem !== null) return await corrupt(path, problem, onCorrupt, [journalPath(path), oldJournalPath(path)], { resources: new Map(), seq: 0 })
-  }
-  let seq = baseSeq
-  let records = 0
-  let tornTail = false
-  for (const file of [oldJournalPath(path), journalPath(path)]) {
-    const j = await readText(file)
-    if (j === null || j === '') continue
-    const lines = j.split('\n')
-    // The last element is '' when the file ends with a newline; anything else is torn.
-    const tail = lines.pop()!
-    if (tail !== '') tornTail = true
-    for (let i = 0; i < lines.length; i++) {
-      const problem = replay(lines[i], resources, baseSeq, seq)
-      // Policy discard keeps the changes before the bad line (they were acknowledged).
-      // (A later journal continues this one: it is set aside with it.)
-      if (typeof problem === 'string') return await corrupt(file, `line ${i + 1}: ${problem}`, onCorrupt, file === oldJournalPath(path) ? [journalPath(path)] : [], { resources, seq })
-      if (problem > baseSeq) records++
-      seq = Math.max(seq, problem)
-    }
-  }
-  return { resources, seq, journalRecords: records, tornTail }
-}
-
-/** Apply one journal line; returns its seq, or a problem. */
-function replay (line: string, resources: Map<string, ResourceEntry>, baseSeq: number, lastSeq: number): number | string {
-  let r: JournalRecord
-  try {
-    r = JSON.parse(line) as JournalRecord
-  } catch (err) {
-    return `not valid JSON (${(err as Error).message})`
-  }
-  if (r === null || typeof r !== 'object' || !Number.isInteger(r.seq) || typeof r.key !== 'string' || r.entry === null || typeof r.entry !== 'object') return 'not a journal record'
-  if (r.seq <= lastSeq && r.seq > baseSeq) return `sequence ${r.seq} does not follow ${lastSeq}`
-  if (!Number.isInteger(r.entry.revision) || r.entry.revision < 0) return 'revision is not a non-negative integer'
-  if (r.seq <= baseSeq) return r.seq // already in the compacted state
-  if (r.delta === undefined) {
-    if (!('value' in r.entry)) return 'value is missing'
-    resources.set(r.key, r.entry as ResourceEntry)
-    return r.seq
-  }
-  const base = resources.get(r.key)?.value
-  const value = applyDelta(base, r.delta)
-  if (value === undefined) return `delta for ${r.key} does not apply to the stored value`
-  resources.set(r.key, { ...(r.entry as Omit<ResourceEntry, 'value'>), value })
-  return r.seq
-}
-
-async function readText (file: string): Promise<string | null> {
-  try {
-    return await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw new IsthmusError('ISTH_ERR_STATE_CORRUPT', `${file}: cannot read: ${(err as Error).message}`, '/state')
-  }
-}
-
-async function corrupt (file: string, problem: string, onCorrupt: CorruptStatePolicy, alsoAside: string[], kept: { resources: Map<string, ResourceEntry>, seq: number }): Promise<ReadStateResult> {
-  const ts = new Date().toISOString().replace(/[:.]/g, '-')
-  const aside = `${file}.corrupt-${ts}`
-  await rename(file, aside)
-  // A journal is a list of changes to the file it follows: without that file it means nothing.
-  for (const f of alsoAside) await rename(f, `${f}.corrupt-${ts}`).catch(() => {})
-  if (onCorrupt === 'discard') return { resources: kept.resources, movedAside: aside, problem, seq: kept.seq, journalRecords: 0, tornTail: false }
-  throw new IsthmusError('ISTH_ERR_STATE_CORRUPT',
-    `${file}: ${problem}; moved aside to ${aside}. Inspect it, then restore it or start without it (the admin state will be empty or bootstrapped from Redis)`,
-    '/state')
-}
-
-function checkShape (v: unknown): string | null {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'top level is not an object'
-  const o = v as Partial<StateFileContent>
-  if (o.format !== 'isthmus-admin-state') return 'format is not "isthmus-admin-state"'
-  if (o.version !== 1) return `unsupported version ${String(o.version)}`
-  if (o.journalSeq !== undefined && (!Number.isInteger(o.journalSeq) || o.journalSeq < 0)) return 'journalSeq is not a non-negative integer'
-  if (o.resources === null || typeof o.resources !== 'object' || Array.isArray(o.resources)) return 'resources is not an object'
-  for (const [k, e] of Object.entries(o.resources)) {
-    if (e === null || typeof e !== 'object') return `resources["${k}"] is not an object`
-    if (!Number.isInteger(e.revision) || e.revision < 0) return `resources["${k}"].revision is not a non-negative integer`
-    if (!('value' in e)) return `resources["${k}"].value is missing`
-  }
-  return null
-}
-
-/**
- * `next` as top-level changes to `prev` when both are plain objects with the same keys in
- * the same order and the changes are small (arrays that differ by one splice of identical
- * elements, e.g. a one-host patch); undefined when the whole value should be written.
- */
-export function valueDelta (prev: unknown, next: unknown): ValueDelta | undefined {
-  if (!isPlainObject(prev) || !isPlainObject(next)) return undefined
-  const keys = Object.keys(next)
-  const prevKeys = Object.keys(prev)
-  if (keys.length !== prevKeys.length) return undefined
-  const d: ValueDelta = {}
-  let size = 0
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]
-    if (k !== prevKeys[i]) return undefined
-    const a = prev[k]
-    const b = next[k]
-    if (a === b) continue
-    if (Array.isArray(a) && Array.isArray(b)) {
-      const { at, removed: remove, inserted } = spliceOf(a, b)
-      const insert = b.slice(at, at + inserted)
-      if (remove + insert.length <= Math.max(16, b.length >>> 3)) {
-        (d.splice ??= []).push({ prop: k, at, remove, insert })
-        size += insert.length
-        continue
-      }
-    }
-    (d.set ??= {})[k] = b
-    size += 1
-  }
-  // Anything but a small change: write the value whole (it compacts better).
-  return size <= 64 ? d : undefined
-}
-
-/** `base` with `delta` applied; undefined when it does not apply (a corrupt journal). */
-export function applyDelta (base: unknown, delta: ValueDelta): unknown {
-  if (!isPlainObject(base)) return undefined
-  const out: Record<string, unknown> = { ...base }
-  for (const [k, v] of Object.entries(delta.set ?? {})) out[k] = v
-  for (const s of delta.splice ?? []) {
-    const a = out[s.prop]
-    if (!Array.isArray(a) || !Number.isInteger(s.at) || !Number.isInteger(s.remove) || s.at < 0 || s.remove < 0 || s.at + s.remove > a.length || !Array.isArray(s.insert)) return undefined
-    const copy = a.slice()
-    copy.splice(s.at, s.remove, ...s.insert)
-    out[s.prop] = copy
-  }
-  return out
-}
-
-function isPlainObject (v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-}
+// The format and the reader live beside this file; importers keep one entry point.
+export { applyDelta, journalPath, MAX_STATE_BYTES, valueDelta } from './state-format.js'
+export type { CorruptStatePolicy, ReadStateResult, ResourceEntry, StateFileContent, ValueDelta } from './state-format.js'
+export { readStateFile, validRevision } from './state-read.js'
 
 /** Write the whole state atomically: temp file + fsync + rename + directory fsync. The JSON is
  *  built in slices with a yield between them, so a big state does not stall the event loop. */
@@ -336,9 +135,13 @@ export class StateJournal {
   static async open (o: StateJournalOptions): Promise<{ journal: StateJournal, state: ReadStateResult }> {
     const state = await readStateFile(o.path, o.onCorrupt ?? 'fail')
     if (state.tornTail) o.logger?.warn({ file: journalPath(o.path) }, 'admin state journal ends in a torn line (an append that never completed); dropped it')
+    for (const r of state.repaired) {
+      o.logger?.warn({ file: o.path, key: r.key, revision: r.revision }, 'admin state: stored revision out of range (0 to 2^53-1); kept the value with revision 0, so the next write of this resource replaces it')
+    }
     const j = new StateJournal(o, state.seq)
-    // Start from a compacted state and an empty journal (this also drops a torn tail).
-    if (state.journalRecords > 0 || state.tornTail || state.movedAside !== undefined || (await exists(journalPath(o.path))) || (await exists(oldJournalPath(o.path)))) {
+    // Start from a compacted state and an empty journal (this also drops a torn tail and
+    // writes the repaired revisions).
+    if (state.journalRecords > 0 || state.tornTail || state.repaired.length > 0 || state.movedAside !== undefined || (await exists(journalPath(o.path))) || (await exists(oldJournalPath(o.path)))) {
       j.#stateBytes = await writeStateFile(o.path, o.nodeId, state.resources, state.seq)
       await unlink(oldJournalPath(o.path)).catch(() => {})
       await unlink(journalPath(o.path)).catch(() => {})

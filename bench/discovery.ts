@@ -6,6 +6,7 @@
  *  2. data volume: app-level vs interface-level (entries, bytes).
  *  3. subset selection: SubsetIndex (Uint32Array bitmaps) vs fastbitset.
  *  4. forwarding p99 of a steady grpc-js load through a real gateway, quiet vs during pushes.
+ *  BENCH_APPS=2000: the many-apps mode instead (see manyApps).
  * Writes bench/results/discovery-<ts>.json.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -299,17 +300,139 @@ async function forwarding () {
 }
 function round3 (x: number): number { return Math.round(x * 1000) / 1000 }
 
+/**
+ * The many-apps mode (`BENCH_APPS=2000 npm run bench:discovery`, issue 9 item 13: after 2,000
+ * apps each push took ~227 ms and forwarding latency peaked at 795 ms). A real gateway holds
+ * BENCH_APPS apps (4 instances x 5 services each, Triple and Bolt); a steady grpc-js load
+ * (8 in flight) runs in alternated quiet / pushing windows. A pushing window re-pushes apps
+ * (each changes one instance) every BENCH_PUSH_GAP_MS (20; 0: back to back), with a
+ * 1,000-instance app push at its start.
+ * Reports the push time at that size (in the store, and over HTTP) and forwarding p99,
+ * pushing vs quiet.
+ */
+async function manyApps (apps: number) {
+  const appBody = (a: number, v: number) => ({
+    instances: Array.from({ length: 4 }, (_, i) => ({ address: `10.${(a >> 8) & 255}.${a & 255}.${i + (i === 0 ? v % 200 : 0)}`, port: 50051, protocols: ['triple', 'bolt'], ports: { bolt: 12200 } })),
+    services: Array.from({ length: 5 }, (_, k) => ({ name: `com.acme.app${a}.Service${k}` })),
+  })
+  // 1. In the store, without the network: the time of one push at 0, 1/10 and all apps.
+  const store = await openStore()
+  const inStore: Record<string, ReturnType<typeof stats>> = {}
+  let rev = 1
+  const sample = async (label: string): Promise<void> => {
+    const xs: number[] = []
+    for (let k = 0; k < 200; k++) {
+      const a = (k * 7919) % Math.max(1, store.entries().size)
+      const t0 = performance.now()
+      await store.write(resourceKey('app', `app${a}`), ++rev, () => appBody(a, rev))
+      xs.push(performance.now() - t0)
+    }
+    inStore[label] = stats(xs)
+  }
+  for (let a = 0; a < apps; a++) {
+    await store.write(resourceKey('app', `app${a}`), ++rev, () => appBody(a, 0))
+    if (a + 1 === Math.max(1, apps / 100) || a + 1 === apps / 10 || a + 1 === apps) await sample(`${a + 1} apps`)
+  }
+  await store.close()
+
+  // 2. A real gateway under load.
+  const up = await startEchoServer('bench-up')
+  const options = validateOptions({ entity: 'bench', log: { level: 'silent', access: 'off' }, listeners: { triple: { port: 0 }, admin: { token: 'bench', maxBodyBytes: 16 * 1024 * 1024 } } })
+  const gw = await startGateway(options, { baseDir: process.cwd(), logger, nodeId: 'bench' })
+  const admin = `http://127.0.0.1:${gw.addresses.admin.port}`
+  const put = async (path: string, body: string): Promise<void> => {
+    const r = await fetch(admin + path, { method: 'PUT', headers: { authorization: 'Bearer bench', 'content-type': 'application/json' }, body })
+    if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`)
+  }
+  await put('/v1/discovery/apps/echo', JSON.stringify({ revision: 1, instances: [{ address: '127.0.0.1', port: up.port }], services: [{ name: 'isthmus.test.Echo' }] }))
+  for (let a = 0; a < apps; a++) await put(`/v1/discovery/apps/app${a}`, JSON.stringify({ revision: 1, ...appBody(a, 0) }))
+  const big = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ address: `10.250.${i >> 8}.${i & 255}`, port: 50051 })))
+  const client = echoClient(gw.addresses.triple!.port)
+  const load = async (ms: number): Promise<number[]> => {
+    const lat: number[] = []
+    const end = performance.now() + ms
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        await unary(client, { message: 'x' })
+        lat.push(performance.now() - t0)
+      }
+    }))
+    return lat
+  }
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+  const WINDOW_MS = 2000
+  // Pause between app pushes (the 10k-instance benchmark above patches every 20 ms); 0: back
+  // to back, the admin taking all the event loop it can.
+  const GAP_MS = Number(process.env.BENCH_PUSH_GAP_MS ?? 20)
+  await load(1000)
+  const quiet: number[] = []
+  const during: number[] = []
+  const ratios: number[] = []
+  const pushMs: number[] = []
+  const bigMs: number[] = []
+  let r2 = 1
+  for (let round = 0; round < ROUNDS; round++) {
+    const q = await load(WINDOW_MS)
+    let pushing = true
+    const pusher = (async () => {
+      let t0 = performance.now()
+      await put('/v1/discovery/apps/big', `{"revision":${++r2},"services":[{"name":"com.acme.Big"}],"instances":${big}}`)
+      bigMs.push(performance.now() - t0)
+      for (let k = 0; pushing; k++) {
+        const a = (k * 7919 + round) % apps
+        t0 = performance.now()
+        await put(`/v1/discovery/apps/app${a}`, JSON.stringify({ revision: ++r2, ...appBody(a, r2) }))
+        pushMs.push(performance.now() - t0)
+        if (GAP_MS > 0) await new Promise(resolve => setTimeout(resolve, GAP_MS))
+      }
+    })()
+    const d = await load(WINDOW_MS)
+    pushing = false
+    await pusher
+    quiet.push(...q)
+    during.push(...d)
+    ratios.push(round3(stats(d).p99 / stats(q).p99))
+  }
+  client.close()
+  await gw.close()
+  await up.close()
+  const sorted = [...ratios].sort((a, b) => a - b)
+  return {
+    apps,
+    perApp: '4 instances x 5 services, triple + bolt',
+    pushInStoreMs: inStore,
+    forwarding: {
+      concurrency: 8,
+      rounds: ROUNDS,
+      windowMs: WINDOW_MS,
+      quietMs: stats(quiet),
+      duringPushesMs: stats(during),
+      pushesDuring: pushMs.length + bigMs.length,
+      p99RatioPerRound: ratios,
+      p99Ratio: sorted[sorted.length >> 1],
+      pooledP99Ratio: round3(stats(during).p99 / stats(quiet).p99),
+      pushGapMs: GAP_MS,
+      appPushOverHttpMs: stats(pushMs),
+      thousandInstancePushOverHttpMs: stats(bigMs),
+    },
+  }
+}
+
 const result: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, instances: INSTANCES, services: SERVICES, deltas: DELTAS, gcExposed: gc !== undefined }
-if (process.env.BENCH_SKIP_PUSHES === undefined) {
+const APPS = Number(process.env.BENCH_APPS ?? 0)
+if (APPS > 0) {
+  result.manyApps = await manyApps(APPS)
+} else if (process.env.BENCH_SKIP_PUSHES === undefined) {
   result.pushes = await pushes()
   result.persisted = await persisted()
   result.volume = volume()
   result.subsets = subsets()
 }
-if (process.env.BENCH_SKIP_FORWARDING === undefined) result.forwarding = await forwarding()
+if (APPS === 0 && process.env.BENCH_SKIP_FORWARDING === undefined) result.forwarding = await forwarding()
 console.log(JSON.stringify(result, null, 2))
 mkdirSync('bench/results', { recursive: true })
-const file = `bench/results/discovery-${(result.date as string).replace(/[:.]/g, '-')}.json`
+const file = `bench/results/discovery-${APPS > 0 ? `${APPS}-apps-` : ''}${(result.date as string).replace(/[:.]/g, '-')}.json`
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
 console.log(`wrote ${file}`)
 process.exit(0)

@@ -2,7 +2,7 @@
  * Microbench: what the governance filters (ldc + stress + rate-limit with a non-binding rule)
  * cost per call on the call path itself (onRequest of each, then rate-limit's onLog), on a
  * Bolt call (header-map view over a SOFARPC-like frame) and a Triple call, with the filters'
- * counters as prom-client counters (CompileContext.counter today) and as no-ops (what plain
+ * counters as the gateway's plain counters (CompileContext.counter) and as no-ops (what
  * fields read at scrape time would cost, ~0). Alternated rounds, medians. `tsx bench/governance-cost.ts`
  */
 import { performance } from 'node:perf_hooks'
@@ -17,7 +17,7 @@ import { BoltHeaderView, encodeHeaderMap } from '../gateway/protocol/bolt/header
 import { LocalReply } from '../gateway/chain/local-reply.js'
 import { IsthmusError } from '../gateway/errors.js'
 import { compileValidator } from '../gateway/config/validate.js'
-import { sharedCounter } from '../gateway/metrics.js'
+import { plainCounter } from '../gateway/metrics.js'
 import { governanceFilters } from './lib/governance.js'
 
 const SERVICE = 'com.example.EchoService'
@@ -32,11 +32,8 @@ function context (prom: boolean): CompileContext {
     invalid: (m, p) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${p}: ${m}`, p),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
     readsMethod: () => {},
-    counter: (name, help, labels = []) => {
-      if (!prom) return { inc () {} }
-      const c = sharedCounter(`isthmus_bench_${name}_total`, help, labels)
-      return { inc: (l, v) => { if (l === undefined) c.inc(v ?? 1); else c.inc(l, v ?? 1) } }
-    },
+    // The gateway's own counters (plain fields read at scrape time), or none at all.
+    counter: (name, help, labels = []) => prom ? plainCounter(`isthmus_bench_${name}_total`, help, labels) : { inc () {}, cell: () => ({ n: 0 }) },
   }
 }
 
@@ -93,7 +90,7 @@ const rows: Record<string, number[]> = {}
 for (let r = 0; r < ROUNDS; r++) {
   for (const p of ['bolt', 'triple'] as const) {
     (rows[`${p} baseline (Call only)`] ??= []).push(baseline(p))
-    ;(rows[`${p} governance, prom-client counters`] ??= []).push(run(withProm, p))
+    ;(rows[`${p} governance, plain counters`] ??= []).push(run(withProm, p))
     ;(rows[`${p} governance, no-op counters`] ??= []).push(run(plain, p))
   }
 }

@@ -25,7 +25,7 @@ const ctx: CompileContext = {
   entity: 'bank', baseDir: process.cwd(), logger: pino({ level: 'silent' }),
   invalid: (m, p) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${p}: ${m}`, p),
   localReply: (c, d, m) => new LocalReply(c, d, m),
-  counter: () => ({ inc: () => {} }),
+  counter: () => ({ inc: () => {}, cell: () => ({ n: 0 }) }),
   readsMethod: () => {},
 }
 function build<O, C> (f: FilterFactory<O, C>, o: unknown) { return f.create(f.compile(compileValidator<O>(f.schema)(o), ctx)) }

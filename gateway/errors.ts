@@ -65,6 +65,8 @@ export const ERRORS = {
   ISTH_ERR_ADMIN_FORBIDDEN: { message: 'forbidden: %s', grpc: -1, bolt: -1, http: 403 },
   ISTH_ERR_ADMIN_BODY_TOO_LARGE: { message: 'body too large: %s', grpc: -1, bolt: -1, http: 413 },
   ISTH_ERR_ADMIN_METHOD: { message: 'method not allowed: %s', grpc: -1, bolt: -1, http: 405 },
+  ISTH_ERR_ADMIN_BAD_REQUEST: { message: 'bad request: %s', grpc: -1, bolt: -1, http: 400 },
+  ISTH_ERR_ADMIN_MEDIA_TYPE: { message: 'unsupported media type: %s', grpc: -1, bolt: -1, http: 415 },
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_INTERNAL: { message: 'internal error: %s', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },

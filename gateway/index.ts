@@ -3,7 +3,7 @@
  * register filters. Built-in filters import only this module, as a user filter does.
  */
 export { CONTINUE, defineFilter } from './chain/filter-api.js'
-export type { CompileContext, Continue, Filter, FilterCounter, FilterFactory, JsonSchema, Verdict } from './chain/filter-api.js'
+export type { CompileContext, Continue, Filter, FilterCounter, FilterCounterCell, FilterFactory, JsonSchema, Verdict } from './chain/filter-api.js'
 export { LocalReply, encodeGrpcMessage } from './chain/local-reply.js'
 export { registerFilter, registeredFilterNames } from './chain/filter-registry.js'
 export type { Call, Protocol } from './call/call.js'

@@ -1,8 +1,12 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client'
 
 /**
  * The process's Prometheus registry and the gateway's own metrics. Metrics outlive config
  * revisions; filters get theirs through CompileContext.counter (created once by name).
+ * Every label value comes from config or a bounded set, never from a caller: the `service`
+ * label is a service some route names exactly (else `other`, decided by the call path), a
+ * status is an integer of the protocol's range (else `other`), and a filter counter keeps at
+ * most MAX_FILTER_SERIES label sets (then `other`).
  */
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry, prefix: 'isthmus_' })
@@ -12,7 +16,7 @@ export const requestsTotal = new Counter({
   help: 'Calls finished, by listener, service and status (gRPC or Bolt status code)',
   labelNames: ['listener', 'service', 'status'] as const,
   registers: [registry],
-  collect () { for (const m of callMetricsByListener.values()) flushFinished(m, false) },
+  collect () { for (const m of callMetricsByListener.values()) flushFinished(m) },
 })
 
 /** Bucket upper bounds (seconds) of the call duration histogram. */
@@ -20,6 +24,13 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze([0.0005, 0.001,
 
 /** One finished-calls counter cell: `n` counts calls, `reported` what prom-client has seen. */
 interface FinishedCell { n: number, reported: number }
+
+/** Label value for anything outside the bounded set. */
+export const OTHER_LABEL = 'other'
+/** Distinct services one listener reports (a backstop: the label is a configured name). */
+const MAX_SERVICE_SERIES = 100000
+/** Status cell for a status outside the listener's range. */
+const OTHER_STATUS = -1
 
 /**
  * Per-listener call metrics as plain numbers: the call path only bumps fields, and prom-client
@@ -38,24 +49,29 @@ export class CallMetrics {
   sum = 0
   /** Finished calls by service, then status. */
   readonly finished = new Map<string, Map<number, FinishedCell>>()
+  /** Largest status the protocol has (gRPC 16; a Bolt status is a byte). An upstream can send
+   *  any grpc-status text: anything else is counted as `other`. */
+  readonly maxStatus: number
 
   constructor (listener: string) {
     this.listener = listener
     this.labels = Object.freeze({ listener })
+    this.maxStatus = listener === 'bolt' ? 255 : 16
   }
 
-  /** A call ended with `status` after `seconds`. */
+  /** A call ended with `status` after `seconds`. `service` must be a configured name or
+   *  OTHER_LABEL (proxy/proxied-call.ts decides). */
   ended (service: string, status: number, seconds: number): void {
     this.active--
     let byStatus = this.finished.get(service)
     if (byStatus === undefined) {
-      // Bounded like the old label cache: services come from callers.
-      if (this.finished.size > 10000) flushFinished(this, true)
-      byStatus = new Map()
-      this.finished.set(service, byStatus)
+      const label = this.finished.size >= MAX_SERVICE_SERIES ? OTHER_LABEL : service
+      byStatus = this.finished.get(label)
+      if (byStatus === undefined) { byStatus = new Map(); this.finished.set(label, byStatus) }
     }
-    const cell = byStatus.get(status)
-    if (cell === undefined) byStatus.set(status, { n: 1, reported: 0 })
+    const st = status >= 0 && status <= this.maxStatus && (status | 0) === status ? status : OTHER_STATUS
+    const cell = byStatus.get(st)
+    if (cell === undefined) byStatus.set(st, { n: 1, reported: 0 })
     else cell.n++
     let b = 0
     const n = DURATION_BUCKETS.length
@@ -74,44 +90,55 @@ export function callMetrics (listener: string): CallMetrics {
   return m
 }
 
-/** Report counts not yet seen by prom-client; with `drop`, forget the cells afterwards. */
-function flushFinished (m: CallMetrics, drop: boolean): void {
+/** Report counts not yet seen by prom-client. */
+function flushFinished (m: CallMetrics): void {
   for (const [service, byStatus] of m.finished) {
     for (const [status, cell] of byStatus) {
       if (cell.n > cell.reported) {
-        requestsTotal.inc({ listener: m.listener, service, status: String(status) }, cell.n - cell.reported)
+        requestsTotal.inc({ listener: m.listener, service, status: status === OTHER_STATUS ? OTHER_LABEL : String(status) }, cell.n - cell.reported)
         cell.reported = cell.n
       }
     }
   }
-  if (drop) m.finished.clear()
 }
 
-/** prom-client's histogram entry as its `hashMap` keeps it (prom-client 15). */
-interface HistogramEntry { labels: Record<string, string>, bucketValues: Record<number, number>, sum: number, count: number }
+/**
+ * The call duration histogram, read from the plain buckets at scrape time. prom-client's
+ * Histogram has no public way to set its buckets, so this is a metric of its own: an object
+ * with `get()` returning prom-client's documented MetricObjectWithValues, registered with the
+ * public `registerMetric` (prom-client's AggregatorRegistry registers such `{ get }` objects
+ * itself). The text is what a Histogram prints: cumulative `_bucket{le,listener}`, `+Inf`,
+ * `_sum`, `_count`.
+ */
+class DurationHistogram {
+  readonly name = 'isthmus_request_duration_seconds'
+  readonly help = 'Call duration at the gateway, from decode to the end of the response'
+  readonly type = 'histogram' as const
+  readonly aggregator = 'sum' as const
 
-export const requestDuration = new Histogram({
-  name: 'isthmus_request_duration_seconds',
-  help: 'Call duration at the gateway, from decode to the end of the response',
-  labelNames: ['listener'] as const,
-  buckets: [...DURATION_BUCKETS],
-  registers: [registry],
-  collect () {
-    // Copy the plain buckets into the entry prom-client formats (it has no public bulk setter;
-    // test/integration/metrics.test.ts checks the output).
-    const map = (this as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap
+  async get (): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    const values: Array<MetricValueWithName<string>> = []
+    const bucket = `${this.name}_bucket`
     for (const m of callMetricsByListener.values()) {
-      if (m.count === 0) continue
-      this.zero(m.labels)
-      for (const e of Object.values(map)) {
-        if (e.labels.listener !== m.listener) continue
-        for (let i = 0; i < DURATION_BUCKETS.length; i++) e.bucketValues[DURATION_BUCKETS[i]] = m.buckets[i]
-        e.sum = m.sum
-        e.count = m.count
+      if (m.count === 0) continue // no call yet: no series
+      let acc = 0
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        acc += m.buckets[i]
+        values.push({ labels: { le: DURATION_BUCKETS[i], listener: m.listener }, value: acc, metricName: bucket })
       }
+      values.push({ labels: { le: '+Inf', listener: m.listener }, value: m.count, metricName: bucket })
+      values.push({ labels: { listener: m.listener }, value: m.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: { listener: m.listener }, value: m.count, metricName: `${this.name}_count` })
     }
-  },
-})
+    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, collect: () => {}, values }
+  }
+
+  /** Registry.resetMetrics(): the counts are the process's, they are not reset. */
+  reset (): void {}
+}
+
+export const requestDuration = new DurationHistogram()
+registry.registerMetric(requestDuration as unknown as Metric)
 
 export const activeStreams = new Gauge({
   name: 'isthmus_active_calls',
@@ -142,15 +169,90 @@ export const downstreamConnections = new Gauge({
   registers: [registry],
 })
 
-const filterCounters = new Map<string, Counter<string>>()
+const sharedCounters = new Map<string, Counter<string>>()
 
 /** A counter shared across revisions (so a reload does not reset it). */
 export function sharedCounter (name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
-  let c = filterCounters.get(name)
+  let c = sharedCounters.get(name)
   if (c === undefined) {
     c = new Counter({ name, help, labelNames: [...labelNames], registers: [registry] })
-    filterCounters.set(name, c)
+    sharedCounters.set(name, c)
   }
+  return c
+}
+
+/** Label sets one filter counter reports; past it every new set counts as `other`. */
+export const MAX_FILTER_SERIES = 1000
+
+/** One label set of a filter counter: the call path bumps `n`; the scrape reads it. */
+export interface CounterCell { n: number }
+interface ReportedCell extends CounterCell { reported: number, readonly labels: Readonly<Record<string, string>> }
+
+/**
+ * A filter's counter as plain fields (issue 14: filters called prom-client's labelled `inc`
+ * per call, the ~1.35 µs path the gateway avoided for its own metrics). A label set maps to a
+ * cell once (a frozen labels object, as filters prebuild them, by identity; any other by its
+ * values); the prom-client counter reads the cells in its public `collect` at scrape time.
+ * Shared across revisions by name, so a config change does not reset it.
+ */
+export class PlainCounter {
+  readonly name: string
+  readonly labelNames: readonly string[]
+  readonly #cells = new Map<string, ReportedCell>()
+  readonly #byObject = new WeakMap<object, ReportedCell>()
+  readonly #unlabelled: ReportedCell = { n: 0, reported: 0, labels: Object.freeze({}) }
+  #other: ReportedCell | null = null
+
+  constructor (name: string, help: string, labelNames: readonly string[]) {
+    this.name = name
+    this.labelNames = Object.freeze([...labelNames])
+    const self = this
+    // eslint-disable-next-line no-new
+    new Counter({ name, help, labelNames: [...labelNames], registers: [registry], collect () { self.#flush(this) } })
+  }
+
+  /** The cell of a label set (look it up once, at compile time, and bump `n` per call). */
+  cell (labels?: Readonly<Record<string, string>>): CounterCell {
+    if (labels === undefined || this.labelNames.length === 0) return this.#unlabelled
+    const hit = this.#byObject.get(labels)
+    if (hit !== undefined) return hit
+    let key = ''
+    for (const n of this.labelNames) key += String(labels[n] ?? '') + '\u0000'
+    let c = this.#cells.get(key)
+    if (c === undefined) {
+      if (this.#cells.size >= MAX_FILTER_SERIES) {
+        c = this.#other ??= { n: 0, reported: 0, labels: Object.freeze(Object.fromEntries(this.labelNames.map(n => [n, OTHER_LABEL]))) }
+      } else {
+        const l: Record<string, string> = {}
+        for (const n of this.labelNames) if (labels[n] !== undefined) l[n] = String(labels[n])
+        c = { n: 0, reported: 0, labels: Object.freeze(l) }
+        this.#cells.set(key, c)
+      }
+    }
+    if (Object.isFrozen(labels)) this.#byObject.set(labels, c)
+    return c
+  }
+
+  inc (labels?: Readonly<Record<string, string>>, value = 1): void {
+    if (!(value >= 0) || value === Infinity) throw new TypeError(`counter ${this.name}: cannot add ${value}`)
+    this.cell(labels).n += value
+  }
+
+  #flush (counter: Counter<string>): void {
+    const u = this.#unlabelled
+    if (u.n > u.reported) { counter.inc(u.n - u.reported); u.reported = u.n }
+    for (const c of this.#cells.values()) if (c.n > c.reported) { counter.inc(c.labels, c.n - c.reported); c.reported = c.n }
+    const o = this.#other
+    if (o !== null && o.n > o.reported) { counter.inc(o.labels, o.n - o.reported); o.reported = o.n }
+  }
+}
+
+const plainCounters = new Map<string, PlainCounter>()
+
+/** The filter counter named `name` (created once; the same object across revisions). */
+export function plainCounter (name: string, help: string, labelNames: readonly string[] = []): PlainCounter {
+  let c = plainCounters.get(name)
+  if (c === undefined) { c = new PlainCounter(name, help, labelNames); plainCounters.set(name, c) }
   return c
 }
 

@@ -9,11 +9,13 @@ import { compileValidator, type Validator } from '../../gateway/config/validate.
 import { IsthmusError } from '../../gateway/errors.js'
 import type { JsonSchema } from '../../gateway/chain/filter-api.js'
 import type { AppPushOptions, DiscoveryProtocol, InstanceOptions, ServicePushOptions } from '../discovery/model.js'
-import { appNamePattern, appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from '../discovery/schema.js'
+import { appPushSchema, instanceSchema, MAX_REVISION, revisionSchema, servicePushSchema } from '../discovery/schema.js'
+import { renamed } from '../http.js'
+import { checkName, quote, type NameKind } from '../names.js'
 import { Slicer } from '../slicer.js'
 import { resourceKey } from '../effective.js'
 import { redactOptions } from '../redact.js'
-import type { AdminReply, AdminRequest, AdminRouter } from '../router.js'
+import type { AdminHandler, AdminReply, AdminRequest, AdminRouter } from '../router.js'
 import type { AdminStore, WriteResult } from '../store.js'
 
 /** Add a required `revision` to an object schema. */
@@ -82,7 +84,22 @@ async function validatePush<T> (body: unknown, whole: Validator<T>, head: Valida
 const validateDeleteBody = compileValidator<{ revision: number }>({
   type: 'object', additionalProperties: false, required: ['revision'], properties: { revision: revisionSchema },
 })
-const appNameRe = new RegExp(appNamePattern)
+
+/** A write handler whose body errors name the resource ("invalid app payments: /instances/0/port: ..."). */
+function about (what: (req: AdminRequest) => string, handler: AdminHandler): AdminHandler {
+  return async (req) => {
+    try {
+      return await handler(req)
+    } catch (err) {
+      throw renamed(err, what(req))
+    }
+  }
+}
+
+/** The path parameter `param`, checked against the rule of its kind (400 otherwise). */
+function nameParam (req: AdminRequest, param: string, kind: NameKind): string {
+  return checkName(kind, req.params[param])
+}
 
 function ok (r: WriteResult): AdminReply {
   return { status: 200, body: { key: r.key, revision: r.revision, changed: r.changed, generation: r.generation } }
@@ -99,11 +116,11 @@ function mountSection (router: AdminRouter, store: AdminStore, key: 'ldc' | 'pol
     if (store.options[key] === undefined) notFound(what)
     return { status: 200, body: { revision: store.entry(key)?.revision ?? 0, [key]: store.options[key] } }
   })
-  router.add('PUT', `/v1/${key}`, async (req) => {
+  router.add('PUT', `/v1/${key}`, about(() => what, async (req) => {
     const body = validate(req.body)
     const value = strip(body)
     return ok(await store.write(key, body.revision, () => value, { rebasePath: p => p.startsWith(prefix) ? p.slice(prefix.length - 1) : undefined }))
-  })
+  }))
 }
 
 function strip<T extends { revision: number }> (body: T): Omit<T, 'revision'> {
@@ -115,8 +132,9 @@ function strip<T extends { revision: number }> (body: T): Omit<T, 'revision'> {
 function deleteRevision (req: AdminRequest): number {
   const q = req.query.get('revision')
   if (q !== null) {
-    const n = Number(q)
-    if (!Number.isInteger(n) || n < 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', '/revision: must be a non-negative integer', '/revision')
+    // Digits only (no "1e308", "0x10", " 1"), and within the bound every revision has.
+    const n = /^[0-9]{1,16}$/.test(q) ? Number(q) : NaN
+    if (!(n <= MAX_REVISION)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/revision: ?revision=${quote(q)} must be an integer from 0 to ${MAX_REVISION}`, '/revision')
     return n
   }
   return validateDeleteBody(req.body ?? {}).revision
@@ -173,8 +191,9 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     },
   }))
   router.add('GET', '/v1/clusters/:name', (req) => {
-    const c = store.options.clusters.find(x => x.name === req.params.name)
-    if (c === undefined) notFound(`cluster ${req.params.name}`)
+    const name = nameParam(req, 'name', 'cluster')
+    const c = store.options.clusters.find(x => x.name === name)
+    if (c === undefined) notFound(`cluster ${name}`)
     const live = store.snapshot.clusters.get(c.name)
     return {
       status: 200,
@@ -186,16 +205,15 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
       },
     }
   })
-  router.add('PUT', '/v1/clusters/:name', async (req) => {
+  router.add('PUT', '/v1/clusters/:name', about(req => `cluster ${req.params.name}`, async (req) => {
+    const name = nameParam(req, 'name', 'cluster')
     const body = validateClusterBody(req.body)
-    const name = req.params.name
     if (body.name !== undefined && body.name !== name) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/name: must equal the name in the path (${name})`, '/name')
     const value = { ...strip(body), name } as ClusterOptions
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(name)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', '/name: is not a valid cluster name', '/name')
     return ok(await store.write(resourceKey('cluster', name), body.revision, () => value))
-  })
+  }))
   router.add('DELETE', '/v1/clusters/:name', async (req) => {
-    const name = req.params.name
+    const name = nameParam(req, 'name', 'cluster')
     const revision = deleteRevision(req)
     if (!store.options.clusters.some(c => c.name === name)) notFound(`cluster ${name}`)
     if (store.discoveredClusters.has(name) && store.entry(resourceKey('cluster', name)) === undefined) {
@@ -203,9 +221,9 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     }
     return ok(await store.write(resourceKey('cluster', name), revision, () => null))
   })
-  router.add('PATCH', '/v1/clusters/:name/hosts', async (req) => {
+  router.add('PATCH', '/v1/clusters/:name/hosts', about(req => `cluster ${req.params.name}`, async (req) => {
+    const name = nameParam(req, 'name', 'cluster')
     const body = validateHostsPatch(req.body)
-    const name = req.params.name
     const add = body.add ?? []
     const remove = (body.remove ?? []).map(parseRef)
     const discovered = discoveredTarget(store, name)
@@ -230,35 +248,37 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
       const c = (cur ?? base) as ClusterOptions
       return { ...c, hosts: patchList(c.hosts, remove, add, h => h.port, h => h) }
     }))
-  })
+  }))
 
   // ---- discovery
   router.add('GET', '/v1/discovery/apps', () => ({ status: 200, body: { apps: listKind(store, 'app/') } }))
-  router.add('GET', '/v1/discovery/apps/:app', (req) => readResource(store, resourceKey('app', req.params.app), `app ${req.params.app}`))
-  router.add('PUT', '/v1/discovery/apps/:app', async (req) => {
-    const app = req.params.app
-    if (!appNameRe.test(app)) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/: app name "${app}" must match ${appNamePattern}`, '/')
+  router.add('GET', '/v1/discovery/apps/:app', (req) => { const app = nameParam(req, 'app', 'app'); return readResource(store, resourceKey('app', app), `app ${app}`) })
+  router.add('PUT', '/v1/discovery/apps/:app', about(req => `app ${req.params.app}`, async (req) => {
+    const app = nameParam(req, 'app', 'app')
     const body = await validatePush(req.body, validateAppPush, validateAppPushHead, 'instances')
     const value = strip(body)
     return ok(await store.write(resourceKey('app', app), body.revision, () => value))
-  })
+  }))
   router.add('DELETE', '/v1/discovery/apps/:app', async (req) => {
+    const app = nameParam(req, 'app', 'app')
     const revision = deleteRevision(req)
-    const key = resourceKey('app', req.params.app)
-    if (store.entry(key)?.value == null) notFound(`app ${req.params.app}`)
+    const key = resourceKey('app', app)
+    if (store.entry(key)?.value == null) notFound(`app ${app}`)
     return ok(await store.write(key, revision, () => null))
   })
   router.add('GET', '/v1/discovery/services', () => ({ status: 200, body: { services: listKind(store, 'service/') } }))
-  router.add('GET', '/v1/discovery/services/:service', (req) => readResource(store, resourceKey('service', req.params.service), `service ${req.params.service}`))
-  router.add('PUT', '/v1/discovery/services/:service', async (req) => {
+  router.add('GET', '/v1/discovery/services/:service', (req) => { const service = nameParam(req, 'service', 'service'); return readResource(store, resourceKey('service', service), `service ${service}`) })
+  router.add('PUT', '/v1/discovery/services/:service', about(req => `service ${req.params.service}`, async (req) => {
+    const service = nameParam(req, 'service', 'service')
     const body = await validatePush(req.body, validateServicePush, validateServicePushHead, 'providers')
     const value = strip(body)
-    return ok(await store.write(resourceKey('service', req.params.service), body.revision, () => value))
-  })
+    return ok(await store.write(resourceKey('service', service), body.revision, () => value))
+  }))
   router.add('DELETE', '/v1/discovery/services/:service', async (req) => {
+    const service = nameParam(req, 'service', 'service')
     const revision = deleteRevision(req)
-    const key = resourceKey('service', req.params.service)
-    if (store.entry(key)?.value == null) notFound(`service ${req.params.service}`)
+    const key = resourceKey('service', service)
+    if (store.entry(key)?.value == null) notFound(`service ${service}`)
     return ok(await store.write(key, revision, () => null))
   })
 
@@ -274,13 +294,13 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
       },
     }
   })
-  router.add('PUT', '/v1/routes', async (req) => {
+  router.add('PUT', '/v1/routes', about(() => 'routes', async (req) => {
     const body = validateRoutesBody(req.body)
     const routes = body.routes
     const bad = routes.findIndex(r => r.name.startsWith('discovery:'))
     if (bad >= 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/routes/${bad}/name: the prefix "discovery:" is reserved for auto-routes`, `/routes/${bad}/name`)
     return ok(await store.write('routes', body.revision, () => routes, { rebasePath: p => /^\/routes\/\d+/.test(p) ? p : undefined }))
-  })
+  }))
   // ---- whole-section resources: the LDC table and the authorization policies
   mountSection(router, store, 'ldc', 'ldc table', validateLdcBody)
   mountSection(router, store, 'policies', 'policies', validatePoliciesBody)
@@ -291,12 +311,13 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     body: { filters: store.options.filters.map(f => ({ name: f.name, enabled: f.enabled !== false, revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0 })) },
   }))
   router.add('GET', '/v1/filters/:name', (req) => {
-    const f = store.options.filters.find(x => x.name === req.params.name)
-    if (f === undefined) notFound(`filter ${req.params.name}`)
+    const name = nameParam(req, 'name', 'filter')
+    const f = store.options.filters.find(x => x.name === name)
+    if (f === undefined) notFound(`filter ${name}`)
     return { status: 200, body: { revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0, name: f.name, enabled: f.enabled !== false, config: f.config ?? {} } }
   })
-  router.add('PUT', '/v1/filters/:name', async (req) => {
-    const name = req.params.name
+  router.add('PUT', '/v1/filters/:name', about(req => `filter ${req.params.name}`, async (req) => {
+    const name = nameParam(req, 'name', 'filter')
     const index = store.baseOptions.filters.findIndex((x: FilterEntryOptions) => x.name === name)
     if (index < 0) notFound(`filter ${name} (not in the configured chain)`)
     const body = validateFilterBody(req.body)
@@ -305,7 +326,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     return ok(await store.write(resourceKey('filter', name), body.revision, () => value, {
       rebasePath: p => p === prefix ? '/' : p.startsWith(prefix + '/') ? p.slice(prefix.length) : undefined,
     }))
-  })
+  }))
 }
 
 function clusterSource (store: AdminStore, name: string): 'discovery' | 'admin' | 'config' {

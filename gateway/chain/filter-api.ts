@@ -41,10 +41,17 @@ export interface Filter {
 /** A JSON schema (draft 2020-12 / ajv), as a plain object. */
 export type JsonSchema = Readonly<Record<string, unknown>>
 
-/** A Prometheus-style counter a filter owns, created at compile time. */
+/** A Prometheus-style counter a filter owns, created at compile time. Its counts are plain
+ *  numbers the scrape reads; label values must come from config, never from a call. */
 export interface FilterCounter {
+  /** Add `value` (default 1). Cheapest with a frozen labels object built at compile time. */
   inc (labels?: Readonly<Record<string, string>>, value?: number): void
+  /** The cell of one label set, to look up at compile time and bump per call: `cell.n++`. */
+  cell (labels?: Readonly<Record<string, string>>): FilterCounterCell
 }
+
+/** One label set of a FilterCounter: a plain number. */
+export interface FilterCounterCell { n: number }
 
 /** What `compile` gets besides its options. */
 export interface CompileContext {

@@ -16,6 +16,13 @@ export type HookName = 'onRequest' | 'onResponse'
 export let onHookError: (call: Call, filter: string, err: unknown) => void = () => {}
 export function setHookErrorHandler (fn: (call: Call, filter: string, err: unknown) => void): void { onHookError = fn }
 
+/** A throw from the gateway's own code resuming a call after an async hook (forwarding,
+ *  replying): logged here; the call then gets ISTH_ERR_INTERNAL. Set by the gateway at start. */
+export let onResumeError: (call: Call, err: unknown) => void = (_call, err) => { process.stderr.write(`isthmus: call failed after an async filter: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`) }
+export function setResumeErrorHandler (fn: (call: Call, err: unknown) => void): void { onResumeError = fn }
+
+const INTERNAL = new LocalReply('ISTH_ERR_INTERNAL', 'the call failed after an async filter')
+
 const failureReplies = new Map<string, LocalReply>()
 function failureReply (filter: string): LocalReply {
   let r = failureReplies.get(filter)
@@ -51,16 +58,52 @@ export function runHooks (call: Call, entries: readonly ChainEntry[], hook: Hook
   return CONTINUE
 }
 
-// The async path allocates closures; it is the uncommon path by design.
+/**
+ * The async path (closures allowed: it is the uncommon path by design). The thenable is
+ * adopted by a real Promise, so a custom `then` that throws, or calls back twice, settles
+ * once. The hook's value is checked as on the sync path. Whatever the continuation throws
+ * (resuming the call: the next hooks are guarded already, the gateway's forward or reply is
+ * not) is caught here: the call gets ISTH_ERR_INTERNAL and nothing reaches the process.
+ */
 function waitFor (call: Call, entries: readonly ChainEntry[], hook: HookName, i: number, p: PromiseLike<Continue | LocalReply>, resume: Resume): void {
-  p.then((v) => {
-    if (v instanceof LocalReply) { resume(call, v); return }
-    const r = runHooks(call, entries, hook, i + 1, resume)
-    if (r !== PENDING) resume(call, r)
+  Promise.resolve(p).then((v) => {
+    if (v instanceof LocalReply) { resumeSafely(call, resume, v); return }
+    if (v !== CONTINUE && v !== undefined) {
+      onHookError(call, entries[i].name, new TypeError(`hook resolved to ${typeof v}, expected CONTINUE or a LocalReply`))
+      resumeSafely(call, resume, failureReply(entries[i].name))
+      return
+    }
+    let r: RunResult
+    try {
+      r = runHooks(call, entries, hook, i + 1, resume)
+    } catch (err) {
+      resumeFailed(call, resume, err)
+      return
+    }
+    if (r !== PENDING) resumeSafely(call, resume, r)
   }, (err: unknown) => {
     onHookError(call, entries[i].name, err)
-    resume(call, failureReply(entries[i].name))
+    resumeSafely(call, resume, failureReply(entries[i].name))
   })
+}
+
+function resumeSafely (call: Call, resume: Resume, r: Continue | LocalReply): void {
+  try {
+    resume(call, r)
+  } catch (err) {
+    resumeFailed(call, resume, err)
+  }
+}
+
+function resumeFailed (call: Call, resume: Resume, err: unknown): void {
+  onResumeError(call, err)
+  try {
+    resume(call, INTERNAL)
+  } catch (err2) {
+    // The reply itself cannot be sent (its stream is gone): the driver's own close path ends
+    // the call; this second failure is logged too.
+    onResumeError(call, err2)
+  }
 }
 
 /** onLog hooks: synchronous, errors logged and swallowed. */

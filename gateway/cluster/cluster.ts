@@ -1,6 +1,7 @@
 import type { Call } from '../call/call.js'
 import type { ClusterOptions } from '../config/options.js'
 import type { Host } from './host.js'
+import { HashRing } from './hash-ring.js'
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js'
 import { SubsetIndex } from './subsets.js'
 
@@ -32,14 +33,17 @@ export class Cluster {
   readonly totalHosts: number
   readonly subsets: SubsetIndex
   readonly lb: LoadBalancer
+  /** Consistent-hash clusters: the ring, built with the cluster; null for other policies. */
+  readonly ring: HashRing | null
   readonly #fallback: readonly Host[] | null
 
   /**
    * @param subsets the index of exactly these hosts when the caller derived it (a splice of
    *   the previous cluster's index, or that index itself when the hosts are unchanged).
+   * @param prevRing with `splice`: the ring of the cluster these hosts were spliced from.
    */
   constructor (options: Readonly<ClusterOptions>, hosts: readonly Host[], totalHosts = hosts.length,
-    subsets?: SubsetIndex, lineage: ClusterLineage | null = null) {
+    subsets?: SubsetIndex, lineage: ClusterLineage | null = null, prevRing?: HashRing | null, splice?: { at: number, removed: number, inserted: number }) {
     this.id = ++lastClusterId
     this.lineage = lineage
     this.name = options.name
@@ -48,7 +52,14 @@ export class Cluster {
     this.hosts = Object.isFrozen(hosts) ? hosts : Object.freeze(hosts.slice())
     this.totalHosts = totalHosts
     this.subsets = subsets ?? new SubsetIndex(this.hosts)
-    this.lb = createLoadBalancer(options.lb.policy, options.lb.hashHeader)
+    // The hash ring is built here, with the cluster (compile time): spliced from the cluster
+    // this one was spliced from, reused when the hosts are the same array.
+    let ring: HashRing | null = null
+    if (options.lb.policy === 'consistent-hash') {
+      ring = prevRing != null && splice !== undefined ? HashRing.spliced(prevRing, this.hosts, splice.at, splice.removed, splice.inserted) : HashRing.of(this.hosts)
+    }
+    this.ring = ring
+    this.lb = createLoadBalancer(options.lb.policy, options.lb.hashHeader, ring, this.subsets)
     const fb = options.subsetFallback
     this.#fallback = fb.policy === 'any' ? this.hosts : fb.policy === 'default' ? this.subsets.select(fb.defaultSubset ?? {}) : null
   }

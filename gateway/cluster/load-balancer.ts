@@ -1,7 +1,9 @@
 import type { Call } from '../call/call.js'
 import type { LbPolicy } from '../config/options.js'
 import { fnv1a } from './hash.js'
+import { HashRing } from './hash-ring.js'
 import type { Host } from './host.js'
+import type { SubsetIndex } from './subsets.js'
 
 /** Picks one available host from a candidate list, or null when none is available. */
 export interface LoadBalancer {
@@ -136,53 +138,47 @@ class LeastRequest implements LoadBalancer {
   }
 }
 
-const VNODES = 64
-
-interface Ring { points: Uint32Array, owners: Uint32Array }
-
 /**
- * Consistent hash on a request header (Ketama-style ring with virtual nodes). Rings are built
- * per candidate array and cached weakly, so subsets get their own ring and a snapshot swap
- * drops the old ones. A call without the header falls back to round-robin.
+ * Consistent hash on a request header, over the cluster's ring (hash-ring.ts), built with the
+ * cluster at compile time. A subset the index selected walks the same ring with the subset's
+ * bitmap; any other candidate list (not one of this cluster's) gets a ring of its own, kept
+ * per list. A call without the header falls back to round-robin.
  */
 class ConsistentHash implements LoadBalancer {
   readonly #header: string
-  readonly #rings = new WeakMap<readonly Host[], Ring>()
   readonly #fallback = new RoundRobin()
-  constructor (header: string) { this.#header = header.toLowerCase() }
+  readonly #ring: HashRing | null
+  readonly #subsets: SubsetIndex | null
+
+  constructor (header: string, ring: HashRing | null, subsets: SubsetIndex | null) {
+    this.#header = header.toLowerCase()
+    this.#ring = ring
+    this.#subsets = subsets
+  }
 
   pick (candidates: readonly Host[], call: Call, now: number): Host | null {
     const key = call.headers.get(this.#header)
     if (key === undefined || candidates.length === 0) return this.#fallback.pick(candidates, call, now)
-    let ring = this.#rings.get(candidates)
-    if (ring === undefined) { ring = buildRing(candidates); this.#rings.set(candidates, ring) }
     const h = fnv1a(key)
-    const pts = ring.points
-    let lo = 0
-    let hi = pts.length
-    while (lo < hi) { const mid = (lo + hi) >>> 1; if (pts[mid] < h) lo = mid + 1; else hi = mid }
-    for (let i = 0; i < pts.length; i++) {
-      const host = candidates[ring.owners[(lo + i) % pts.length]]
-      if (host.isAvailable(now)) return host
+    const ring = this.#ring
+    if (ring !== null) {
+      if (candidates === ring.hosts) return ring.pick(h, now, null)
+      const members = this.#subsets?.membersOf(candidates)
+      if (members !== undefined) return ring.pick(h, now, members)
     }
-    return null
+    return HashRing.of(candidates).pick(h, now, null)
   }
 }
 
-function buildRing (hosts: readonly Host[]): Ring {
-  const pairs: Array<[number, number]> = []
-  hosts.forEach((h, idx) => {
-    for (let v = 0; v < VNODES * h.weight; v++) pairs.push([fnv1a(`${h.id}#${v}`), idx])
-  })
-  pairs.sort((a, b) => a[0] - b[0])
-  return { points: Uint32Array.from(pairs, p => p[0]), owners: Uint32Array.from(pairs, p => p[1]) }
-}
-
-export function createLoadBalancer (policy: LbPolicy, hashHeader?: string): LoadBalancer {
+/**
+ * @param ring consistent-hash: the cluster's ring (built at compile time with the cluster).
+ * @param subsets consistent-hash: the cluster's subset index (its subsets share the ring).
+ */
+export function createLoadBalancer (policy: LbPolicy, hashHeader?: string, ring: HashRing | null = null, subsets: SubsetIndex | null = null): LoadBalancer {
   switch (policy) {
     case 'round-robin': return new RoundRobin()
     case 'random': return new RandomLb()
     case 'least-request': return new LeastRequest()
-    case 'consistent-hash': return new ConsistentHash(hashHeader ?? '')
+    case 'consistent-hash': return new ConsistentHash(hashHeader ?? '', ring, subsets)
   }
 }

@@ -10,6 +10,9 @@ export class SubsetIndex {
   #words: number
   readonly #bitmaps = new Map<string, Uint32Array>()
   readonly #cache = new Map<string, readonly Host[]>()
+  /** The host-position bitmap of each selected subset (a consistent-hash pick walks the
+   *  cluster's ring with it instead of building a ring per subset). */
+  readonly #members = new WeakMap<readonly Host[], Uint32Array>()
 
   constructor (hosts: readonly Host[], labelsOf: (h: Host) => Readonly<Record<string, string>> = labelsOfHost) {
     this.#hosts = hosts
@@ -84,6 +87,7 @@ export class SubsetIndex {
       for (let w = 0; w < acc.length; w++) acc[w] &= bm[w]
     }
     const out: Host[] = []
+    const members = acc.slice()
     for (let w = 0; w < acc.length; w++) {
       let word = acc[w]
       while (word !== 0) {
@@ -93,8 +97,16 @@ export class SubsetIndex {
         word &= word - 1
       }
     }
-    return Object.freeze(out)
+    // Bits past the last host (the all-ones start) are not members.
+    const tail = this.#hosts.length & 31
+    if (tail !== 0 && members.length > 0) members[members.length - 1] &= (1 << tail) - 1
+    const result = Object.freeze(out)
+    this.#members.set(result, members)
+    return result
   }
+
+  /** The bitmap over host positions of a list `select` returned; undefined for any other. */
+  membersOf (subset: readonly Host[]): Uint32Array | undefined { return this.#members.get(subset) }
 
   /** Number of distinct label=value bitmaps (for metrics and benchmarks). */
   get bitmapCount (): number { return this.#bitmaps.size }

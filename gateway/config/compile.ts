@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
-import type { CompileContext, FilterFactory } from '../chain/filter-api.js'
+import type { CompileContext, Filter, FilterFactory } from '../chain/filter-api.js'
 import { LocalReply } from '../chain/local-reply.js'
-import { resolveFilterFactory } from '../chain/filter-registry.js'
+import { resolveFilterFactory, userModuleOf } from '../chain/filter-registry.js'
+import { describeThrown, guardFilter, runIn, type UserModule } from '../chain/user-module.js'
 import { chainWithPolicies } from './policies.js'
 import { withLdcSection } from './ldc.js'
 import { chainWithAudit } from './audit.js'
@@ -12,10 +13,11 @@ import { selectShard } from '../cluster/shard-ring.js'
 import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
 import { sameItems, spliceOf, type Splice } from '../util/arrays.js'
-import { sharedCounter } from '../metrics.js'
+import { ChunkedMap } from '../util/chunked-map.js'
+import { plainCounter } from '../metrics.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
-import type { CompiledFilter, Snapshot } from './snapshot.js'
+import type { ClusterDelta, CompiledFilter, Snapshot } from './snapshot.js'
 import { compileValidator, type Validator } from './validate.js'
 
 export interface CompileDeps {
@@ -28,9 +30,16 @@ export interface CompileDeps {
 
 const validators = new WeakMap<FilterFactory, Validator<unknown>>()
 
-function validatorFor (f: FilterFactory): Validator<unknown> {
+function validatorFor (f: FilterFactory, what: string, path: string): Validator<unknown> {
   let v = validators.get(f)
-  if (v === undefined) { v = compileValidator(f.schema); validators.set(f, v) }
+  if (v === undefined) {
+    try {
+      v = compileValidator(f.schema)
+    } catch (err) {
+      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}: ${what}: its options schema does not compile: ${describeThrown(err)}`, path)
+    }
+    validators.set(f, v)
+  }
   return v
 }
 
@@ -53,10 +62,9 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
   const compiled = await compileFilters(options, deps, previous?.compiledFilters ?? [])
   const routes = previous !== undefined && sameItems(previous.options.routes, options.routes)
     ? previous.routes
-    : new RouteTable(options.routes)
+    : new RouteTable(options.routes, previous?.routes)
 
-  const clusters = new Map<string, Cluster>()
-  for (const c of options.clusters) clusters.set(c.name, buildCluster(c, deps, previous?.clusters.get(c.name)))
+  const { clusters, clusterDelta } = buildClusters(options, deps, previous)
 
   const prevFilters = previous?.compiledFilters ?? []
   const chain = (protocol: 'triple' | 'bolt'): CompiledChain => {
@@ -70,11 +78,40 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     options,
     routes,
     clusters,
+    clusterDelta,
     chains: Object.freeze({ triple: chain('triple'), bolt: chain('bolt') }),
     boltReadsMethod: routes.boltReadsMethod || compiled.some(f => f.bolt && f.readsMethod),
     filters: Object.freeze(compiled.map(f => f.filter)),
     compiledFilters: Object.freeze(compiled),
   })
+}
+
+/**
+ * The clusters by name. With the previous snapshot, only the clusters in the one splice that
+ * turns the previous cluster list into this one (by identity: unchanged options are the same
+ * objects) are built or looked at; the map is patched (ChunkedMap), so a push of one app of
+ * 2,000 touches that app's clusters only.
+ */
+function buildClusters (options: Readonly<GatewayOptions>, deps: CompileDeps, previous: Snapshot | undefined): { clusters: ChunkedMap<Cluster>, clusterDelta: ClusterDelta | null } {
+  const prevMap = previous?.clusters
+  if (previous === undefined || !(prevMap instanceof ChunkedMap)) {
+    return { clusters: ChunkedMap.from(options.clusters.map(c => [c.name, buildCluster(c, deps, prevMap?.get(c.name))] as const)), clusterDelta: null }
+  }
+  const a = previous.options.clusters
+  const b = options.clusters
+  const d = spliceOf(a, b)
+  const changes: Array<[string, Cluster | undefined]> = []
+  const replaced: Cluster[] = []
+  for (let i = d.at; i < d.at + d.removed; i++) {
+    const old = prevMap.get(a[i].name)
+    if (old !== undefined) replaced.push(old)
+    changes.push([a[i].name, undefined])
+  }
+  for (let i = d.at; i < d.at + d.inserted; i++) changes.push([b[i].name, buildCluster(b[i], deps, prevMap.get(b[i].name))])
+  const clusters = prevMap.with(changes)
+  // A cluster rebuilt as the very same object (same options) was not replaced.
+  const gone = replaced.filter(c => clusters.get(c.name) !== c)
+  return { clusters, clusterDelta: Object.freeze({ from: new WeakRef(previous), replaced: Object.freeze(gone) }) }
 }
 
 /** A host-list change at most this big is spliced into the previous cluster; a bigger one
@@ -103,7 +140,7 @@ export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDep
 function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
   // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
   if (d.removed === 0 && d.inserted === 0) {
-    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] })
+    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] }, prev.ring, d)
   }
   const inserted: Host[] = []
   for (let i = d.at; i < d.at + d.inserted; i++) inserted.push(deps.hosts.intern(o.hosts[i]))
@@ -112,7 +149,7 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
   const removed = hosts.splice(d.at, d.removed, ...inserted)
   Object.freeze(hosts)
   const subsets = SubsetIndex.spliced(prev.subsets, hosts, d.at, d.removed, d.inserted)
-  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed })
+  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed }, prev.ring, d)
 }
 
 /**
@@ -121,8 +158,10 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
  */
 export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
   const candidates = new Set<Host>()
-  for (const [name, oc] of old.clusters) {
-    const nc = next.clusters.get(name)
+  // The clusters `next` replaced: its delta when it was compiled from `old`, else all.
+  const changed: Iterable<Cluster> = next.clusterDelta !== null && next.clusterDelta.from.deref() === old ? next.clusterDelta.replaced : old.clusters.values()
+  for (const oc of changed) {
+    const nc = next.clusters.get(oc.name)
     if (nc === oc) continue
     const removed = nc !== undefined && nc.lineage !== null && nc.lineage.from === oc.id ? nc.lineage.removed : oc.hosts
     for (const h of removed) candidates.add(h)
@@ -163,22 +202,16 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
     const inserted = i === policyAt || i === auditAt
     const path = i === policyAt ? '/policies' : i === auditAt ? '/audit' : `/filters/${policyAt >= 0 && i > policyAt ? i - 1 : i}`
     const factory = await resolveFilterFactory(entry.name, entry.module, deps.baseDir, path)
+    const um = userModuleOf(factory)
+    const what = um === undefined ? `filter "${entry.name}"` : `filter "${entry.name}" (${um.file})`
     const cfgPath = inserted ? path : `${path}/config`
     // Validated first (cheap, and it fills defaults), so the key names the effective config.
-    const opts = validatorFor(factory)(entry.config ?? {}, cfgPath)
+    const opts = validatorFor(factory, what, `${path}/module`)(entry.config ?? {}, cfgPath)
     const key = JSON.stringify([entry.name, entry.module ?? null, opts, entry.protocols ?? null])
     const hit = reusable.get(key)?.shift()
     if (hit !== undefined) { out.push(hit); continue }
     const reads = { method: false }
-    const ctx = makeContext(options, deps, factory.name, cfgPath, reads)
-    let compiled: unknown
-    try {
-      compiled = factory.compile(opts as never, ctx)
-    } catch (err) {
-      if (err instanceof IsthmusError) throw err
-      throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: filter "${entry.name}" rejected its config: ${(err as Error).message}`, cfgPath)
-    }
-    const filter = factory.create(compiled as never)
+    const filter = await buildFilter(factory, um, entry.name, what, opts, makeContext(options, deps, factory.name, cfgPath, reads), cfgPath, path)
     const protocols = entry.protocols ?? ['triple', 'bolt']
     out.push(Object.freeze({
       key,
@@ -192,6 +225,42 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
   return out
 }
 
+/**
+ * compile + create one chain entry. A built-in's own errors are config errors; a user
+ * module's failures of any kind (a throw of anything, a rejected async compile, a module that
+ * already failed) are config errors naming the entry and the file, and its filter runs in the
+ * module's scope (user-module.ts).
+ */
+async function buildFilter (factory: FilterFactory, um: UserModule | undefined, name: string, what: string,
+  opts: unknown, ctx: CompileContext, cfgPath: string, path: string): Promise<Filter> {
+  if (um?.failure != null) {
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}/module: ${what} failed earlier (${um.failure}); remove it from the chain or restart the gateway to load it again`, `${path}/module`)
+  }
+  let compiled: unknown
+  try {
+    compiled = um === undefined ? factory.compile(opts as never, ctx) : runIn(um, callCompile, factory, opts, ctx)
+    // An async compile is waited for (its rejection is the config's error, not the process's).
+    if (compiled !== null && typeof (compiled as PromiseLike<unknown>)?.then === 'function') compiled = await compiled
+  } catch (err) {
+    if (err instanceof IsthmusError) throw err
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what} rejected its config: ${describeThrown(err)}`, cfgPath)
+  }
+  let filter: Filter
+  try {
+    filter = um === undefined ? factory.create(compiled as never) : runIn(um, callCreate, factory, compiled)
+  } catch (err) {
+    if (err instanceof IsthmusError) throw err
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what}: create() failed: ${describeThrown(err)}`, cfgPath)
+  }
+  if (filter === null || typeof filter !== 'object') {
+    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what}: create() returned ${filter === null ? 'null' : typeof filter}, not a filter object`, cfgPath)
+  }
+  return um === undefined ? filter : guardFilter(filter, um, name)
+}
+
+function callCompile (f: FilterFactory, opts: unknown, ctx: CompileContext): unknown { return f.compile(opts, ctx) }
+function callCreate (f: FilterFactory, compiled: unknown): Filter { return f.create(compiled) }
+
 function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filterName: string, basePath: string, reads: { method: boolean }): CompileContext {
   const metricPrefix = `isthmus_${filterName.replace(/[^a-zA-Z0-9_]/g, '_')}_`
   return {
@@ -201,10 +270,8 @@ function makeContext (options: Readonly<GatewayOptions>, deps: CompileDeps, filt
     invalid: (message, path) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${basePath}${path}: ${message}`, basePath + path),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
     ...(options.redis === undefined ? {} : { redis: options.redis }),
-    counter: (name, help, labelNames = []) => {
-      const c = sharedCounter(`${metricPrefix}${name}_total`, help, labelNames)
-      return { inc: (labels, value) => { if (labels === undefined) c.inc(value ?? 1); else c.inc(labels, value ?? 1) } }
-    },
+    // Plain fields read at scrape time (gateway/metrics.ts PlainCounter), shared by name.
+    counter: (name, help, labelNames = []) => plainCounter(`${metricPrefix}${name}_total`, help, labelNames),
     readsMethod: () => { reads.method = true },
   }
 }

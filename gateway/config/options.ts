@@ -82,6 +82,15 @@ export interface AdminListenerOptions {
   /** Client-certificate identities (SPIFFE URI) allowed to use the admin API over mTLS. */
   adminIdentities?: string[]
   maxBodyBytes: number
+  /** Socket bounds of the admin server: headers and whole-request deadlines, open connections
+   *  (filled by the schema; optional for programs that build options by hand). */
+  limits?: AdminLimits
+}
+
+export interface AdminLimits {
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  maxConnections: number
 }
 
 export interface ListenersOptions {

@@ -438,6 +438,12 @@ export const gatewaySchema = {
         tokenEnv: str,
         adminIdentities: { type: 'array', items: str },
         maxBodyBytes: { ...posInt, default: 8 * 1024 * 1024 },
+        // The admin server's own socket bounds (admin/server.ts).
+        limits: section({
+          headersTimeoutMs: { ...posInt, default: 10000 },
+          requestTimeoutMs: { ...posInt, default: 60000 },
+          maxConnections: { ...posInt, default: 256 },
+        }),
       }),
     }),
     clusters: { type: 'array', items: clusterSchema, default: [] },

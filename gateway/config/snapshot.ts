@@ -31,6 +31,9 @@ export interface Snapshot {
   readonly options: Readonly<GatewayOptions>
   readonly routes: RouteTable
   readonly clusters: ReadonlyMap<string, Cluster>
+  /** The clusters of the previous snapshot this one replaced or removed, when it was
+   *  compiled from it (what pool retirement looks at); null: compiled whole. */
+  readonly clusterDelta: ClusterDelta | null
   readonly chains: { readonly triple: CompiledChain, readonly bolt: CompiledChain }
   /** A Bolt route or Bolt-chain filter matches on the method: read it from the request body
    *  when the header lacks it (protocol/bolt/decode.ts). */
@@ -40,6 +43,12 @@ export interface Snapshot {
   readonly filters: readonly Filter[]
   /** What each enabled chain entry was compiled from (config/compile.ts reuses them). */
   readonly compiledFilters: readonly CompiledFilter[]
+}
+
+export interface ClusterDelta {
+  /** The snapshot this one was compiled from (weak: snapshots do not chain in memory). */
+  readonly from: WeakRef<Snapshot>
+  readonly replaced: readonly Cluster[]
 }
 
 /** Holder of the current snapshot; the one mutable reference the data plane reads. */

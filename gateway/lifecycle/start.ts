@@ -6,7 +6,8 @@ import { startAdminServer, type AdminServer } from '../../admin/server.js'
 import { AdminStore } from '../../admin/store.js'
 import { redisReplicator } from '../../admin/replication.js'
 import { resolve as resolvePath } from 'node:path'
-import { setHookErrorHandler } from '../chain/runner.js'
+import { setHookErrorHandler, setResumeErrorHandler } from '../chain/runner.js'
+import { describeThrown, setUserModuleFailureLog, USER_MODULE_FAILED_MSG } from '../chain/user-module.js'
 import type { Cluster } from '../cluster/cluster.js'
 import { HealthChecker } from '../cluster/health-checker.js'
 import { HostRegistry } from '../cluster/host.js'
@@ -59,6 +60,16 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   setHookErrorHandler((call, filter, err) => {
     logger.error({ filter, svc: call.service, err: err instanceof Error ? err.message : String(err) }, 'filter hook failed')
   })
+  // --- filter-failure wiring (admin/config engineer): a user filter module's failure outside
+  // a call (a timer, an unhandled rejection) disables it with this one line; a throw while
+  // resuming a call after an async hook fails that call (chain/user-module.ts, runner.ts).
+  setUserModuleFailureLog((m, err, origin) => {
+    logger.error({ filter: [...m.names], file: m.file, origin, err: describeThrown(err) }, USER_MODULE_FAILED_MSG)
+  })
+  setResumeErrorHandler((call, err) => {
+    logger.error({ svc: call.service, err }, 'call failed after an async filter')
+  })
+  // --- end filter-failure wiring
 
   const hosts = new HostRegistry()
   const deps: CompileDeps = { hosts, logger, baseDir: o.baseDir, nodeId }

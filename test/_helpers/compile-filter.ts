@@ -17,7 +17,7 @@ export function testContext (o: { entity?: string, baseDir?: string } = {}): Com
     logger: pino({ level: 'silent' }),
     invalid: (message, path) => new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}: ${message}`, path),
     localReply: (code, detail, message) => new LocalReply(code, detail, message),
-    counter: () => ({ inc: () => {} }),
+    counter: () => ({ inc: () => {}, cell: () => ({ n: 0 }) }),
     readsMethod: () => {},
   }
 }

@@ -47,7 +47,7 @@ test('an async LocalReply ends the call', async (t) => {
   t.is(v, DENY)
 })
 
-test('a throwing or rejecting hook becomes ISTH_ERR_FILTER_FAILED and is reported, never thrown', async (t) => {
+test.serial('a throwing or rejecting hook becomes ISTH_ERR_FILTER_FAILED and is reported, never thrown', async (t) => {
   const errors: string[] = []
   setHookErrorHandler((_c, name) => errors.push(name))
   t.teardown(() => setHookErrorHandler(() => {}))
@@ -73,4 +73,47 @@ test('CompiledChain keeps empty phases null and runs response hooks in reverse',
   t.deepEqual(chain.response?.map(e => e.name), ['b', 'a'])
   t.deepEqual(chain.log?.map(e => e.name), ['b'])
   t.is(CompiledChain.EMPTY.beforeRoute, null)
+})
+
+test.serial('a throw while resuming after an async hook fails that call with ISTH_ERR_INTERNAL, never an unhandled rejection', async (t) => {
+  const { setResumeErrorHandler } = await import('../../../gateway/chain/runner.js')
+  const logged: unknown[] = []
+  setResumeErrorHandler((_c, err) => logged.push(err))
+  t.teardown(() => setResumeErrorHandler(() => {}))
+  const unhandled: unknown[] = []
+  const onUnhandled = (r: unknown): void => { unhandled.push(r) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const results: unknown[] = []
+  await new Promise<void>((resolve) => {
+    runHooks(makeCall(), entries(() => Promise.resolve(CONTINUE as typeof CONTINUE)), 'onRequest', 0, (_c, r) => {
+      results.push(r)
+      // The gateway's forward throws the first time (e.g. an invalid header node:http2 refuses).
+      if (results.length === 1) throw new TypeError('ERR_HTTP2_INVALID_CONNECTION_HEADERS')
+      resolve()
+    })
+  })
+  await new Promise(resolve => setImmediate(resolve))
+  t.is(results[0], CONTINUE)
+  t.is((results[1] as LocalReply).code, 'ISTH_ERR_INTERNAL')
+  t.is(logged.length, 1)
+  t.deepEqual(unhandled, [])
+})
+
+test.serial('async verdicts are checked like sync ones; a thenable whose then() throws fails the call, not the caller', async (t) => {
+  const errors: string[] = []
+  setHookErrorHandler((_c, name) => errors.push(name))
+  t.teardown(() => setHookErrorHandler(() => {}))
+  const bogus = await new Promise<unknown>((resolve) => {
+    runHooks(makeCall(), entries(() => Promise.resolve('deny' as never)), 'onRequest', 0, (_c, r) => resolve(r))
+  })
+  t.is((bogus as LocalReply).code, 'ISTH_ERR_FILTER_FAILED')
+  const evil = { then () { throw null } } as unknown as PromiseLike<typeof CONTINUE> // eslint-disable-line no-throw-literal
+  let r: unknown
+  const v = await new Promise<unknown>((resolve) => {
+    r = runHooks(makeCall(), entries(() => evil), 'onRequest', 0, (_c, x) => resolve(x))
+  })
+  t.is(r, PENDING)
+  t.is((v as LocalReply).code, 'ISTH_ERR_FILTER_FAILED')
+  t.deepEqual(errors, ['f0', 'f0'])
 })

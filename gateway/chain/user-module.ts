@@ -1,0 +1,154 @@
+/**
+ * User filter modules (a config's `filters[].module`) run in the gateway's process, so their
+ * failures must be contained without hiding anyone else's. Everything a module does runs in
+ * an AsyncLocalStorage scope naming it: its import (top-level code, and every timer, promise
+ * or socket that code starts), its compile and create, and each hook call. Node carries the
+ * scope into the callbacks those start, and shows it in the process 'uncaughtException' and
+ * 'unhandledRejection' handlers (Node 20: a timer, an immediate, nextTick, an emitter's
+ * 'error', a promise rejected later, all keep the scope they were created in).
+ *
+ * The handlers installed here attribute, they never swallow: an error from a user module's
+ * scope (or, when the scope was lost, an Error whose stack runs through the module's file)
+ * marks that module failed, with one log line; its filters then answer ISTH_ERR_FILTER_FAILED
+ * and a config that compiles it again is refused. Any other error crashes the process
+ * exactly as it would without them (re-raised to Node's own handling: stack printed, exit 1),
+ * unless another handler is installed, in which case that handler decides, as it would
+ * without us. The handlers exist only once a user module is loaded.
+ *
+ * Known gap: a non-Error thrown from a `queueMicrotask` callback carries neither scope nor
+ * stack; it is not attributed and crashes the process.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { inspect } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import type { Filter } from './filter-api.js'
+import { LocalReply } from './local-reply.js'
+import type { Call } from '../call/call.js'
+
+/** One user module file and whether it has failed outside a call. */
+export class UserModule {
+  readonly file: string
+  readonly url: string
+  /** Chain entry names it was loaded as (for messages). */
+  readonly names = new Set<string>()
+  /** Why it failed (one line), or null while it is fine. */
+  failure: string | null = null
+
+  constructor (file: string) {
+    this.file = file
+    this.url = pathToFileURL(file).href
+  }
+
+  /** `filter "tenant-guard" (/etc/isthmus/tenant-guard.js)`. */
+  get label (): string {
+    const names = [...this.names]
+    return `filter ${names.length === 0 ? '?' : names.map(n => JSON.stringify(n)).join(', ')} (${this.file})`
+  }
+}
+
+/** How a module failure is reported (the gateway sets its logger at start). */
+export type UserModuleFailureLog = (m: UserModule, err: unknown, origin: string) => void
+
+let scope: AsyncLocalStorage<UserModule> | null = null
+const modules = new Map<string, UserModule>()
+let report: UserModuleFailureLog = (m, err, origin) => {
+  process.stderr.write(JSON.stringify({ level: 50, time: Date.now(), filter: [...m.names], file: m.file, origin, err: describeThrown(err), msg: FAILED_MSG }) + '\n')
+}
+const FAILED_MSG = 'user filter failed outside a call: its calls now fail with ISTH_ERR_FILTER_FAILED until it leaves the chain or the gateway restarts'
+
+export function setUserModuleFailureLog (fn: UserModuleFailureLog): void { report = fn }
+export const USER_MODULE_FAILED_MSG = FAILED_MSG
+
+/** The record of a module file (created on first use; installs the process handlers). */
+export function userModule (file: string): UserModule {
+  let m = modules.get(file)
+  if (m === undefined) {
+    m = new UserModule(file)
+    modules.set(file, m)
+    if (scope === null) {
+      scope = new AsyncLocalStorage()
+      process.on('uncaughtException', onUncaughtException)
+      process.on('unhandledRejection', onUnhandledRejection)
+    }
+  }
+  return m
+}
+
+/** `fn(...args)` inside the module's scope (what it starts stays attributed to it). */
+export function runIn<A extends unknown[], R> (m: UserModule, fn: (...args: A) => R, ...args: A): R {
+  return (scope as AsyncLocalStorage<UserModule>).run(m, fn, ...args)
+}
+
+/** A one-line description of anything thrown: an Error's first line, `null`, a string... */
+export function describeThrown (err: unknown): string {
+  if (err instanceof Error) return `${err.name === 'Error' ? '' : err.name + ': '}${err.message.split('\n')[0]}`
+  if (typeof err === 'string') return `threw the string ${JSON.stringify(err.length > 200 ? err.slice(0, 200) + '…' : err)}`
+  return `threw ${inspect(err, { depth: 1, breakLength: Infinity }).slice(0, 200)}`
+}
+
+/**
+ * `f` with every hook run in `m`'s scope, answering `failed` (ISTH_ERR_FILTER_FAILED for this
+ * entry) once the module has failed. One closure per hook per compile, none per call.
+ */
+export function guardFilter (f: Filter, m: UserModule, entryName: string): Filter {
+  const failed = new LocalReply('ISTH_ERR_FILTER_FAILED', entryName)
+  // Inherits from `f`: anything else the filter carries reads through; the hooks are own.
+  const g = Object.create(f) as Filter
+  const onRequest = f.onRequest
+  if (typeof onRequest === 'function') g.onRequest = (call) => m.failure !== null ? failed : runIn(m, invokeHook, onRequest, f, call)
+  const onResponse = f.onResponse
+  if (typeof onResponse === 'function') g.onResponse = (call) => m.failure !== null ? failed : runIn(m, invokeHook, onResponse, f, call)
+  const onLog = f.onLog
+  if (typeof onLog === 'function') g.onLog = (call) => { if (m.failure === null) runIn(m, invokeHook, onLog, f, call) }
+  const close = f.close
+  if (typeof close === 'function') g.close = () => runIn(m, invokeClose, close, f)
+  return g
+}
+
+function invokeHook<R> (hook: (this: Filter, call: Call) => R, self: Filter, call: Call): R { return hook.call(self, call) }
+function invokeClose (close: (this: Filter) => void | Promise<void>, self: Filter): void | Promise<void> { return close.call(self) }
+
+/** The user module an error belongs to: its async scope, else an Error stack through its file. */
+function attribute (err: unknown): UserModule | null {
+  const m = scope?.getStore()
+  if (m !== undefined) return m
+  const stack = err instanceof Error ? err.stack : undefined
+  if (typeof stack === 'string') {
+    for (const u of modules.values()) if (stack.includes(u.url) || stack.includes(u.file)) return u
+  }
+  return null
+}
+
+function fail (m: UserModule, err: unknown, origin: string): void {
+  if (m.failure !== null) return // one log line per module
+  m.failure = describeThrown(err)
+  try { report(m, err, origin) } catch { /* the failure is recorded; a broken log sink must not turn it into a crash */ }
+}
+
+function onUncaughtException (err: unknown, origin: string): void {
+  const m = attribute(err)
+  if (m !== null) { fail(m, err, origin); return }
+  // Not a user module's: with another handler installed, it decides (as without us);
+  // otherwise re-raise to Node's own fatal handling.
+  if (process.listenerCount('uncaughtException') > 1) return
+  reraise()
+  process.nextTick(rethrow, err)
+}
+
+function onUnhandledRejection (reason: unknown): void {
+  const m = attribute(reason)
+  if (m !== null) { fail(m, reason, 'unhandledRejection'); return }
+  if (process.listenerCount('unhandledRejection') > 1) return
+  reraise()
+  // A fresh rejection of the same reason, with no handler left: Node reports it as it would
+  // have reported the original (--unhandled-rejections mode included).
+  void Promise.reject(reason)
+}
+
+/** Leave the process to Node's defaults (it is going down). */
+function reraise (): void {
+  process.off('uncaughtException', onUncaughtException)
+  process.off('unhandledRejection', onUnhandledRejection)
+}
+
+function rethrow (err: unknown): never { throw err }

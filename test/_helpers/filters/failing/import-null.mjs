@@ -1,0 +1,1 @@
+throw null // eslint-disable-line no-throw-literal

@@ -1,0 +1,1 @@
+throw 'this module refuses to load' // eslint-disable-line no-throw-literal
