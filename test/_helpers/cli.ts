@@ -39,7 +39,7 @@ export async function spawnGateway (configFile: string, listeners: string[], env
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => child.on('close', (code, signal) => resolve({ code, signal })))
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20000)
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 90000)
     child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString()
       let i: number

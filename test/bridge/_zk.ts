@@ -33,12 +33,14 @@ export async function freePort (): Promise<number> {
 export async function startZooKeeper (t: ExecutionContext, o: { maxSessionTimeoutMs?: number } = {}): Promise<ZkServer> {
   if (!existsSync(JAR) || !existsSync(JAVA)) throw new Error('ZooKeeper is not installed: run "apt-get install zookeeper" (Debian package; .ci/run installs it)')
   const dir = mkdtempSync(join(tmpdir(), 'isthmus-zk-'))
-  const port = await freePort()
-  writeFileSync(join(dir, 'zoo.cfg'), [
-    'tickTime=500', `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1',
-    'admin.enableServer=false', '4lw.commands.whitelist=ruok', 'minSessionTimeout=1000',
-    `maxSessionTimeout=${o.maxSessionTimeoutMs ?? 30000}`, 'maxClientCnxns=0', 'jute.maxbuffer=4194304',
-  ].join('\n') + '\n')
+  let port = 0
+  const writeConfig = (): void => {
+    writeFileSync(join(dir, 'zoo.cfg'), [
+      'tickTime=500', `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false', '4lw.commands.whitelist=ruok', 'minSessionTimeout=1000',
+      `maxSessionTimeout=${o.maxSessionTimeoutMs ?? 30000}`, 'maxClientCnxns=0', 'jute.maxbuffer=4194304',
+    ].join('\n') + '\n')
+  }
   writeFileSync(join(dir, 'log4j.properties'), 'log4j.rootLogger=ERROR, C\nlog4j.appender.C=org.apache.log4j.ConsoleAppender\nlog4j.appender.C.layout=org.apache.log4j.PatternLayout\n')
   let child: ChildProcess | null = null
   let output = ''
@@ -48,9 +50,9 @@ export async function startZooKeeper (t: ExecutionContext, o: { maxSessionTimeou
     child = c
     c.stdout!.on('data', (d: Buffer) => { output += d.toString() })
     c.stderr!.on('data', (d: Buffer) => { output += d.toString() })
-    const deadline = Date.now() + 30000
+    const deadline = Date.now() + 60000
     while (!(await ruok(port))) {
-      if (c.exitCode !== null) throw new Error(`zookeeper exited (${c.exitCode}): ${output.slice(-500)}`)
+      if (c.exitCode !== null) throw new ZkExited(`zookeeper exited (${c.exitCode}): ${output.slice(-500)}`)
       if (Date.now() > deadline) throw new Error(`zookeeper did not answer ruok on ${port}: ${output.slice(-500)}`)
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -64,9 +66,20 @@ export async function startZooKeeper (t: ExecutionContext, o: { maxSessionTimeou
     await exited
   }
   t.teardown(async () => { await stop(); rmSync(dir, { recursive: true, force: true }) })
-  await start()
+  // The free port is only free when we asked: another process may take it before Java binds
+  // it (many tests start servers at once). A server that exits before answering gets a new port.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort()
+    writeConfig()
+    try { await start(); break } catch (err) {
+      if (!(err instanceof ZkExited) || attempt >= 3) throw err
+      output = ''
+    }
+  }
   return { port, connect: `127.0.0.1:${port}`, stop, start }
 }
+
+class ZkExited extends Error {}
 
 function ruok (port: number): Promise<boolean> {
   return new Promise(resolve => {

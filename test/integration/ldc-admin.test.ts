@@ -17,7 +17,7 @@ test('PUT /v1/ldc: overlapping ranges, a bad zone type or an unknown gateway clu
     ldc: { uid: { header: 'x-uid' }, table: [{ from: 0, to: 99, zone: 'RZ00' }], services: { [`${PKG}.Account`]: 'rzone' } },
   })
   const put = async (body: unknown): Promise<{ status: number, body: { code?: string, path?: string, message?: string } }> => {
-    const r = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}/v1/ldc`, { method: 'PUT', headers: { authorization: 'Bearer tok' }, body: JSON.stringify(body) })
+    const r = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}/v1/ldc`, { method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' }, body: JSON.stringify(body) })
     const j = await r.json() as { error?: { code: string, path: string, message: string } }
     return { status: r.status, body: j.error ?? {} }
   }

@@ -89,7 +89,7 @@ test('loop guard: a forwarded call that the second gateway does not serve either
   const b = await gateway(t, 'gw-b', 'RZ02', 'RZ02', null, [{ from: 0, to: 99, zone: 'RZ00' }])
   const a = await gateway(t, 'gw-a', 'RZ00', 'RZ00', { zone: 'RZ01', gw: b.gw })
   const put = async (path: string, body: unknown): Promise<void> => {
-    const r = await fetch(`http://127.0.0.1:${b.gw.addresses.admin.port}${path}`, { method: 'PUT', headers: { authorization: 'Bearer tok' }, body: JSON.stringify(body) })
+    const r = await fetch(`http://127.0.0.1:${b.gw.addresses.admin.port}${path}`, { method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' }, body: JSON.stringify(body) })
     t.is(r.status, 200, await r.text())
   }
   await put('/v1/clusters/gw-a-triple', { revision: 1, protocol: 'triple', hosts: [{ address: '127.0.0.1', port: a.gw.addresses.triple!.port }] })
