@@ -33,6 +33,10 @@ Options:
 Signals: SIGTERM/SIGINT drain (stop accepting, GOAWAY, finish in-flight calls up to
 drain.timeoutMs), then exit 0. A second signal exits at once.`
 
+// Without -c the bundled example runs with its example upstreams, which need the dev
+// dependencies of a repository checkout; an installed package or the image has none.
+const NO_EXAMPLE = 'no config file: run "isthmus start -c <config.yaml>" (without -c the bundled example runs, which needs a repository checkout with its dev dependencies: npm install && npm start)'
+
 /** Package root: works from sources (gateway/) and from the build (dist/gateway/). */
 export function packageRoot (): string {
   let dir = dirname(fileURLToPath(import.meta.url))
@@ -80,10 +84,11 @@ async function start (argv: string[]): Promise<number> {
 
   let loaded: LoadedConfig
   const example = values.config === undefined
+  const exampleFile = join(packageRoot(), 'examples', 'isthmus.example.yaml')
+  if (example && !existsSync(exampleFile)) return fail(NO_EXAMPLE)
   try {
     if (example) {
-      const file = join(packageRoot(), 'examples', 'isthmus.example.yaml')
-      loaded = { options: parseConfig(readFileSync(file, 'utf8'), file), baseDir: dirname(file), source: file }
+      loaded = { options: parseConfig(readFileSync(exampleFile, 'utf8'), exampleFile), baseDir: dirname(exampleFile), source: exampleFile }
     } else {
       loaded = loadConfigFile(resolve(values.config as string))
     }
@@ -91,10 +96,10 @@ async function start (argv: string[]): Promise<number> {
     if (err instanceof IsthmusError) return fail(err.message)
     throw err
   }
+  const { checkConfig, checkListenerAddresses, inConfigFile } = await import('./lifecycle/check.js')
   if (values.check === true) {
     try {
-      // Beyond the schema: filter configs compile, TLS files load, the admin token rule holds.
-      const { checkConfig } = await import('./lifecycle/check.js')
+      // Beyond the schema: listener addresses, filter configs compile, the admin token rule.
       await checkConfig(loaded)
     } catch (err) {
       if (err instanceof IsthmusError) return fail(err.message)
@@ -103,6 +108,11 @@ async function start (argv: string[]): Promise<number> {
     process.stdout.write(`${loaded.source}: ok\n`)
     return 0
   }
+  try {
+    checkListenerAddresses(loaded)
+  } catch (err) {
+    return fail((err as Error).message)
+  }
 
   let stopExamples: (() => Promise<void>) | null = null
   if (example) {
@@ -110,7 +120,9 @@ async function start (argv: string[]): Promise<number> {
       const { startExampleUpstreams } = await import('../examples/upstreams.js')
       stopExamples = await startExampleUpstreams()
     } catch (err) {
-      return fail(`cannot start the example upstreams: ${(err as Error).message.split('\n')[0]} (they need the dev dependencies: run "npm install")`, 1)
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'ERR_MODULE_NOT_FOUND') return fail(NO_EXAMPLE)
+      return fail(`cannot start the example upstreams: ${e.message.split('\n')[0]}`, 1)
     }
   }
 
@@ -120,8 +132,8 @@ async function start (argv: string[]): Promise<number> {
     gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir })
   } catch (err) {
     await stopExamples?.()
-    if (err instanceof IsthmusError) return fail(err.message)
-    return fail((err as Error).message, 1)
+    if (err instanceof IsthmusError) return fail((inConfigFile(err, loaded.source) as Error).message)
+    return fail((err as Error).message.split('\n')[0], 1)
   }
   if (example) printExampleHelp(gateway.addresses)
 
