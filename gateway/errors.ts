@@ -44,6 +44,8 @@ export const ERRORS = {
   ISTH_ERR_DEADLINE_EXCEEDED: { message: 'deadline exceeded before the call left the gateway: %s', grpc: GrpcStatus.DEADLINE_EXCEEDED, bolt: BoltStatus.TIMEOUT, http: 504 },
   ISTH_ERR_AUTH_DENIED: { message: 'denied: %s', grpc: GrpcStatus.PERMISSION_DENIED, bolt: BoltStatus.SERVER_EXCEPTION, http: 403 },
   ISTH_ERR_AUTH_UNAUTHENTICATED: { message: 'unauthenticated: %s', grpc: GrpcStatus.UNAUTHENTICATED, bolt: BoltStatus.SERVER_EXCEPTION, http: 401 },
+  // The auth filter could not get signing keys (JWKS file or URL); the call is answered UNAUTHENTICATED.
+  ISTH_ERR_AUTH_JWKS_UNAVAILABLE: { message: 'signing keys are unavailable: %s', grpc: -1, bolt: -1, http: -1 },
   ISTH_ERR_RATE_LIMITED: { message: 'rate limited: %s', grpc: GrpcStatus.RESOURCE_EXHAUSTED, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: 429 },
   ISTH_ERR_FILTER_FAILED: { message: 'filter %s failed', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },
   ISTH_ERR_FILTER_DENIED: { message: 'denied by filter: %s', grpc: GrpcStatus.PERMISSION_DENIED, bolt: BoltStatus.SERVER_EXCEPTION, http: 403 },
@@ -59,10 +61,19 @@ export const ERRORS = {
   ISTH_ERR_ADMIN_METHOD: { message: 'method not allowed: %s', grpc: -1, bolt: -1, http: 405 },
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
+  // A TLS peer (upstream gateway) presented another identity than the cluster's peerIdentity.
+  ISTH_ERR_CERTS_PEER_IDENTITY: { message: 'peer identity %s', grpc: -1, bolt: -1, http: -1 },
   ISTH_ERR_INTERNAL: { message: 'internal error: %s', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * Codes older than the ISTH_ERR_<AREA>_<WHAT> rule. They keep their names (codes are never
+ * renamed: clients and log queries match them); test/gateway/errors.test.ts allows exactly
+ * these and no new one.
+ */
+export const LEGACY_CODES: readonly ErrorCode[] = ['ISTH_ERR_CERTS', 'ISTH_ERR_INTERNAL']
 
 const BRAND = Symbol.for('isthmus.error')
 
