@@ -68,12 +68,12 @@ export interface WriteOptions {
 }
 
 export class AdminStore {
-  readonly baseOptions: Readonly<GatewayOptions>
   readonly nodeId: string
   readonly #o: AdminStoreOpenOptions
   readonly #log: Logger
   #resources: Map<string, ResourceEntry>
-  readonly #builder: EffectiveBuilder
+  #base: Readonly<GatewayOptions>
+  #builder: EffectiveBuilder
   #effective: Effective
   #snapshot: Snapshot
   #generation: number
@@ -84,7 +84,7 @@ export class AdminStore {
 
   private constructor (o: AdminStoreOpenOptions, resources: Map<string, ResourceEntry>, builder: EffectiveBuilder, effective: Effective, snapshot: Snapshot, generation: number) {
     this.#o = o
-    this.baseOptions = o.baseOptions
+    this.#base = o.baseOptions
     this.nodeId = o.nodeId
     this.#log = o.logger.child({ component: 'admin-store' })
     this.#resources = resources
@@ -135,6 +135,27 @@ export class AdminStore {
       }
     }
     return store
+  }
+
+  /** The config file's options (replaced by a config reload); pushed resources apply on top. */
+  get baseOptions (): Readonly<GatewayOptions> { return this.#base }
+
+  /**
+   * Config reload: new base options under the same pushed resources, so the result is what a
+   * restart with this file and this state would build. Validated, compiled and swapped like a
+   * write (atomic; on error the running config stays). `changed: false` when the options equal
+   * the current base.
+   */
+  rebase (options: Readonly<GatewayOptions>): Promise<{ changed: boolean, generation: number }> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new IsthmusError('ISTH_ERR_GATEWAY_DRAINING', 'admin store is closed')
+      if (JSON.stringify(options) === JSON.stringify(this.#base)) return { changed: false, generation: this.#generation }
+      const builder = new EffectiveBuilder(options)
+      await this.#install(this.#resources, true, builder)
+      this.#builder = builder
+      this.#base = options
+      return { changed: true, generation: this.#generation }
+    })
   }
 
   /** The live compiled snapshot. */
@@ -244,10 +265,10 @@ export class AdminStore {
     await this.#persist(changes)
   }
 
-  async #install (resources: Map<string, ResourceEntry>, apply = true): Promise<void> {
+  async #install (resources: Map<string, ResourceEntry>, apply = true, builder = this.#builder): Promise<void> {
     // A full push is tens of ms per step: yield between steps so calls keep flowing.
     const slicer = new Slicer()
-    const effective = await this.#builder.build(resources, slicer)
+    const effective = await builder.build(resources, slicer)
     checkSemantics(effective.options)
     await slicer.pause()
     const generation = this.#generation + 1
