@@ -53,6 +53,8 @@ export const ERRORS = {
   ISTH_ERR_BOLT_CODEC: { message: 'bad Bolt frame: %s', grpc: -1, bolt: BoltStatus.CODEC_EXCEPTION, http: -1 },
   ISTH_ERR_CONFIG_INVALID: { message: 'invalid config: %s', grpc: -1, bolt: -1, http: 400 },
   ISTH_ERR_CONFIG_READ: { message: 'cannot read config: %s', grpc: -1, bolt: -1, http: 500 },
+  // A config reload changed a section read only at start (listeners, redis, state, ...).
+  ISTH_ERR_CONFIG_RESTART_REQUIRED: { message: 'needs a restart: %s', grpc: -1, bolt: -1, http: 409 },
   ISTH_ERR_ADMIN_REVISION_CONFLICT: { message: 'stale revision: %s', grpc: -1, bolt: -1, http: 409 },
   ISTH_ERR_ADMIN_NOT_FOUND: { message: 'not found: %s', grpc: -1, bolt: -1, http: 404 },
   ISTH_ERR_ADMIN_UNAUTHORIZED: { message: 'unauthorized: %s', grpc: -1, bolt: -1, http: 401 },
