@@ -29,6 +29,8 @@ export interface AdminDeps {
   listeners (): Record<string, ListenerInfo>
   /** Stop accepting, GOAWAY, finish in-flight calls; the process keeps running. */
   drain (): Promise<void>
+  /** Re-read the config file and apply it (POST /v1/reload); absent: no such endpoint. */
+  reload? (): Promise<object>
   /** The config store behind the /v1 resources; null serves only the basic endpoints. */
   store: AdminStore | null
   /** Directory `tokenFile` resolves against (default: cwd). */
@@ -59,6 +61,8 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
     return { status: 200, body: { drained: true } }
   })
   if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes)
+  const reload = deps.reload
+  if (reload !== undefined) router.add('POST', '/v1/reload', async () => ({ status: 200, body: await reload() }))
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     serve(req, res).catch((err: unknown) => {
