@@ -31,7 +31,10 @@ Options:
   -h, --help            show this help
 
 Signals: SIGTERM/SIGINT drain (stop accepting, GOAWAY, finish in-flight calls up to
-drain.timeoutMs), then exit 0. A second signal exits at once.`
+drain.timeoutMs), then exit 0. A second signal exits at once. SIGHUP (or POST /v1/reload)
+re-reads the config file and applies it without dropping calls; an invalid file, or a change
+to listeners, redis, state, entity, trustDomain, nodeId or drain, is refused and the running
+config stays.`
 
 // Without -c the bundled example runs with its example upstreams, which need the dev
 // dependencies of a repository checkout; an installed package or the image has none.
@@ -128,13 +131,22 @@ async function start (argv: string[]): Promise<number> {
 
   const { startGateway } = await import('./lifecycle/start.js')
   let gateway: Awaited<ReturnType<typeof startGateway>>
+  // SIGHUP re-reads the config file (as nginx and haproxy users expect); the reload logs its
+  // outcome in one line, success or refusal. Installed before start so an early SIGHUP does
+  // not kill the process (its default action); one during start-up is ignored.
+  let started = false
+  process.on('SIGHUP', () => {
+    if (started) gateway.reload().catch(() => {})
+    else process.stderr.write('isthmus: SIGHUP during start-up ignored\n')
+  })
   try {
-    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir })
+    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir, configFile: loaded.source })
   } catch (err) {
     await stopExamples?.()
     if (err instanceof IsthmusError) return fail((inConfigFile(err, loaded.source) as Error).message)
     return fail((err as Error).message.split('\n')[0], 1)
   }
+  started = true
   if (example) printExampleHelp(gateway.addresses)
 
   return new Promise<number>((resolveExit) => {
@@ -153,6 +165,7 @@ async function start (argv: string[]): Promise<number> {
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+
   })
 }
 
