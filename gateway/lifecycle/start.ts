@@ -89,7 +89,11 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   // --- config reload: the file's options become the store's new base (pushed resources stay).
   const reload: Reload = o.configFile === undefined
     ? () => Promise.reject(new IsthmusError('ISTH_ERR_CONFIG_READ', 'this gateway was started without a config file: nothing to reload'))
-    : createReload({ file: o.configFile, store, logger, applyLive: (next) => { logger.level = next.log.level; setAccessLogLevel(next.log.access) } })
+    : createReload({
+      file: o.configFile, store, logger,
+      // log.level applies to the logger made from it (an embedder's own logger keeps its level).
+      applyLive: (next) => { if (o.logger === undefined) logger.level = next.log.level; setAccessLogLevel(next.log.access) },
+    })
 
   const tlsMaterials: TlsMaterial[] = []
   const material = (tls: TlsOptions | undefined, name: string): TlsMaterial | null => {
