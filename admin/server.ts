@@ -13,6 +13,7 @@ import { IsthmusError } from '../gateway/errors.js'
 import { registry } from '../gateway/metrics.js'
 import { AdminAuth } from './auth.js'
 import { readJsonBody, sendError, sendJson } from './http.js'
+import { openApiDocument, packageVersion } from './openapi.js'
 import { AdminRouter, type AdminRequest } from './router.js'
 import { mountResourceRoutes } from './routes/resources.js'
 import type { AdminStore } from './store.js'
@@ -63,6 +64,9 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
   if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes)
   const reload = deps.reload
   if (reload !== undefined) router.add('POST', '/v1/reload', async () => ({ status: 200, body: await reload() }))
+  // The OpenAPI document lists what this router mounted (admin/openapi.ts).
+  const version = packageVersion()
+  router.add('GET', '/v1/openapi.json', () => ({ status: 200, body: openApiDocument(router.list(), version) }))
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     serve(req, res).catch((err: unknown) => {
