@@ -17,8 +17,8 @@ test('Triple unary response without trailers ends with END_STREAM, not RST_STREA
   t.teardown(() => up.close())
   const gw = await startTestGateway(t, tripleConfig([up.port]))
   const r = await rawRequest(gw.addresses.triple!.port, { ':path': '/pkg.Svc/Method', 'content-type': 'application/proto', 'tri-protocol-version': '1.0.0' }, Buffer.from('req'))
-  t.true(r.ended)
-  t.is(r.rstCode, http2.constants.NGHTTP2_NO_ERROR)
+  t.true(r.ended, 'END_STREAM on the last frame')
+  t.is(r.rstCode, null, 'no RST_STREAM (not even NO_ERROR)')
   t.is(r.trailers, null)
   t.is(r.body.toString(), 'reply-bytes')
   t.is(r.headers['content-type'], 'application/proto')
@@ -68,9 +68,9 @@ test('upstream RST_STREAM(NO_ERROR) after a complete response is a normal end', 
   t.teardown(() => up.close())
   const gw = await startTestGateway(t, tripleConfig([up.port]))
   const r = await rawRequest(gw.addresses.triple!.port, { ':path': '/pkg.Svc/M', 'content-type': 'application/proto' }, Buffer.from('q'))
-  t.true(r.ended)
+  t.true(r.ended, 'the client sees END_STREAM')
   t.is(r.body.toString(), 'all-of-it')
-  t.is(r.rstCode, 0)
+  t.is(r.rstCode, null, 'the upstream reset is not passed on')
 })
 
 test('upstream killed mid-stream: client gets UNAVAILABLE in trailers and the gateway keeps serving', async (t) => {
