@@ -14,8 +14,8 @@ import type { BoltGateway } from '../_helpers/bolt-gateway.js'
 const MiB = 1024 * 1024
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-/** Poll `pred` every 20 ms up to `ms`; whether it became true. */
-async function eventually (pred: () => boolean, ms = 5000): Promise<boolean> {
+/** Poll `pred` every 20 ms up to `ms` (a generous bound: under load the bytes take longer); whether it became true. */
+async function eventually (pred: () => boolean, ms = 40000): Promise<boolean> {
   const until = Date.now() + ms
   while (Date.now() < until) { if (pred()) return true; await sleep(20) }
   return pred()
@@ -52,7 +52,7 @@ test('a client that reads no responses: the gateway stops reading the upstream; 
   t.true(buffered < 2 * MiB, `bounded: ${buffered} bytes`)
 
   client.socket.resume()
-  await client.until(() => client.frames.length >= N, 30_000)
+  await client.until(() => client.frames.length >= N, 45_000)
   const ids = new Set(client.frames.map(f => f.requestId))
   t.is(ids.size, N)
   t.is(client.frames.filter(f => f.status !== 0).length, 0)
@@ -84,7 +84,7 @@ test('an upstream that reads no requests: the gateway stops reading the clients 
   t.true(buffered < 4 * MiB, `bounded: ${buffered} bytes`)
 
   up.resumeReading()
-  for (const c of clients) await c.until(() => c.frames.length >= PER, 30_000)
+  for (const c of clients) await c.until(() => c.frames.length >= PER, 45_000)
   for (const c of clients) t.is(c.frames.filter(f => f.status === 0).length, PER)
   t.is(up.received, 4 * PER)
   t.false(downs().some(d => d.socket.isPaused()), 'clients read again after drain')
@@ -113,7 +113,7 @@ test('a client that never reads is closed after the stall bound; a client sharin
   const healthy = new RawBoltClient(gw.port); t.teardown(() => healthy.close())
   await healthy.ready()
   for (let i = 1; i <= 20; i++) healthy.write(requestFrame({ id: i, timeout: 60_000 }))
-  await healthy.until(() => healthy.frames.length >= 20, 15_000)
+  await healthy.until(() => healthy.frames.length >= 20, 45_000)
   t.is(healthy.frames.filter(f => f.status === 0).length, 20)
   t.true(gw.logs.some(l => l.msg === 'bolt client reads no responses, closing'))
   t.is(gw.listener.connections.size, 1) // only the healthy client is left
