@@ -118,7 +118,9 @@ export class AdminStore {
       snapshot = await o.compile(effective.options, 1)
     } catch (err) {
       await journal?.close()
-      if (err instanceof IsthmusError) {
+      // Only pushed state restored from the file or Redis can be "the" problem; with none,
+      // the config itself is (and its error stands as is).
+      if (err instanceof IsthmusError && resources.size > 0) {
         throw new IsthmusError(err.code, `restored admin state${o.statePath === undefined ? '' : ` (${o.statePath})`} does not compile with this config: ${err.detail}`, err.path, { cause: err })
       }
       throw err
