@@ -167,6 +167,15 @@ test('Dockerfile: multi-stage node:20 slim, npm ci, non-root, isthmus start -c',
   t.regex(text, /^CMD \["start", ?"-c", ?"\/etc\/isthmus\/config\.yaml"\]$/m)
   const ignore = await readFile(join(repo, '.dockerignore'), 'utf8')
   for (const p of ['node_modules', '.git', 'dist']) t.true(ignore.split('\n').includes(p), p)
+  // The image's default config listens on every interface at exactly the EXPOSEd ports.
+  t.regex(text, /^COPY docker\/isthmus\.yaml \/etc\/isthmus\/config\.yaml$/m)
+  const exposed = (/^EXPOSE (.+)$/m.exec(text)?.[1] ?? '').split(/\s+/).map(Number)
+  const image = parseYaml(await readFile(join(repo, 'docker', 'isthmus.yaml'), 'utf8')) as { listeners: Record<string, { host: string, port: number }> }
+  t.deepEqual(Object.values(image.listeners).map(l => l.port), exposed)
+  for (const [name, l] of Object.entries(image.listeners)) t.is(l.host, '0.0.0.0', name)
+  // The chart's container ports are the same.
+  const chart = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { config: { listeners: Record<string, { port: number }> } }
+  t.deepEqual(['triple', 'bolt', 'admin'].map(n => chart.config.listeners[n].port), exposed)
   // The image's uid is the chart's default, so runAsNonRoot holds with either.
   const values = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { podSecurityContext: { runAsUser: number } }
   t.is(user?.[1].split(':')[0], String(values.podSecurityContext.runAsUser))

@@ -64,8 +64,11 @@ test('--help on every command', async (t) => {
   }
 })
 
-test('--check accepts the bundled example', async (t) => {
+test('--check accepts the bundled example and the image\'s default config', async (t) => {
   const r = await runCli(['start', '--check', '-c', 'examples/isthmus.example.yaml'])
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /ok/)
+  const image = await runCli(['start', '--check', '-c', 'docker/isthmus.yaml'], { env: { ISTHMUS_ADMIN_TOKEN: 'x'.repeat(32) } })
+  t.is(image.code, 0, image.stderr)
+  t.regex(image.stdout, /docker\/isthmus\.yaml: ok/)
 })
