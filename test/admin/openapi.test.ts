@@ -15,6 +15,7 @@ import pino from 'pino'
 import { OPERATIONS } from '../../admin/openapi.js'
 import { loadConfigFile } from '../../gateway/config/load.js'
 import { startGateway, type Gateway } from '../../gateway/lifecycle/start.js'
+import { httpJson, type HttpReply } from '../_helpers/http.js'
 
 const require = createRequire(import.meta.url)
 type AddFormats = (a: Ajv2020) => Ajv2020
@@ -68,12 +69,8 @@ filters:
   return { gw, file }
 }
 
-async function call (gw: Gateway, method: string, path: string, body?: unknown): Promise<{ status: number, type: string, body: unknown }> {
-  const res = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}${path}`, {
-    method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const type = res.headers.get('content-type') ?? ''
-  return { status: res.status, type, body: type.startsWith('application/json') ? await res.json() : await res.text() }
+function call (gw: Gateway, method: string, path: string, body?: unknown): Promise<HttpReply> {
+  return httpJson(gw.addresses.admin.port, method, path, body, { authorization: `Bearer ${TOKEN}` })
 }
 
 function validatorFor (doc: Doc): Ajv2020 {
@@ -163,9 +160,9 @@ test('refused requests answer a documented error status with the Error schema', 
     t.is(check(ajv, { $ref: '#/components/schemas/Error' }, r.body), null, key)
   }
   t.is(writes, SCENARIO.filter(k => /^(PUT|PATCH|DELETE) /.test(k)).length)
-  const unauth = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}/v1/openapi.json`)
+  const unauth = await httpJson(gw.addresses.admin.port, 'GET', '/v1/openapi.json')
   t.is(unauth.status, 401)
-  t.is(check(ajv, { $ref: '#/components/schemas/Error' }, await unauth.json()), null)
+  t.is(check(ajv, { $ref: '#/components/schemas/Error' }, unauth.body), null)
 })
 
 test('the open endpoints answer as documented', async (t) => {
@@ -173,12 +170,12 @@ test('the open endpoints answer as documented', async (t) => {
   const doc = (await call(gw, 'GET', '/v1/openapi.json')).body as Doc
   const ajv = validatorFor(doc)
   for (const path of ['/ready', '/healthz']) {
-    const r = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}${path}`)
+    const r = await httpJson(gw.addresses.admin.port, 'GET', path)
     const documented = doc.paths[path].get.responses[String(r.status)]?.content?.['application/json']
     t.not(documented, undefined, `${path} ${r.status}`)
-    t.is(check(ajv, documented!.schema, await r.json()), null, path)
+    t.is(check(ajv, documented!.schema, r.body), null, path)
   }
-  const m = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}/metrics`)
+  const m = await httpJson(gw.addresses.admin.port, 'GET', '/metrics')
   t.is(m.status, 200)
-  t.regex(m.headers.get('content-type') ?? '', /^text\/plain/)
+  t.regex(m.type, /^text\/plain/)
 })

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { spawnGateway, type RunningGateway } from '../_helpers/cli.js'
+import { httpJson } from '../_helpers/http.js'
 import { echoClient, startEchoServer, unary, type EchoClient, type EchoServer } from '../_peers/grpc-echo.js'
 
 const TOKEN = 'reload-token'
@@ -61,10 +62,8 @@ async function waitForLog (gw: RunningGateway, from: number, pred: (r: Record<st
 }
 
 async function admin (gw: RunningGateway, method: string, path: string, body?: unknown): Promise<{ status: number, body: Record<string, unknown> }> {
-  const res = await fetch(`http://127.0.0.1:${gw.ports.admin}${path}`, {
-    method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  return { status: res.status, body: await res.json() as Record<string, unknown> }
+  const r = await httpJson(gw.ports.admin, method, path, body, { authorization: `Bearer ${TOKEN}` })
+  return { status: r.status, body: r.body as Record<string, unknown> }
 }
 
 /** Steady load: `inFlight` loops of unary calls until stop(); counts by upstream and failures. */
