@@ -112,7 +112,7 @@ test('a client that never reads is closed after the stall bound; a client sharin
   // The shared upstream is held by the stuck client until the stall bound closes it; on a busy
   // machine the close may come before this poll sees the hold, so either state will do here.
   const stuckGone = (): boolean => gw.logs.some(l => l.msg === 'bolt client reads no responses, closing')
-  t.true(await eventually(() => poolConns(gw, up.port).some(c => c.readHeld) || stuckGone()), 'the shared upstream is held by the stuck client')
+  t.true(await eventually(() => poolConns(gw, up.port).some(c => c.readHeld) || stuckGone(), 90000), 'the shared upstream is held by the stuck client')
   const healthy = new RawBoltClient(gw.port); t.teardown(() => healthy.close())
   await healthy.ready()
   for (let i = 1; i <= 20; i++) healthy.write(requestFrame({ id: i, timeout: 60_000 }))

@@ -26,7 +26,8 @@ const broken: Array<[string, string, RegExp]> = [
 ]
 
 for (const [name, yaml, expected] of broken) {
-  test(`config error: ${name} -> one line naming the path, exit 2`, async (t) => {
+  // Serial: each case starts the CLI twice; a dozen cases at once starve a busy machine.
+  test.serial(`config error: ${name} -> one line naming the path, exit 2`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'isthmus-cfg-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const file = join(dir, 'bad.yaml')
