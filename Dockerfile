@@ -1,5 +1,8 @@
 # Isthmus gateway image. Build: docker build -t isthmus:$(node -p 'require("./package.json").version') .
-# Run:   docker run -v $PWD/config.yaml:/etc/isthmus/config.yaml:ro isthmus
+# Run:   docker run -p 50051:50051 -p 12200:12200 -p 9901:9901 -e ISTHMUS_ADMIN_TOKEN=$(openssl rand -hex 32) isthmus:0.1.0
+#        (the default config, docker/isthmus.yaml: listeners on 0.0.0.0 at the EXPOSEd ports,
+#        routes pushed through the admin API); your own: -v $PWD/config.yaml:/etc/isthmus/config.yaml:ro
+#        (its listeners need host: 0.0.0.0 to be reachable from outside the container).
 # The Helm chart in helm/isthmus mounts the config, secrets and writable volumes.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -36,8 +39,9 @@ RUN groupadd --system --gid 10001 isthmus \
  && useradd --system --uid 10001 --gid isthmus --home-dir /nonexistent --shell /usr/sbin/nologin isthmus \
  && mkdir -p /etc/isthmus /var/lib/isthmus/state /var/lib/isthmus/audit \
  && chown -R isthmus:isthmus /var/lib/isthmus
+COPY docker/isthmus.yaml /etc/isthmus/config.yaml
 USER 10001:10001
-# Triple, Bolt, admin (chart defaults).
+# Triple, Bolt, admin: the ports of docker/isthmus.yaml and the chart's defaults.
 EXPOSE 50051 12200 9901
 ENTRYPOINT ["node", "dist/bin/isthmus.js"]
 CMD ["start", "-c", "/etc/isthmus/config.yaml"]

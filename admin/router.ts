@@ -20,7 +20,7 @@ export interface AdminReply {
 
 export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminReply>
 
-interface Entry { method: string, re: RegExp, names: string[], handler: AdminHandler }
+interface Entry { method: string, pattern: string, re: RegExp, names: string[], handler: AdminHandler }
 
 export type RouteMatch =
   | { kind: 'found', handler: AdminHandler, params: Record<string, string> }
@@ -36,8 +36,13 @@ export class AdminRouter {
       if (seg.startsWith(':')) { names.push(seg.slice(1)); return '([^/]+)' }
       return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
     }).join('/')
-    this.#entries.push({ method, re: new RegExp(`^${src}/?$`), names, handler })
+    this.#entries.push({ method, pattern, re: new RegExp(`^${src}/?$`), names, handler })
     return this
+  }
+
+  /** Every route (method and pattern) in registration order: what the OpenAPI document lists. */
+  list (): Array<{ method: string, pattern: string }> {
+    return this.#entries.map(e => ({ method: e.method, pattern: e.pattern }))
   }
 
   match (method: string, path: string): RouteMatch {

@@ -17,6 +17,7 @@ import { IsthmusError } from '../gateway/errors.js'
 import { limitTrips, registry } from '../gateway/metrics.js'
 import { AdminAuth } from './auth.js'
 import { checkMediaType, publicError, readJsonBody, sendError, sendJson } from './http.js'
+import { openApiDocument, packageVersion } from './openapi.js'
 import { AdminRouter, type AdminRequest } from './router.js'
 import { mountResourceRoutes } from './routes/resources.js'
 import type { AdminStore } from './store.js'
@@ -33,6 +34,8 @@ export interface AdminDeps {
   listeners (): Record<string, ListenerInfo>
   /** Stop accepting, GOAWAY, finish in-flight calls; the process keeps running. */
   drain (): Promise<void>
+  /** Re-read the config file and apply it (POST /v1/reload); absent: no such endpoint. */
+  reload? (): Promise<object>
   /** The config store behind the /v1 resources; null serves only the basic endpoints. */
   store: AdminStore | null
   /** Directory `tokenFile` resolves against (default: cwd). */
@@ -94,6 +97,11 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
     return { status: 200, body: { drained: true } }
   })
   if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes)
+  const reload = deps.reload
+  if (reload !== undefined) router.add('POST', '/v1/reload', async () => ({ status: 200, body: await reload() }))
+  // The OpenAPI document lists what this router mounted (admin/openapi.ts).
+  const version = packageVersion()
+  router.add('GET', '/v1/openapi.json', () => ({ status: 200, body: openApiDocument(router.list(), version) }))
 
   let refs = 0
   const handle = (req: IncomingMessage, res: ServerResponse): void => {

@@ -70,14 +70,14 @@ export interface WriteOptions {
 }
 
 export class AdminStore {
-  readonly baseOptions: Readonly<GatewayOptions>
   readonly nodeId: string
   readonly #o: AdminStoreOpenOptions
   readonly #log: Logger
   /** Every stored resource; immutable, and a write copies only the part of it that changes
    *  (2,000 apps: a Map copy per write was the biggest cost left after the compile). */
   #resources: ChunkedMap<ResourceEntry>
-  readonly #builder: EffectiveBuilder
+  #base: Readonly<GatewayOptions>
+  #builder: EffectiveBuilder
   #effective: Effective
   #snapshot: Snapshot
   #generation: number
@@ -88,7 +88,7 @@ export class AdminStore {
 
   private constructor (o: AdminStoreOpenOptions, resources: ChunkedMap<ResourceEntry>, builder: EffectiveBuilder, effective: Effective, snapshot: Snapshot, generation: number) {
     this.#o = o
-    this.baseOptions = o.baseOptions
+    this.#base = o.baseOptions
     this.nodeId = o.nodeId
     this.#log = o.logger.child({ component: 'admin-store' })
     this.#resources = resources
@@ -142,6 +142,27 @@ export class AdminStore {
       }
     }
     return store
+  }
+
+  /** The config file's options (replaced by a config reload); pushed resources apply on top. */
+  get baseOptions (): Readonly<GatewayOptions> { return this.#base }
+
+  /**
+   * Config reload: new base options under the same pushed resources, so the result is what a
+   * restart with this file and this state would build. Validated, compiled and swapped like a
+   * write (atomic; on error the running config stays). `changed: false` when the options equal
+   * the current base.
+   */
+  rebase (options: Readonly<GatewayOptions>): Promise<{ changed: boolean, generation: number }> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new IsthmusError('ISTH_ERR_GATEWAY_DRAINING', 'admin store is closed')
+      if (JSON.stringify(options) === JSON.stringify(this.#base)) return { changed: false, generation: this.#generation }
+      const builder = new EffectiveBuilder(options)
+      await this.#install(this.#resources, true, null, builder)
+      this.#builder = builder
+      this.#base = options
+      return { changed: true, generation: this.#generation }
+    })
   }
 
   /** The live compiled snapshot. */
@@ -254,11 +275,14 @@ export class AdminStore {
     await this.#persist(changes)
   }
 
-  /** @param changed the keys `resources` changes relative to the live resources. */
-  async #install (resources: ChunkedMap<ResourceEntry>, apply: boolean, changed: Iterable<string>): Promise<void> {
+  /**
+   * @param changed the keys `resources` changes relative to the live resources; null when
+   * everything must be assembled again (a config reload changes the base under every entry).
+   */
+  async #install (resources: ChunkedMap<ResourceEntry>, apply: boolean, changed: Iterable<string> | null, builder = this.#builder): Promise<void> {
     // A full push is tens of ms per step: yield between steps so calls keep flowing.
     const slicer = new Slicer()
-    const effective = await this.#builder.build(resources, slicer, { from: this.#resources, changed: [...changed] })
+    const effective = await builder.build(resources, slicer, changed === null ? undefined : { from: this.#resources, changed: [...changed] })
     checkSemantics(effective.options, effective)
     await slicer.pause()
     const generation = this.#generation + 1

@@ -355,9 +355,7 @@ export class TlsMaterial {
 
 function checkExpected (id: PeerIdentity | null, expected: string): Error | undefined {
   if (identityMatches(id, expected)) return undefined
-  const err = new Error(`peer identity ${id?.principal ?? '(none)'} is not the expected ${expected}`) as Error & { code: string }
-  err.code = 'ISTH_ERR_CERTS'
-  return err
+  return new IsthmusError('ISTH_ERR_CERTS_PEER_IDENTITY', `${id?.principal ?? '(none)'} is not the expected ${expected}`)
 }
 
 /** Validate a candidate set of files; the Loaded material, or the reason it is refused. */

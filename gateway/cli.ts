@@ -55,7 +55,14 @@ Options:
   -h, --help            show this help
 
 Signals: SIGTERM/SIGINT drain (stop accepting, GOAWAY, finish in-flight calls up to
-drain.timeoutMs), then exit 0. A second signal exits at once.`
+drain.timeoutMs), then exit 0. A second signal exits at once. SIGHUP (or POST /v1/reload)
+re-reads the config file and applies it without dropping calls; an invalid file, or a change
+to listeners, redis, state, entity, trustDomain, nodeId or drain, is refused and the running
+config stays.`
+
+// Without -c the bundled example runs with its example upstreams, which need the dev
+// dependencies of a repository checkout; an installed package or the image has none.
+const NO_EXAMPLE = 'no config file: run "isthmus start -c <config.yaml>" (without -c the bundled example runs, which needs a repository checkout with its dev dependencies: npm install && npm start)'
 
 /** Package root: works from sources (gateway/) and from the build (dist/gateway/). */
 export function packageRoot (): string {
@@ -110,10 +117,11 @@ async function start (argv: string[]): Promise<number> {
 
   let loaded: LoadedConfig
   const example = values.config === undefined
+  const exampleFile = join(packageRoot(), 'examples', 'isthmus.example.yaml')
+  if (example && !existsSync(exampleFile)) return fail(NO_EXAMPLE)
   try {
     if (example) {
-      const file = join(packageRoot(), 'examples', 'isthmus.example.yaml')
-      loaded = { options: parseConfig(readFileSync(file, 'utf8'), file), baseDir: dirname(file), source: file }
+      loaded = { options: parseConfig(readFileSync(exampleFile, 'utf8'), exampleFile), baseDir: dirname(exampleFile), source: exampleFile }
     } else {
       loaded = loadConfigFile(resolve(values.config as string))
     }
@@ -121,10 +129,10 @@ async function start (argv: string[]): Promise<number> {
     if (err instanceof IsthmusError) return fail(err.message)
     throw err
   }
+  const { checkConfig, checkListenerAddresses, inConfigFile } = await import('./lifecycle/check.js')
   if (values.check === true) {
     try {
-      // Beyond the schema: filter configs compile, TLS files load, the admin token rule holds.
-      const { checkConfig } = await import('./lifecycle/check.js')
+      // Beyond the schema: listener addresses, filter configs compile, the admin token rule.
       await checkConfig(loaded)
     } catch (err) {
       if (err instanceof IsthmusError) return fail(err.message)
@@ -133,6 +141,11 @@ async function start (argv: string[]): Promise<number> {
     process.stdout.write(`${loaded.source}: ok\n`)
     return 0
   }
+  try {
+    checkListenerAddresses(loaded)
+  } catch (err) {
+    return fail((err as Error).message)
+  }
 
   let stopExamples: (() => Promise<void>) | null = null
   if (example) {
@@ -140,19 +153,30 @@ async function start (argv: string[]): Promise<number> {
       const { startExampleUpstreams } = await import('../examples/upstreams.js')
       stopExamples = await startExampleUpstreams()
     } catch (err) {
-      return fail(`cannot start the example upstreams: ${(err as Error).message.split('\n')[0]} (they need the dev dependencies: run "npm install")`, 1)
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'ERR_MODULE_NOT_FOUND') return fail(NO_EXAMPLE)
+      return fail(`cannot start the example upstreams: ${e.message.split('\n')[0]}`, 1)
     }
   }
 
   const { startGateway } = await import('./lifecycle/start.js')
   let gateway: Awaited<ReturnType<typeof startGateway>>
+  // SIGHUP re-reads the config file (as nginx and haproxy users expect); the reload logs its
+  // outcome in one line, success or refusal. Installed before start so an early SIGHUP does
+  // not kill the process (its default action); one during start-up is ignored.
+  let started = false
+  process.on('SIGHUP', () => {
+    if (started) gateway.reload().catch(() => {})
+    else process.stderr.write('isthmus: SIGHUP during start-up ignored\n')
+  })
   try {
-    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir })
+    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir, configFile: loaded.source })
   } catch (err) {
     await stopExamples?.()
-    if (err instanceof IsthmusError) return fail(err.message)
-    return fail((err as Error).message, 1)
+    if (err instanceof IsthmusError) return fail((inConfigFile(err, loaded.source) as Error).message)
+    return fail((err as Error).message.split('\n')[0], 1)
   }
+  started = true
   if (example) printExampleHelp(gateway.addresses)
 
   return new Promise<number>((resolveExit) => {
@@ -171,6 +195,7 @@ async function start (argv: string[]): Promise<number> {
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+
   })
 }
 

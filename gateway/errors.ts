@@ -44,6 +44,8 @@ export const ERRORS = {
   ISTH_ERR_DEADLINE_EXCEEDED: { message: 'deadline exceeded before the call left the gateway: %s', grpc: GrpcStatus.DEADLINE_EXCEEDED, bolt: BoltStatus.TIMEOUT, http: 504 },
   ISTH_ERR_AUTH_DENIED: { message: 'denied: %s', grpc: GrpcStatus.PERMISSION_DENIED, bolt: BoltStatus.SERVER_EXCEPTION, http: 403 },
   ISTH_ERR_AUTH_UNAUTHENTICATED: { message: 'unauthenticated: %s', grpc: GrpcStatus.UNAUTHENTICATED, bolt: BoltStatus.SERVER_EXCEPTION, http: 401 },
+  // The auth filter could not get signing keys (JWKS file or URL); the call is answered UNAUTHENTICATED.
+  ISTH_ERR_AUTH_JWKS_UNAVAILABLE: { message: 'signing keys are unavailable: %s', grpc: -1, bolt: -1, http: -1 },
   ISTH_ERR_RATE_LIMITED: { message: 'rate limited: %s', grpc: GrpcStatus.RESOURCE_EXHAUSTED, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: 429 },
   ISTH_ERR_LDC_UID_MISSING: { message: 'no LDC routing uid: %s', grpc: GrpcStatus.INVALID_ARGUMENT, bolt: BoltStatus.SERVER_EXCEPTION, http: 400 },
   ISTH_ERR_LDC_UID_INVALID: { message: 'malformed LDC routing uid: %s', grpc: GrpcStatus.INVALID_ARGUMENT, bolt: BoltStatus.SERVER_EXCEPTION, http: 400 },
@@ -59,6 +61,8 @@ export const ERRORS = {
   ISTH_ERR_BOLT_SLOW_READER: { message: 'client does not read its responses, closing the connection: %s', grpc: -1, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: -1 },
   ISTH_ERR_CONFIG_INVALID: { message: 'invalid config: %s', grpc: -1, bolt: -1, http: 400 },
   ISTH_ERR_CONFIG_READ: { message: 'cannot read config: %s', grpc: -1, bolt: -1, http: 500 },
+  // A config reload changed a section read only at start (listeners, redis, state, ...).
+  ISTH_ERR_CONFIG_RESTART_REQUIRED: { message: 'needs a restart: %s', grpc: -1, bolt: -1, http: 409 },
   ISTH_ERR_ADMIN_REVISION_CONFLICT: { message: 'stale revision: %s', grpc: -1, bolt: -1, http: 409 },
   ISTH_ERR_ADMIN_NOT_FOUND: { message: 'not found: %s', grpc: -1, bolt: -1, http: 404 },
   ISTH_ERR_ADMIN_UNAUTHORIZED: { message: 'unauthorized: %s', grpc: -1, bolt: -1, http: 401 },
@@ -69,11 +73,20 @@ export const ERRORS = {
   ISTH_ERR_ADMIN_MEDIA_TYPE: { message: 'unsupported media type: %s', grpc: -1, bolt: -1, http: 415 },
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
+  // A TLS peer (upstream gateway) presented another identity than the cluster's peerIdentity.
+  ISTH_ERR_CERTS_PEER_IDENTITY: { message: 'peer identity %s', grpc: -1, bolt: -1, http: -1 },
   ISTH_ERR_INTERNAL: { message: 'internal error: %s', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },
   ISTH_ERR_AUDIT_UNAVAILABLE: { message: 'audit trail unavailable: %s', grpc: GrpcStatus.UNAVAILABLE, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: 503 },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * Codes older than the ISTH_ERR_<AREA>_<WHAT> rule. They keep their names (codes are never
+ * renamed: clients and log queries match them); test/gateway/errors.test.ts allows exactly
+ * these and no new one.
+ */
+export const LEGACY_CODES: readonly ErrorCode[] = ['ISTH_ERR_CERTS', 'ISTH_ERR_INTERNAL']
 
 const BRAND = Symbol.for('isthmus.error')
 

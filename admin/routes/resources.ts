@@ -186,7 +186,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     body: {
       clusters: store.options.clusters.map(c => ({
         name: c.name, protocol: c.protocol, hosts: c.hosts.length,
-        source: clusterSource(store, c.name), revision: store.entry(resourceKey('cluster', c.name))?.revision ?? 0,
+        source: clusterSource(store, c.name), revision: clusterRevision(store, c.name),
       })),
     },
   }))
@@ -198,7 +198,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     return {
       status: 200,
       body: {
-        revision: store.entry(resourceKey('cluster', c.name))?.revision ?? 0,
+        revision: clusterRevision(store, c.name),
         source: clusterSource(store, c.name),
         cluster: c,
         ...(live !== undefined && live.hosts.length !== c.hosts.length ? { shardHosts: live.hosts.length } : {}),
@@ -333,6 +333,22 @@ function clusterSource (store: AdminStore, name: string): 'discovery' | 'admin' 
   if (store.discoveredClusters.has(name)) return 'discovery'
   if (store.entry(resourceKey('cluster', name)) !== undefined) return 'admin'
   return 'config'
+}
+
+/**
+ * The revision of the resource a cluster comes from: its own PUT, else (a discovered
+ * `<app>:<protocol>`) the app's push or the newest interface-level push for that app, else 0.
+ */
+function clusterRevision (store: AdminStore, name: string): number {
+  const own = store.entry(resourceKey('cluster', name))
+  if (own !== undefined) return own.revision
+  if (!store.discoveredClusters.has(name)) return 0
+  const app = name.replace(/:(triple|bolt)$/, '')
+  let rev = store.entry(resourceKey('app', app))?.revision ?? 0
+  for (const [k, e] of store.entries()) {
+    if (k.startsWith('service/') && (e.value as { app?: string } | null)?.app === app && e.revision > rev) rev = e.revision
+  }
+  return rev
 }
 
 /** `<app>:<protocol>` (or a bare app name, meaning its Triple cluster) of a pushed app. */

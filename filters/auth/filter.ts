@@ -6,9 +6,8 @@
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
-import { CONTINUE, type Call, type Decision, type Filter, type LocalReply, type PeerIdentity, type Verdict } from '../../gateway/index.js'
+import { CONTINUE, IsthmusError, type Call, type Decision, type Filter, type LocalReply, type PeerIdentity, type Verdict } from '../../gateway/index.js'
 import { REASONS, type AuthConfig, type Reason } from './config.js'
-import { JwksUnavailable } from './jwks.js'
 
 const ALLOW: Decision = Object.freeze({ filter: 'auth', action: 'allow', reason: 'valid token' })
 const DENY: Readonly<Record<Reason, Decision>> = Object.freeze(Object.fromEntries(
@@ -123,6 +122,6 @@ function reasonOf (err: unknown): Reason {
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'signature'
   if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm'
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return 'unknownKey'
-  if (err instanceof JwksUnavailable) return 'keysUnavailable'
+  if (err instanceof IsthmusError && err.code === 'ISTH_ERR_AUTH_JWKS_UNAVAILABLE') return 'keysUnavailable'
   return 'malformed'
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
 import { fetch } from 'undici'
+import { IsthmusError } from '../../gateway/index.js'
 
 export interface JwksSourceOptions {
   /** Local JWKS file (absolute). */
@@ -22,9 +23,9 @@ export interface JwksSourceOptions {
 
 export interface JwksLogger { warn (obj: object, msg: string): void, info (obj: object, msg: string): void }
 
-/** Why keys could not be had: no key for the kid, or the source failed. */
-export class JwksUnavailable extends Error {
-  readonly code = 'ISTH_JWKS_UNAVAILABLE'
+/** Why keys could not be had: the source failed or holds no keys (match it by its code). */
+export function jwksUnavailable (detail: string): IsthmusError {
+  return new IsthmusError('ISTH_ERR_AUTH_JWKS_UNAVAILABLE', detail)
 }
 
 export class JwksSource {
@@ -51,7 +52,7 @@ export class JwksSource {
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     if (!this.ready) await this.refresh(true)
     const set = this.#set
-    if (set === null) throw new JwksUnavailable(this.#lastError ?? 'no signing keys loaded')
+    if (set === null) throw jwksUnavailable(this.#lastError ?? 'no signing keys loaded')
     try {
       return await set(header, token)
     } catch (err) {

@@ -1,5 +1,9 @@
 import { ERRORS, formatMessage, type ErrorCode } from '../errors.js'
 
+// A registry-wide symbol: a user filter built against another installed copy of the package
+// returns that copy's LocalReply, and the runner's `instanceof LocalReply` must still match it.
+const BRAND = Symbol.for('isthmus.local-reply')
+
 /**
  * A reply the gateway sends itself instead of forwarding (deny, limited, no route...).
  * Built once at compile time and reused for every call it ends; the protocol drivers
@@ -11,6 +15,7 @@ export class LocalReply {
   readonly grpcStatus: number
   readonly boltStatus: number
   readonly httpStatus: number
+  readonly [BRAND] = true
   /** Prebuilt Trailers-Only headers for Triple, made on first use and then shared. */
   #tripleHeaders: Readonly<Record<string, string | number>> | null = null
 
@@ -33,6 +38,11 @@ export class LocalReply {
       })
     }
     return this.#tripleHeaders
+  }
+
+  /** Matches replies from another copy of the package (see BRAND), as IsthmusError does. */
+  static [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
   }
 }
 

@@ -43,12 +43,17 @@ export function compileValidator<T> (schema: JsonSchema): Validator<T> {
   }
 }
 
-// oneOf failures report the branch errors first; prefer the most specific (deepest) one.
+// oneOf/anyOf failures report every branch's error. The branch the value was meant for is
+// the one that got past `type`: prefer the deepest error, and at one depth anything over a
+// `type` mismatch ({ prefx: x } against "string | {exact|prefix|regex}" names the unknown key,
+// not "must be string").
 function pickError (errors: ErrorObject[]): ErrorObject {
-  let best = errors[0]
+  let best: ErrorObject | undefined
+  let bestRank = -1
   for (const e of errors) {
-    if (e.keyword === 'oneOf') continue
-    if (best.keyword === 'oneOf' || e.instancePath.length > best.instancePath.length) best = e
+    if (e.keyword === 'oneOf' || e.keyword === 'anyOf') continue
+    const rank = e.instancePath.split('/').length * 2 + (e.keyword === 'type' ? 0 : 1)
+    if (rank > bestRank) { best = e; bestRank = rank }
   }
-  return best
+  return best ?? errors[0]
 }

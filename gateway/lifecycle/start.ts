@@ -21,6 +21,7 @@ import { BoltListener } from '../listener/bolt-listener.js'
 import { BoltPoolRegistry, type BoltTlsFactory } from '../upstream/bolt-pool.js'
 import { setAccessLogLevel } from '../proxy/proxied-call.js'
 import { H2PoolRegistry, type ClusterTls } from '../upstream/h2-pool-registry.js'
+import { createReload, type Reload } from './reload.js'
 
 export interface StartOptions {
   /** Directory relative paths in the config resolve against. */
@@ -29,6 +30,8 @@ export interface StartOptions {
   /** Replica id (sharding); default `nodeId` from config, then POD_IP / hostname. */
   nodeId?: string
   env?: NodeJS.ProcessEnv
+  /** The config file a reload (SIGHUP, POST /v1/reload) re-reads; without one, reload is refused. */
+  configFile?: string
 }
 
 export interface GatewayAddresses {
@@ -46,6 +49,8 @@ export interface Gateway {
   readonly store: AdminStore
   /** Compile options into a new revision and swap it in (admin writes go through this). */
   apply (options: Readonly<GatewayOptions>): Promise<Snapshot>
+  /** Re-read the config file and apply it like an admin write (gateway/lifecycle/reload.ts). */
+  reload: Reload
   /** Stop accepting, GOAWAY, finish in-flight calls (up to drain.timeoutMs). Keeps admin up. */
   drain (): Promise<void>
   /** Drain, then close admin, pools and timers. Idempotent. */
@@ -92,6 +97,14 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
   const ref = new SnapshotRef(store.snapshot)
   live = ref
   // --- end admin store wiring
+  // --- config reload: the file's options become the store's new base (pushed resources stay).
+  const reload: Reload = o.configFile === undefined
+    ? () => Promise.reject(new IsthmusError('ISTH_ERR_CONFIG_READ', 'this gateway was started without a config file: nothing to reload'))
+    : createReload({
+      file: o.configFile, store, logger,
+      // log.level applies to the logger made from it (an embedder's own logger keeps its level).
+      applyLive: (next) => { if (o.logger === undefined) logger.level = next.log.level; setAccessLogLevel(next.log.access) },
+    })
 
   const tlsMaterials: TlsMaterial[] = []
   const material = (tls: TlsOptions | undefined, name: string): TlsMaterial | null => {
@@ -213,6 +226,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
         return out
       },
       drain,
+      reload,
       store,
       baseDir: o.baseDir,
       env,
@@ -233,6 +247,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
         swap(snap)
         return snap
       },
+      reload,
       drain,
       close () {
         if (closing !== null) return closing

@@ -9,7 +9,7 @@ import pino from 'pino'
 import { startAdminServer } from '../../admin/server.js'
 import { AdminStore, type AdminStoreOpenOptions } from '../../admin/store.js'
 import { HostRegistry } from '../../gateway/cluster/host.js'
-import { compileSnapshot } from '../../gateway/config/compile.js'
+import { compileSnapshot, droppedHosts } from '../../gateway/config/compile.js'
 import { validateOptions } from '../../gateway/config/load.js'
 import type { GatewayOptions } from '../../gateway/config/options.js'
 import type { Snapshot } from '../../gateway/config/snapshot.js'
@@ -38,16 +38,24 @@ export async function openStore (base: GatewayOptions, more: Partial<AdminStoreO
   const applied: Snapshot[] = []
   const dropped: string[][] = []
   const deps = { hosts, logger: silent, baseDir: process.cwd(), nodeId: more.nodeId ?? 'node-a' }
-  const store = await AdminStore.open({
+  // Wired as gateway/lifecycle/start.ts wires it: the store gets no host registry; the swap
+  // releases the hosts the new snapshot dropped.
+  let live: Snapshot | undefined
+  const store: AdminStore = await AdminStore.open({
     baseOptions: base,
     logger: silent,
     nodeId: deps.nodeId,
     compile: (o, rev, previous) => compileSnapshot(o, rev, deps, previous),
-    apply: s => { applied.push(s) },
+    apply: s => {
+      const old = live ?? store.snapshot
+      live = s
+      applied.push(s)
+      hosts.forget(droppedHosts(old, s))
+    },
     onHostsDropped: ids => { dropped.push(ids) },
-    hosts,
     ...more,
   })
+  live = store.snapshot
   return { store, applied, dropped, hosts }
 }
 

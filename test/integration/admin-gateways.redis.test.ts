@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import { echoClient, startEchoServer, unary } from '../_peers/grpc-echo.js'
 import { startTestGateway } from '../_helpers/gateway.js'
 import type { Gateway } from '../../gateway/lifecycle/start.js'
+import { requireRedis } from '../_helpers/redis.js'
 
 const TOKEN = 'rep-token'
 
@@ -26,6 +27,8 @@ async function api (gw: Gateway, method: string, path: string, body?: unknown): 
   return { status: r.status, body: text === '' ? undefined : JSON.parse(text) }
 }
 
+
+test.before('Redis on 127.0.0.1:6379', requireRedis)
 test('push to one gateway is applied by the other within 1 s; a third bootstraps', async t => {
   const prefix = `isthmus-test:${randomUUID()}:`
   t.teardown(async () => {

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { resourceKey } from '../../admin/effective.js'
 import { redisReplicator } from '../../admin/replication.js'
 import { baseOptions, openStore, silent, tempDir } from '../_helpers/admin.js'
+import { requireRedis } from '../_helpers/redis.js'
 
 const SHARED = 'redis://127.0.0.1:6379'
 
@@ -30,6 +31,8 @@ async function cleanup (url: string, prefix: string): Promise<void> {
 const app = (port: number) => ({ instances: [{ address: '10.0.0.1', port }], services: [{ name: 'A' }] })
 const hostsOf = (h: Awaited<ReturnType<typeof replica>>) => h.store.snapshot.clusters.get('shop:triple')?.hosts.map(x => x.id) ?? []
 
+
+test.before('Redis on 127.0.0.1:6379', requireRedis)
 test('a push to one replica is applied by the other within 1 s; a later replica bootstraps', async t => {
   const prefix = `isthmus-test:${randomUUID()}:`
   t.teardown(() => cleanup(SHARED, prefix))

@@ -23,8 +23,8 @@ const MiB = 1024 * 1024
 const SVC = `${TEST_SERVICE}:${TEST_VERSION}`
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-/** Poll `pred` every 20 ms up to `ms`; whether it became true. */
-async function eventually (pred: () => boolean, ms = 5000): Promise<boolean> {
+/** Poll `pred` every 20 ms up to `ms` (a generous bound: under load the bytes take longer); whether it became true. */
+async function eventually (pred: () => boolean, ms = 40000): Promise<boolean> {
   const until = Date.now() + ms
   while (Date.now() < until) { if (pred()) return true; await sleep(20) }
   return pred()
@@ -105,7 +105,7 @@ test('an upstream that reads no requests: the gateway stops reading the clients 
   t.true(buffered < 4 * MiB, `bounded: ${buffered} bytes`)
 
   up.resumeReading()
-  for (const c of clients) await c.until(() => c.frames.length >= PER, 30_000)
+  for (const c of clients) await c.until(() => c.frames.length >= PER, 45_000)
   for (const c of clients) t.is(c.frames.filter(f => f.status === 0).length, PER)
   t.is(up.received, 4 * PER)
   t.false(downs().some(d => d.socket.isPaused()), 'clients read again after drain')
@@ -126,7 +126,7 @@ test('a client that never reads does not stall a client sharing its upstream con
   const healthy = new RawBoltClient(gw.port); t.teardown(() => healthy.close())
   await healthy.ready()
   for (let i = 1; i <= 20; i++) healthy.write(requestFrame({ id: i, timeout: 60_000 }))
-  await healthy.until(() => healthy.frames.length >= 20, 30_000)
+  await healthy.until(() => healthy.frames.length >= 20, 45_000)
   t.is(healthy.frames.filter(f => f.status === 0).length, 20)
   // (The stuck client reads nothing, so it would not notice a close: ask the gateway.)
   t.is(gw.listener.connections.size, 2, 'the healthy client did not have to wait for the stuck one to go')

@@ -18,10 +18,16 @@ const broken: Array<[string, string, RegExp]> = [
   ['YAML syntax error', base + 'clusters: [ { name: c\n', /YAML syntax error at line \d+/],
   ['filter config rejected by the filter', base + 'filters:\n  - name: deny\n    config: { rules: [ { name: everything } ] }\n', /\/filters\/0\/config\/rules\/0: a rule needs service, method or header/],
   ['unknown filter', base + 'filters:\n  - name: teleport\n', /\/filters\/0\/name: unknown filter "teleport"/],
+  // A string-or-object matcher (oneOf): the unknown key is named, not "must be string".
+  ['misspelt matcher key in a filter', base + 'filters:\n  - name: deny\n    config: { rules: [ { name: r, method: { prefx: Internal } } ] }\n', /\/filters\/0\/config\/rules\/0\/method\/prefx: is not a known key$/],
+  ['misspelt matcher key in a route', base + 'clusters: [ { name: c, protocol: triple } ]\nroutes:\n  - { name: r, match: { service: { exct: a.B } }, cluster: c }\n', /\/routes\/0\/match\/service\/exct: is not a known key$/],
+  ['two listeners on one port', 'entity: acme\nlisteners:\n  triple: { host: 127.0.0.1, port: 47123 }\n  bolt: { port: 47123 }\n  admin: { port: 0 }\n', /\/listeners\/bolt\/port: 127\.0\.0\.1:47123 is also the triple listener's address \(127\.0\.0\.1:47123\); give each listener its own port$/],
+  ['a listener on the wildcard address and another on the same port', 'entity: acme\nlisteners:\n  triple: { host: 0.0.0.0, port: 47124 }\n  admin: { host: 127.0.0.1, port: 47124 }\n', /\/listeners\/admin\/port: 127\.0\.0\.1:47124 is also the triple listener's address/],
 ]
 
 for (const [name, yaml, expected] of broken) {
-  test(`config error: ${name} -> one line naming the path, exit 2`, async (t) => {
+  // Serial: each case starts the CLI twice; a dozen cases at once starve a busy machine.
+  test.serial(`config error: ${name} -> one line naming the path, exit 2`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'isthmus-cfg-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const file = join(dir, 'bad.yaml')
@@ -32,7 +38,8 @@ for (const [name, yaml, expected] of broken) {
       t.is(r.code, 2, r.stderr)
       const lines = r.stderr.trim().split('\n')
       t.is(lines.length, 1, r.stderr)
-      t.regex(lines[0], /^isthmus: /)
+      // Every config error names the file (filter and listener errors included).
+      t.true(lines[0].startsWith(`isthmus: invalid config: ${file}: `), lines[0])
       t.regex(lines[0], expected)
     }
   })
@@ -58,8 +65,11 @@ test('--help on every command', async (t) => {
   }
 })
 
-test('--check accepts the bundled example', async (t) => {
+test('--check accepts the bundled example and the image\'s default config', async (t) => {
   const r = await runCli(['start', '--check', '-c', 'examples/isthmus.example.yaml'])
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /ok/)
+  const image = await runCli(['start', '--check', '-c', 'docker/isthmus.yaml'], { env: { ISTHMUS_ADMIN_TOKEN: 'x'.repeat(32) } })
+  t.is(image.code, 0, image.stderr)
+  t.regex(image.stdout, /docker\/isthmus\.yaml: ok/)
 })

@@ -1,6 +1,7 @@
 import test from 'ava'
 import { dubboClient, startDubboServer } from '../_peers/dubbo.js'
 import { startTestGateway } from '../_helpers/gateway.js'
+import { ERRORS, GrpcStatus } from '../../gateway/errors.js'
 
 async function setup (t: import('ava').ExecutionContext) {
   const v1 = await startDubboServer('v1', '1.0.0', 'g1')
@@ -48,5 +49,11 @@ test('gRPC mode (no tri-service-* headers) through the gateway to a Dubbo server
 test('a version no route matches gets UNIMPLEMENTED from the gateway', async (t) => {
   const port = await setup(t)
   const err = await t.throwsAsync(dubboClient(port, '2', '9.9.9', 'g9').say({ sentence: 'x' }))
-  t.regex(String(err?.message), /no route|unimplemented/i)
+  // dubbo-js's ConnectError: `code` is the gRPC status (12 UNIMPLEMENTED), `rawMessage` the gateway's grpc-message.
+  const e = err as unknown as { code: number, rawMessage: string }
+  t.is(e.code, GrpcStatus.UNIMPLEMENTED)
+  t.true(e.rawMessage.startsWith(ERRORS.ISTH_ERR_ROUTE_NOT_FOUND.message.split('%s')[0]), e.rawMessage)
+  // For HTTP/1.1 Triple unary the same outcome is HTTP 404 with the status in the JSON body.
+  const err11 = await t.throwsAsync(dubboClient(port, '1.1', '9.9.9', 'g9').say({ sentence: 'x' }))
+  t.is((err11 as unknown as { code: number }).code, GrpcStatus.UNIMPLEMENTED)
 })

@@ -2,6 +2,7 @@ import test from 'ava'
 import * as grpc from '@grpc/grpc-js'
 import { echoClient, startEchoServer, unary, type EchoReply } from '../_peers/grpc-echo.js'
 import { startTestGateway, tripleConfig } from '../_helpers/gateway.js'
+import { ERRORS } from '../../gateway/errors.js'
 
 async function setup (t: import('ava').ExecutionContext) {
   const up = await startEchoServer('up1')
@@ -90,16 +91,29 @@ test('client cancellation reaches the server', async (t) => {
   t.deepEqual(up.cancelled, ['serverStream'])
 })
 
-test('deadline exceeded while the upstream is slow', async (t) => {
-  const { client } = await setup(t)
-  const err = await t.throwsAsync(unary(client, { message: 'slow', delayMs: 3000 }, new grpc.Metadata(), { deadline: Date.now() + 200 })) as grpc.ServiceError
+test('the gateway answers DEADLINE_EXCEEDED itself when the route timeout passes (the client deadline is far)', async (t) => {
+  const up = await startEchoServer('slow')
+  t.teardown(() => up.close())
+  const gw = await startTestGateway(t, tripleConfig([up.port], { routes: [{ name: 'all', match: { service: { prefix: '' } }, cluster: 'echo', timeoutMs: 300 }] }))
+  const client = echoClient(gw.addresses.triple!.port)
+  t.teardown(() => client.close())
+  // The upstream would answer after 20 s and the client waits up to 50 s: only the gateway's
+  // own 300 ms route timeout can end this call.
+  const err = await t.throwsAsync(unary(client, { message: 'slow', delayMs: 20000 }, new grpc.Metadata(), { deadline: Date.now() + 50000 })) as grpc.ServiceError
   t.is(err.code, grpc.status.DEADLINE_EXCEEDED)
+  t.true(err.details.startsWith(ERRORS.ISTH_ERR_UPSTREAM_TIMEOUT.message.split('%s')[0]), `the gateway's reply: ${err.details}`)
+  // The upstream call was cancelled, not left running.
+  for (let i = 0; i < 500 && up.cancelled.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  t.deepEqual(up.cancelled, ['unary'])
 })
 
-test('grpc-timeout is reduced by the time spent in the gateway', async (t) => {
+test('the client deadline reaches a grpc-js upstream (grpc-timeout forwarded; the exact reduction: triple-wire)', async (t) => {
   const { client, up } = await setup(t)
-  await unary(client, { message: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })
-  const v = up.seen[0].get('grpc-timeout')
-  // grpc-js consumes grpc-timeout; the server sees the deadline through getDeadline instead.
-  t.true(v.length === 0 || /^\d+[mSMHun]$/.test(String(v[0])))
+  const deadline = Date.now() + 30000
+  await unary(client, { message: 'x' }, new grpc.Metadata(), { deadline })
+  await unary(client, { message: 'no deadline' })
+  // grpc-js turns the grpc-timeout header the upstream received into getDeadline().
+  t.true(Number.isFinite(up.deadlines[0]), 'the upstream got a grpc-timeout')
+  t.true(up.deadlines[0] > Date.now(), 'a deadline in the future')
+  t.is(up.deadlines[1], Infinity, 'none invented for a call without one')
 })

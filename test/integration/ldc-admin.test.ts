@@ -26,7 +26,7 @@ test('PUT /v1/ldc: overlapping ranges, a bad zone type or an unknown gateway clu
   t.is(overlap.status, 400)
   t.is(overlap.body.code, 'ISTH_ERR_CONFIG_INVALID')
   t.is(overlap.body.path, '/table/1')
-  t.regex(overlap.body.message, /: \/table\/1: shard 50 is also in table row 0$/)
+  t.regex(String(overlap.body.message), /: \/table\/1: shard 50 is also in table row 0$/)
   const typed = await put({ revision: 1, ...base, zones: { RZ00: { type: 'gzone' } }, table: [{ from: 0, to: 99, zone: 'RZ00' }] })
   t.is(typed.status, 400)
   t.is(typed.body.path, '/table/0/zone')

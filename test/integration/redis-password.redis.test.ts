@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import { startTestGateway } from '../_helpers/gateway.js'
 import { IsthmusError } from '../../gateway/errors.js'
+import { requireRedis } from '../_helpers/redis.js'
 
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -22,6 +23,8 @@ function config (port: number, passwordEnv: string): Record<string, unknown> {
   }
 }
 
+
+test.before('Redis on 127.0.0.1:6379', requireRedis)
 test('a password-protected Redis is reached with the password from redis.passwordEnv', async (t) => {
   const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 's3cret'], { stdio: 'ignore' })

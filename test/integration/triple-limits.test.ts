@@ -34,11 +34,17 @@ test('per-route timeout ends a slow call with DEADLINE_EXCEEDED even when the cl
   const up = await startEchoServer()
   t.teardown(() => up.close())
   const cfg = tripleConfig([up.port])
-  cfg.routes = [{ name: 'short', match: { service: 'isthmus.test.Echo' }, cluster: 'echo', timeoutMs: 200 }]
+  // The short route takes only calls marked x-slow; the follow-up call goes by a route with the
+  // default timeout, so a busy machine cannot turn it into a timeout too.
+  cfg.routes = [
+    { name: 'short', match: { service: 'isthmus.test.Echo', headers: [{ name: 'x-slow', present: true }] }, cluster: 'echo', timeoutMs: 200 },
+    { name: 'normal', match: { service: 'isthmus.test.Echo' }, cluster: 'echo' },
+  ]
   const gw = await startTestGateway(t, cfg)
   const client = echoClient(gw.addresses.triple!.port)
   t.teardown(() => client.close())
-  const err = await t.throwsAsync(unary(client, { message: 'slow', delayMs: 2000 })) as grpc.ServiceError
+  const slow = new grpc.Metadata(); slow.set('x-slow', '1')
+  const err = await t.throwsAsync(unary(client, { message: 'slow', delayMs: 20000 }, slow)) as grpc.ServiceError
   t.is(err.code, grpc.status.DEADLINE_EXCEEDED)
   t.regex(err.details, /upstream timed out: route short/)
   t.is((await unary(client, { message: 'fast' })).reply.message, 'fast')
@@ -105,7 +111,9 @@ test('backpressure: a client that does not read stops the upstream (bounded buff
   req.end(grpcFrame(Buffer.from('go')))
   req.pause() // never read
   req.on('error', () => {})
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  // Wait for the event (the upstream's write() returned false), bounded generously.
+  for (const end = Date.now() + 40000; !blocked && Date.now() < end;) await new Promise(resolve => setTimeout(resolve, 20))
+  await new Promise(resolve => setTimeout(resolve, 300)) // let writes in flight land: it can only raise `written`
   t.true(blocked, 'the upstream saw write() return false')
   t.true(written < 8 * 1024 * 1024, `upstream wrote ${written} bytes while the client read nothing`)
 })

@@ -5,7 +5,10 @@
 import test from 'ava'
 import http2 from 'node:http2'
 import { startRawH2, rawRequest, grpcFrame } from '../_peers/raw-h2.js'
+import { fileURLToPath } from 'node:url'
 import { startTestGateway, tripleConfig } from '../_helpers/gateway.js'
+
+const asyncTag = fileURLToPath(new URL('../_helpers/filters/async-tag.ts', import.meta.url))
 
 const GRPC = { ':path': '/pkg.Svc/Method', 'content-type': 'application/grpc', te: 'trailers' }
 
@@ -17,8 +20,8 @@ test('Triple unary response without trailers ends with END_STREAM, not RST_STREA
   t.teardown(() => up.close())
   const gw = await startTestGateway(t, tripleConfig([up.port]))
   const r = await rawRequest(gw.addresses.triple!.port, { ':path': '/pkg.Svc/Method', 'content-type': 'application/proto', 'tri-protocol-version': '1.0.0' }, Buffer.from('req'))
-  t.true(r.ended)
-  t.is(r.rstCode, http2.constants.NGHTTP2_NO_ERROR)
+  t.true(r.ended, 'END_STREAM on the last frame')
+  t.is(r.rstCode, null, 'no RST_STREAM (not even NO_ERROR)')
   t.is(r.trailers, null)
   t.is(r.body.toString(), 'reply-bytes')
   t.is(r.headers['content-type'], 'application/proto')
@@ -44,7 +47,8 @@ test('grpc-timeout is reduced by the time spent in the gateway; compressed flag 
     stream.end(body)
   })
   t.teardown(() => up.close())
-  const gw = await startTestGateway(t, tripleConfig([up.port]))
+  // An async filter holds the call at least 400 ms inside the gateway.
+  const gw = await startTestGateway(t, tripleConfig([up.port], { filters: [{ name: 'async-tag', module: asyncTag, config: { delayMs: 400 } }] }))
   const frame = grpcFrame(Buffer.from('gzip-bytes-pretend'), true)
   const r = await rawRequest(gw.addresses.triple!.port, { ...GRPC, 'grpc-timeout': '5000m', 'grpc-encoding': 'gzip', 'x-custom': 'v' }, frame)
   t.is(r.trailers?.['grpc-status'], '0')
@@ -52,7 +56,9 @@ test('grpc-timeout is reduced by the time spent in the gateway; compressed flag 
   const seen = up.requests[0]
   const ms = Number(String(seen['grpc-timeout']).slice(0, -1))
   t.regex(String(seen['grpc-timeout']), /^\d+m$/)
-  t.true(ms <= 5000 && ms > 3000, `forwarded grpc-timeout ${String(seen['grpc-timeout'])}`)
+  // Reduced by at least the 400 ms the call spent in the gateway (a lower bound on the time
+  // spent, so a busy machine only makes it smaller); never dropped.
+  t.true(ms <= 4600 && ms > 0, `forwarded grpc-timeout ${String(seen['grpc-timeout'])}`)
   t.is(seen['grpc-encoding'], 'gzip')
   t.is(seen['x-custom'], 'v')
   t.is(seen.te, 'trailers')
@@ -68,9 +74,9 @@ test('upstream RST_STREAM(NO_ERROR) after a complete response is a normal end', 
   t.teardown(() => up.close())
   const gw = await startTestGateway(t, tripleConfig([up.port]))
   const r = await rawRequest(gw.addresses.triple!.port, { ':path': '/pkg.Svc/M', 'content-type': 'application/proto' }, Buffer.from('q'))
-  t.true(r.ended)
+  t.true(r.ended, 'the client sees END_STREAM')
   t.is(r.body.toString(), 'all-of-it')
-  t.is(r.rstCode, 0)
+  t.is(r.rstCode, null, 'the upstream reset is not passed on')
 })
 
 test('upstream killed mid-stream: client gets UNAVAILABLE in trailers and the gateway keeps serving', async (t) => {

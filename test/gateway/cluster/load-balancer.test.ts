@@ -69,15 +69,36 @@ test('subset by labels with fallback policies', (t) => {
   call.subset = { version: 'v2', zone: 'b' }
   for (let i = 0; i < 10; i++) t.is(any.choose(call, 0), any.hosts[3])
   call.subset = { version: 'v9' }
-  t.truthy(any.choose(call, 0), 'fallback any')
+  // No host carries version v9: "any" falls back to the whole cluster (round-robin over all four).
+  const picked = new Set(Array.from({ length: 8 }, () => any.choose(call, 0)))
+  t.deepEqual([...picked].sort((a, b) => a!.port - b!.port), any.hosts.slice().sort((a, b) => a.port - b.port), 'fallback any')
   const none = cluster('round-robin', 4, { subsetFallback: { policy: 'none' } }, labels)
   t.is(none.choose(call, 0), null)
   const def = cluster('round-robin', 4, { subsetFallback: { policy: 'default', defaultSubset: { version: 'v1' } } }, labels)
   for (let i = 0; i < 10; i++) t.true([def.hosts[0], def.hosts[1]].includes(def.choose(call, 0)!))
 })
 
-test('createLoadBalancer covers every policy', (t) => {
-  for (const p of ['round-robin', 'least-request', 'random', 'consistent-hash'] as const) t.truthy(createLoadBalancer(p, 'x'))
+test('createLoadBalancer builds each policy: each picks only available candidates, with its own rule', (t) => {
+  const c = cluster('round-robin', 3)
+  const [a, b, down] = c.hosts
+  down.healthy = false
+  const candidates = [a, b, down]
+  const pick = (p: LbPolicy, n: number, headers: Record<string, string> = {}): Array<string | undefined> => {
+    const lb = createLoadBalancer(p, 'x-user')
+    return Array.from({ length: n }, () => lb.pick(candidates, mk(headers), 0)?.id)
+  }
+  for (const p of ['round-robin', 'least-request', 'random', 'consistent-hash'] as const) {
+    const ids = pick(p, 60, { 'x-user': 'u1' })
+    t.false(ids.includes(down.id), `${p} skips the unhealthy host`)
+    t.false(ids.includes(undefined), `${p} always finds an available host`)
+  }
+  t.deepEqual(pick('round-robin', 4).filter(id => id !== undefined).slice(0, 2).sort(), [a.id, b.id].sort(), 'round-robin alternates')
+  t.is(new Set(pick('consistent-hash', 20, { 'x-user': 'u1' })).size, 1, 'consistent-hash: one key, one host')
+  a.active = 50
+  // P2C over two hosts picks the idle one 3/4 of the time: ~300 of 400 (fewer than 240 is ~1e-11).
+  t.true(pick('least-request', 400).filter(id => id === b.id).length > 240, 'least-request favours the idle host')
+  t.is(new Set(pick('random', 60)).size, 2, 'random reaches both available hosts')
+  t.is(createLoadBalancer('round-robin').pick([down], mk(), 0), null, 'no available candidate: null')
 })
 
 test('passive health: consecutive failures eject a host for ejectMs', (t) => {

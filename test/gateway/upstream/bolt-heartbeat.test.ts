@@ -1,10 +1,15 @@
+/**
+ * Upstream Bolt heartbeats against a real SOFA peer: a sofa-rpc-node RpcServer (its own
+ * sofa-bolt-node decoder and heartbeat ack), with a tap that records each heartbeat and can
+ * make the server stop answering. Every assertion waits on events (heartbeats, a close) or
+ * bounds time from below: a busy machine only stretches the gaps.
+ */
 import test from 'ava'
-import { performance } from 'node:perf_hooks'
 import { Host } from '../../../gateway/cluster/host.js'
 import type { ClusterOptions } from '../../../gateway/config/options.js'
 import { BoltPool, reconnectDelay } from '../../../gateway/upstream/bolt-pool.js'
 import { patchRequestId } from '../../../gateway/protocol/bolt/encoder.js'
-import { startRawUpstream } from '../../_peers/raw-bolt-upstream.js'
+import { startSofaServer, type HeartbeatTap } from '../../_peers/sofa-rpc.js'
 import { requestFrame } from '../../_helpers/bolt-frames.js'
 
 function clusterOptions (port: number, hb: { baseMs: number, maxMs: number, timeoutMs: number, maxFailures: number }): ClusterOptions {
@@ -16,60 +21,97 @@ function clusterOptions (port: number, hb: { baseMs: number, maxMs: number, time
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+async function peer (t: import('ava').ExecutionContext): Promise<{ port: number, tap: HeartbeatTap }> {
+  const tap: HeartbeatTap = { received: [], answer: true }
+  const p = await startSofaServer({ heartbeats: tap })
+  t.teardown(() => p.close())
+  return { port: p.port, tap }
+}
 
-test('idle connection: heartbeats back off to at most 25% of a fixed-interval schedule', async t => {
-  const up = await startRawUpstream(); t.teardown(() => up.close())
-  const base = 20
-  const pool = new BoltPool(new Host({ address: '127.0.0.1', port: up.port }), clusterOptions(up.port, { baseMs: base, maxMs: base * 6, timeoutMs: 15, maxFailures: 3 }), null, null)
+/** Resolves once the tap has seen `n` heartbeats in all (generous bound: not a timing assertion). */
+function heartbeats (tap: HeartbeatTap, n: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`saw ${tap.received.length} of ${n} heartbeats`)), 45000)
+    const check = (): void => { if (tap.received.length >= n) { clearTimeout(timer); tap.onHeartbeat = undefined; resolve() } }
+    tap.onHeartbeat = check
+    check()
+  })
+}
+
+test('idle connection: each acked heartbeat doubles the interval up to maxMs (sofa-rpc-node server)', async t => {
+  const { port, tap } = await peer(t)
+  const base = 80
+  const max = base * 8
+  const pool = new BoltPool(new Host({ address: '127.0.0.1', port }), clusterOptions(port, { baseMs: base, maxMs: max, timeoutMs: 1000, maxFailures: 3 }), null, null)
   t.teardown(() => pool.destroy())
   pool.acquire()
-  const idleMs = 2400
-  await sleep(idleMs)
-  const fixed = idleMs / base
-  t.log(`heartbeats ${up.heartbeats.length} vs fixed schedule ${fixed}`)
-  t.true(up.heartbeats.length >= 3)
-  t.true(up.heartbeats.length <= fixed * 0.25)
+  await heartbeats(tap, 7)
+  const r = tap.received
+  const gaps = r.slice(1).map((x, i) => x - r[i])
+  t.log(`gaps between heartbeats (base ${base}, max ${max}): ${gaps.join(', ')} ms`)
+  // Expected 2b, 4b, 8b, 8b, 8b, 8b after the first. Lower bounds with room for one
+  // heartbeat delayed in transit: a fixed-interval schedule gives ~1b each and fails here.
+  const expected = gaps.map((_, i) => Math.min(base * 2 ** (i + 1), max))
+  gaps.forEach((g, i) => t.true(g >= expected[i] * 0.6, `gap ${i + 1}: ${g} ms, expected about ${expected[i]}`))
+  t.true(gaps.slice(3).every(g => g >= max * 0.6), 'capped at maxMs')
 })
 
-test('upstream stops answering: connection declared dead within 3 base intervals', async t => {
-  const up = await startRawUpstream(); t.teardown(() => up.close())
+test('the server stops answering: after maxFailures unanswered heartbeats the connection is closed', async t => {
+  const { port, tap } = await peer(t)
   const base = 60
-  const pool = new BoltPool(new Host({ address: '127.0.0.1', port: up.port }), clusterOptions(up.port, { baseMs: base, maxMs: base * 6, timeoutMs: 30, maxFailures: 3 }), null, null)
+  const pool = new BoltPool(new Host({ address: '127.0.0.1', port }), clusterOptions(port, { baseMs: base, maxMs: base * 6, timeoutMs: 100, maxFailures: 3 }), null, null)
   t.teardown(() => pool.destroy())
   const conn = pool.acquire()!
-  await sleep(base * 4) // a few acks: the interval has grown
-  up.answerHeartbeats = false
-  const silentFrom = up.heartbeats.length
-  const closedAt = await new Promise<number>(resolve => conn.socket.once('close', () => resolve(Date.now())))
-  const firstUnanswered = up.heartbeats[silentFrom]
-  t.log(`dead ${closedAt - firstUnanswered} ms after the first unanswered heartbeat (base ${base})`)
-  t.true(closedAt - firstUnanswered <= 3 * base + 20)
+  await heartbeats(tap, 3) // a few acks: the interval has grown
+  tap.answer = false
+  const silentFrom = tap.received.length
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('connection not closed')), 45000)
+    conn.socket.once('close', () => { clearTimeout(timer); resolve() })
+  })
+  // Exactly maxFailures heartbeats went unanswered; none after the third.
+  t.is(tap.received.length - silentFrom, 3)
   t.true(conn.closed)
   t.is(pool.conns.length, 0)
 })
 
-test('traffic suppresses heartbeats', async t => {
-  const up = await startRawUpstream(); t.teardown(() => up.close())
-  // Base well above the request spacing, so a loaded machine cannot stretch a gap past it.
-  const base = 150
-  const pool = new BoltPool(new Host({ address: '127.0.0.1', port: up.port }), clusterOptions(up.port, { baseMs: base, maxMs: base * 6, timeoutMs: 30, maxFailures: 3 }), null, null)
+test('business responses within the interval suppress heartbeats', async t => {
+  const { port, tap } = await peer(t)
+  const base = 300
+  const pool = new BoltPool(new Host({ address: '127.0.0.1', port }), clusterOptions(port, { baseMs: base, maxMs: base * 6, timeoutMs: 1000, maxFailures: 3 }), null, null)
   t.teardown(() => pool.destroy())
   const conn = pool.acquire()!
+  // Closed loop: the next request leaves when the previous answer arrived, for 8 base intervals.
+  const gaps: number[] = []
   let answered = 0
-  const ex = { onUpstreamResponse () { answered++ }, onUpstreamFailure () {} }
-  const send = (): void => {
-    const id = conn.takeId()
-    const f = requestFrame({ id: 1 }); patchRequestId(f, id, false)
-    conn.send(ex, id, f, Infinity)
-  }
-  send()
-  while (answered === 0) await sleep(2)
-  const before = up.heartbeats.length // a heartbeat may precede the first response on a slow start
-  const end = performance.now() + base * 6
-  while (performance.now() < end) { send(); await sleep(5) }
+  let last = 0
+  let before = -1
+  await new Promise<void>((resolve) => {
+    const send = (): void => {
+      const id = conn.takeId()
+      const f = requestFrame({ id: 1 }); patchRequestId(f, id, false)
+      conn.send(ex, id, f, Infinity)
+    }
+    const ex = {
+      onUpstreamResponse () {
+        const now = Date.now()
+        if (answered === 0) { before = tap.received.length; last = now }
+        answered++
+        gaps.push(now - last)
+        last = now
+        if (answered > 1 && now - started >= 8 * base) { resolve(); return }
+        setTimeout(send, 2)
+      },
+      onUpstreamFailure () {},
+    }
+    const started = Date.now()
+    send()
+  })
   t.true(answered > 20)
-  t.is(up.heartbeats.length, before)
+  // A heartbeat is allowed only where the traffic itself paused for a whole interval.
+  const pauses = gaps.filter(g => g >= base).length
+  t.log(`${answered} answers, longest gap ${Math.max(...gaps)} ms, heartbeats ${tap.received.length - before}`)
+  t.true(tap.received.length - before <= pauses, `${tap.received.length - before} heartbeats while answers kept coming`)
 })
 
 test('reconnect back-off: random 0-1 s, then 1, 2, 5, 10 s', t => {
