@@ -1,0 +1,459 @@
+/**
+ * Harness for the hostile-client tests (test/hostile/): the compiled gateway as its own
+ * process (a crash shows as an exit), real upstreams (grpc-js, sofa-rpc-node), healthy
+ * grpc-js and sofa-rpc-node clients calling through it the whole time with error counters,
+ * and what a test needs to judge the gateway from outside: fds (/proc/<pid>/fd), metrics
+ * scraped from /metrics, polling with a generous timeout. Loopback only.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ExecutionContext } from 'ava'
+import * as grpc from '@grpc/grpc-js'
+import { echoClient, startEchoServer, unary, type EchoClient, type EchoServer } from '../_peers/grpc-echo.js'
+import { spawnGateway, type RunningGateway } from './cli.js'
+import { startHostileSofa, sofaClient, sofaConsumer, type HostileSofa, type SofaClient, type SofaConsumer, SOFA_SERVICE, SOFA_VERSION } from './hostile-sofa.js'
+
+export { SOFA_SERVICE, SOFA_VERSION, SOFA_SERVICE_B, sofaClient, sofaConsumer } from './hostile-sofa.js'
+export * from './hostile-net.js'
+import { RawConn } from './hostile-net.js'
+
+export const ECHO_SERVICE = 'isthmus.test.Echo'
+export const ADMIN_TOKEN = 'hostile-admin-token'
+/** Generous per-call deadline of the healthy clients (the suite runs beside a CPU hog). */
+export const HEALTHY_DEADLINE_MS = 8000
+/** Generous overall timeout of every poll. */
+export const WAIT_MS = 15000
+/** fds the process may hold beyond its baseline once settled (a scrape socket closing, a timer fd). */
+export const FD_SLACK = 3
+
+export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+/** Poll `pred` until it holds; throws naming `what` (and the last value seen) after `timeoutMs`. */
+export async function waitFor<T> (pred: () => T | Promise<T>, what: string, timeoutMs = WAIT_MS, everyMs = 50): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await pred()
+      if (v !== false && v !== null && v !== undefined) return v as NonNullable<T>
+      last = v
+    } catch (err) {
+      last = err instanceof Error ? err.message : err
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`)
+    await sleep(everyMs)
+  }
+}
+
+/** Open fds of a process (Linux). */
+export function fdCount (pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length
+}
+
+/** RSS of a process in bytes (Linux). */
+export function rssBytes (pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? 0 : Number(m[1]) * 1024
+}
+
+/** One HTTP request on a fresh connection (`connection: close`, so no socket lingers in the gateway). */
+export function httpCall (port: number, method: string, path: string, opts: { headers?: Record<string, string>, body?: string | Buffer, host?: string } = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { connection: 'close', ...opts.headers }
+    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body)
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false, setHost: opts.host === undefined }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    if (opts.host !== undefined) req.setHeader('host', opts.host)
+    req.on('error', reject)
+    req.setTimeout(WAIT_MS, () => req.destroy(new Error(`${method} ${path}: no answer`)))
+    req.end(opts.body)
+  })
+}
+
+export type Labels = Record<string, string>
+
+/** Prometheus text -> samples of `name` whose labels include `labels`. */
+export function samples (text: string, name: string, labels: Labels = {}): Array<{ labels: Labels, value: number }> {
+  const out: Array<{ labels: Labels, value: number }> = []
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(name)) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line)
+    if (m === null || m[1] !== name) continue
+    const ls: Labels = {}
+    if (m[3] !== undefined) for (const p of m[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) ls[p[1]] = p[2]
+    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) out.push({ labels: ls, value: Number(m[4]) })
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------
+// Healthy clients
+
+/** A client that keeps calling (bounded concurrency) and counts what went wrong. */
+export class HealthyLoop {
+  readonly name: string
+  calls = 0
+  errors = 0
+  /** The first few errors, for the assertion message. */
+  readonly samples: string[] = []
+  readonly #once: (n: number) => Promise<void>
+  readonly #close: () => Promise<void> | void
+  readonly #pauseMs: number
+  #stopped = false
+  #paused = false
+  #inFlight = 0
+  #workers: Array<Promise<void>> = []
+  #n = 0
+
+  constructor (name: string, once: (n: number) => Promise<void>, close: () => Promise<void> | void, pauseMs = 15) {
+    this.name = name
+    this.#once = once
+    this.#close = close
+    this.#pauseMs = pauseMs
+  }
+
+  start (concurrency: number): this {
+    for (let i = 0; i < concurrency; i++) this.#workers.push(this.#run())
+    return this
+  }
+
+  async #run (): Promise<void> {
+    while (!this.#stopped) {
+      if (this.#paused) { await sleep(20); continue }
+      const n = this.#n++
+      this.#inFlight++
+      try {
+        await this.#once(n)
+        this.calls++
+      } catch (err) {
+        this.errors++
+        if (this.samples.length < 8) this.samples.push(`${new Date().toISOString()} ${describeError(err)}`)
+      } finally {
+        this.#inFlight--
+      }
+      await sleep(this.#pauseMs)
+    }
+  }
+
+  /** Stop starting calls (for an attack that, by design, refuses everyone for a moment); resolves once none is in flight. */
+  async pause (): Promise<void> {
+    this.#paused = true
+    while (this.#inFlight > 0) await sleep(10)
+  }
+
+  resume (): void { this.#paused = false }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    await Promise.all(this.#workers)
+    await this.#close()
+  }
+}
+
+function describeError (err: unknown): string {
+  if (err === null || typeof err !== 'object') return String(err)
+  const e = err as { code?: unknown, details?: unknown, message?: unknown, name?: unknown }
+  return `${String(e.name ?? 'Error')} code=${String(e.code ?? '')} ${String(e.details ?? e.message ?? '')}`.slice(0, 300)
+}
+
+/** grpc-js unary calls through the gateway to the grpc-js echo upstream; the reply must echo. */
+export function grpcLoop (port: number, deadlineMs = HEALTHY_DEADLINE_MS): HealthyLoop {
+  const client: EchoClient = echoClient(port)
+  return new HealthyLoop('grpc-js', async (n) => {
+    const message = `healthy-${n}`
+    const r = await unary(client, { message }, new grpc.Metadata(), { deadline: Date.now() + deadlineMs })
+    if (r.reply.message !== message) throw new Error(`wrong reply ${JSON.stringify(r.reply.message)}`)
+  }, () => client.close())
+}
+
+/** sofa-rpc-node calls through the gateway to the sofa-rpc-node upstream; the reply must echo. */
+export async function sofaLoop (port: number, timeoutMs = HEALTHY_DEADLINE_MS): Promise<HealthyLoop> {
+  const client: SofaClient = sofaClient()
+  const consumer: SofaConsumer = await sofaConsumer(client, port)
+  return new HealthyLoop('sofa-rpc-node', async (n) => {
+    const message = `healthy-${n}`
+    const v = await consumer.invoke('echo', [message], { responseTimeout: timeoutMs })
+    if (v !== message) throw new Error(`wrong reply ${JSON.stringify(v)}`)
+  }, () => client.close())
+}
+
+// ---------------------------------------------------------------------------------------
+// The gateway under attack
+
+export interface HostileOptions {
+  /** Extra keys of `listeners.triple` (limits, http2, http1); false: no Triple listener. */
+  triple?: Record<string, unknown> | false
+  /** Extra keys of `listeners.bolt` (limits, idleTimeoutMs); false: no Bolt listener. */
+  bolt?: Record<string, unknown> | false
+  /** Extra keys of `listeners.admin` (replace the token with `{ token: undefined }`). */
+  admin?: Record<string, unknown>
+  /** Extra clusters; their hosts may use the placeholders ECHO_PORT / SOFA_PORT (numbers set at start). */
+  clusters?: (up: Upstreams) => Array<Record<string, unknown>>
+  /** Routes placed before the healthy clients' routes. */
+  routes?: Array<Record<string, unknown>>
+  filters?: Array<Record<string, unknown>>
+  /** Other top-level config keys (policies, ...). */
+  extra?: Record<string, unknown>
+  /** Files written into the config directory before start (user filter modules). */
+  files?: Record<string, string>
+  /** Healthy client concurrency per kind (0: none). */
+  healthy?: { grpc?: number, sofa?: number, deadlineMs?: number }
+  /** Settings of the healthy clusters' `upstream` section. */
+  healthyUpstream?: Record<string, unknown>
+}
+
+export interface Upstreams { echo: EchoServer, sofa: HostileSofa }
+
+export interface Baseline { fds: number, triple: number, bolt: number, upstreamTriple: number, upstreamBolt: number }
+
+export interface Mark { calls: number[], errors: number[] }
+
+/**
+ * One spawned gateway with its upstreams and healthy clients. `start` waits until every
+ * healthy client has succeeded a few times, then records the baseline (fds, connection
+ * gauges) that `expectRecovered` waits to come back to.
+ */
+export class HostileGateway {
+  readonly dir: string
+  readonly configFile: string
+  readonly up: Upstreams
+  readonly run: RunningGateway
+  readonly loops: HealthyLoop[] = []
+  stderr = ''
+  /** The admin token, null in the open loopback mode. */
+  token: string | null = ADMIN_TOKEN
+  exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
+  baseline: Baseline = { fds: 0, triple: 0, bolt: 0, upstreamTriple: 0, upstreamBolt: 0 }
+
+  private constructor (dir: string, configFile: string, up: Upstreams, run: RunningGateway) {
+    this.dir = dir
+    this.configFile = configFile
+    this.up = up
+    this.run = run
+    run.child.stderr!.on('data', (c: Buffer) => { this.stderr += c.toString() })
+    void run.exited.then((e) => { this.exit = e })
+  }
+
+  get pid (): number { return this.run.child.pid! }
+  get triplePort (): number { return this.run.ports.triple }
+  get boltPort (): number { return this.run.ports.bolt }
+  get adminPort (): number { return this.run.ports.admin }
+
+  static async start (o: HostileOptions = {}): Promise<HostileGateway> {
+    const dir = mkdtempSync(join(tmpdir(), 'isthmus-hostile-'))
+    let echo: EchoServer | null = null
+    let sofa: HostileSofa | null = null
+    try {
+      echo = await startEchoServer('echo')
+      sofa = await startHostileSofa()
+      const up = { echo, sofa }
+      for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text)
+      const config = hostileConfig(up, o)
+      const configFile = join(dir, 'config.yaml')
+      writeFileSync(configFile, JSON.stringify(config, null, 2))
+      const listeners = ['admin']
+      if (o.triple !== false) listeners.push('triple')
+      if (o.bolt !== false) listeners.push('bolt')
+      const run = await spawnGateway(configFile, listeners)
+      const gw = new HostileGateway(dir, configFile, up, run)
+      if (o.admin !== undefined && 'token' in o.admin) gw.token = typeof o.admin.token === 'string' ? o.admin.token : null
+      try {
+        await gw.#startHealthy(o)
+      } catch (err) {
+        await gw.close()
+        throw err
+      }
+      return gw
+    } catch (err) {
+      await echo?.close()
+      await sofa?.close()
+      rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  async #startHealthy (o: HostileOptions): Promise<void> {
+    const h = o.healthy ?? {}
+    const deadline = h.deadlineMs ?? HEALTHY_DEADLINE_MS
+    if (o.triple !== false && (h.grpc ?? 2) > 0) this.loops.push(grpcLoop(this.triplePort, deadline).start(h.grpc ?? 2))
+    if (o.bolt !== false && (h.sofa ?? 2) > 0) this.loops.push((await sofaLoop(this.boltPort, deadline)).start(h.sofa ?? 2))
+    await waitFor(() => this.loops.every(l => l.calls >= 5), 'the healthy clients to succeed through the gateway')
+    for (const l of this.loops) if (l.errors > 0) throw new Error(`healthy ${l.name} failed before any attack: ${l.samples.join('; ')}`)
+    this.baseline = await this.#measure()
+  }
+
+  async #measure (): Promise<Baseline> {
+    const text = await this.metricsText()
+    const one = (name: string, labels: Labels): number => samples(text, name, labels).reduce((a, s) => a + s.value, 0)
+    return {
+      fds: fdCount(this.pid),
+      triple: one('isthmus_downstream_connections', { listener: 'triple' }),
+      bolt: one('isthmus_downstream_connections', { listener: 'bolt' }),
+      upstreamTriple: one('isthmus_upstream_sessions', { protocol: 'triple' }),
+      upstreamBolt: one('isthmus_upstream_sessions', { protocol: 'bolt' }),
+    }
+  }
+
+  /** A raw connection to one of the gateway's ports, connected (or an error naming how the gateway ended). */
+  async connect (port: number, opts: { localAddress?: string, read?: boolean } = {}): Promise<RawConn> {
+    const c = new RawConn(port, opts)
+    try {
+      await c.connected
+    } catch {
+      await sleep(100)
+      throw new Error(`cannot connect to the gateway (port ${port}): ${this.describeExit()}`)
+    }
+    return c
+  }
+
+  /** The process has not exited. */
+  alive (): boolean { return this.exit === null && this.run.child.exitCode === null && this.run.child.signalCode === null }
+
+  describeExit (): string {
+    return this.exit === null ? 'running' : `exited code=${String(this.exit.code)} signal=${String(this.exit.signal)}; stderr: ${this.stderr.slice(-1500)}`
+  }
+
+  async metricsText (): Promise<string> {
+    const r = await httpCall(this.adminPort, 'GET', '/metrics')
+    if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
+    return r.body
+  }
+
+  /** Sum of the samples of `name` whose labels include `labels` (0 when there is none). */
+  async scrape (name: string, labels: Labels = {}): Promise<number> {
+    return samples(await this.metricsText(), name, labels).reduce((a, s) => a + s.value, 0)
+  }
+
+  /** `isthmus_limit_trips_total{listener, limit}` (0 before the first trip). */
+  trips (listener: 'triple' | 'bolt', limit: string): Promise<number> {
+    return this.scrape('isthmus_limit_trips_total', { listener, limit })
+  }
+
+  /** Admin request with the token (none in the open mode); a body that is not a string is sent as JSON. */
+  admin (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): ReturnType<typeof httpCall> {
+    const h: Record<string, string> = { ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }), ...headers }
+    if (body !== undefined && h['content-type'] === undefined) h['content-type'] = 'application/json'
+    return httpCall(this.adminPort, method, path, { headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) })
+  }
+
+  mark (): Mark { return { calls: this.loops.map(l => l.calls), errors: this.loops.map(l => l.errors) } }
+
+  /** Log records (stdout JSON) seen so far. */
+  get logs (): Array<Record<string, unknown>> { return this.run.logs }
+
+  /** Wait (generous timeout) until fds and connection gauges are back to the baseline; upstream connections opened meanwhile are allowed for. */
+  async waitSettled (timeoutMs = WAIT_MS): Promise<{ ok: boolean, baseline: Baseline, now: Baseline | null }> {
+    let last: Baseline | null = null
+    try {
+      await waitFor(async () => {
+        const m = await this.#measure()
+        last = m
+        const upstreamDelta = (m.upstreamTriple - this.baseline.upstreamTriple) + (m.upstreamBolt - this.baseline.upstreamBolt)
+        return m.triple <= this.baseline.triple && m.bolt <= this.baseline.bolt && m.fds <= this.baseline.fds + Math.max(0, upstreamDelta) + FD_SLACK
+      }, 'fds and connection gauges back to the baseline', timeoutMs)
+      return { ok: true, baseline: this.baseline, now: last }
+    } catch {
+      return { ok: false, baseline: this.baseline, now: last }
+    }
+  }
+
+  /** The process is alive, and fds and connection gauges are back to the baseline. */
+  async expectSettled (t: ExecutionContext, what = 'the attack'): Promise<void> {
+    t.true(this.alive(), `gateway process after ${what}: ${this.describeExit()}`)
+    const r = await this.waitSettled()
+    t.true(r.ok, `fds and connection gauges back to the baseline after ${what}: baseline ${JSON.stringify(r.baseline)}, now ${JSON.stringify(r.now)}`)
+  }
+
+  /**
+   * The contract every hostile test ends with: `expectSettled`, then every healthy client
+   * made progress after the attack and none saw an error since `mark`.
+   */
+  async expectRecovered (t: ExecutionContext, mark: Mark, what = 'the attack'): Promise<void> {
+    await this.expectSettled(t, what)
+    // Healthy calls that were in flight during the attack have finished, and new ones pass.
+    const target = this.loops.map(l => l.calls + l.errors + 3)
+    try {
+      await waitFor(() => this.loops.every((l, i) => l.calls + l.errors >= target[i]) || !this.alive(), 'healthy clients to make progress', WAIT_MS)
+    } catch (err) {
+      t.fail((err as Error).message)
+    }
+    this.loops.forEach((l, i) => {
+      t.is(l.errors - (mark.errors[i] ?? 0), 0, `healthy ${l.name} errors during ${what}: ${l.samples.join(' | ')}`)
+      t.true(l.calls > (mark.calls[i] ?? 0), `healthy ${l.name} made progress during ${what}`)
+    })
+  }
+
+  /** Kill the gateway and the peers; idempotent, never throws. */
+  async close (): Promise<void> {
+    await Promise.all(this.loops.map(l => l.stop().catch(() => {})))
+    this.loops.length = 0
+    if (this.alive()) this.run.child.kill('SIGKILL')
+    await Promise.race([this.run.exited, sleep(5000)])
+    await this.up.echo.close().catch(() => {})
+    this.up.echo.kill()
+    await this.up.sofa.close().catch(() => {})
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** The gateway config: Triple + Bolt + admin on 127.0.0.1:0, clusters for both healthy clients. */
+export function hostileConfig (up: Upstreams, o: HostileOptions): Record<string, unknown> {
+  const listeners: Record<string, unknown> = {
+    admin: { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN, ...o.admin },
+  }
+  if (o.triple !== false) listeners.triple = { host: '127.0.0.1', port: 0, ...o.triple }
+  if (o.bolt !== false) listeners.bolt = { host: '127.0.0.1', port: 0, ...o.bolt }
+  const healthyUpstream = o.healthyUpstream ?? {}
+  return {
+    entity: 'hostile',
+    listeners,
+    clusters: [
+      { name: 'echo', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: up.echo.port }], upstream: healthyUpstream },
+      { name: 'sofa', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: up.sofa.port }], upstream: healthyUpstream },
+      ...(o.clusters?.(up) ?? []),
+    ],
+    routes: [
+      ...(o.routes ?? []),
+      { name: 'healthy-triple', match: { protocol: 'triple', service: ECHO_SERVICE }, cluster: 'echo', timeoutMs: 20000 },
+      { name: 'healthy-bolt', match: { protocol: 'bolt', service: SOFA_SERVICE }, cluster: 'sofa', timeoutMs: 20000 },
+    ],
+    filters: o.filters ?? [],
+    log: { level: 'info', access: 'off' },
+    drain: { timeoutMs: 1000 },
+    ...o.extra,
+  }
+}
+
+/**
+ * One gateway per test file: started in `before`, killed in `after.always` (also on failure).
+ * Tests in the file run serially (`test.serial`) and share it.
+ */
+export function hostileSuite (test: { before: (fn: (t: ExecutionContext) => Promise<void>) => void, after: { always: (fn: () => Promise<void>) => void } }, o: HostileOptions): { readonly gw: HostileGateway } {
+  const holder: { gw: HostileGateway | null } = { gw: null }
+  test.before(async () => { holder.gw = await HostileGateway.start(o) })
+  test.after.always(async () => { await holder.gw?.close() })
+  return {
+    get gw (): HostileGateway {
+      if (holder.gw === null) throw new Error('the gateway did not start')
+      return holder.gw
+    },
+  }
+}
+
+/** Logged lines that say the process met an error it did not handle (for the fuzz and crash tests). */
+export function uncaughtErrors (gw: HostileGateway): string[] {
+  const out: string[] = []
+  for (const l of gw.logs) {
+    const text = JSON.stringify(l)
+    if ((typeof l.level === 'number' && l.level >= 60) || /uncaught|unhandled/i.test(text)) out.push(text.slice(0, 500))
+    else if (typeof l.level === 'number' && l.level >= 50 && /"(TypeError|RangeError|ReferenceError|URIError)\b|\b(TypeError|RangeError|ReferenceError|URIError):/.test(text)) out.push(text.slice(0, 500))
+  }
+  if (/Uncaught|Unhandled|TypeError|RangeError|ReferenceError|URIError|node:internal|\bat .*\(.*:\d+:\d+\)/.test(gw.stderr)) out.push(`stderr: ${gw.stderr.slice(-1500)}`)
+  return out
+}
