@@ -14,13 +14,13 @@
 import { parseArgs } from 'node:util'
 import type fc from 'fast-check'
 import { HostileGateway, uncaughtErrors } from '../test/_helpers/hostile.js'
-import { adminCases, boltCases, fuzzPort, tripleCases, type FuzzCase } from '../test/_helpers/hostile-fuzz.js'
+import { FUZZ_GATEWAYS, adminCases, boltCases, fuzzPort, noInternalError, tripleCases, type FuzzCase } from '../test/_helpers/hostile-fuzz.js'
 
 type Target = 'triple' | 'bolt' | 'admin'
-const TARGETS: Record<Target, { cases: fc.Arbitrary<FuzzCase>, start: () => Promise<HostileGateway>, port: (g: HostileGateway) => number }> = {
-  triple: { cases: tripleCases, start: () => HostileGateway.start({ bolt: false }), port: g => g.triplePort },
-  bolt: { cases: boltCases, start: () => HostileGateway.start({ triple: false }), port: g => g.boltPort },
-  admin: { cases: adminCases, start: () => HostileGateway.start({ healthy: { grpc: 0, sofa: 0 } }), port: g => g.adminPort },
+const TARGETS: Record<Target, { cases: fc.Arbitrary<FuzzCase>, start: () => Promise<HostileGateway>, port: (g: HostileGateway) => number, check?: (answer: Buffer) => string | null }> = {
+  triple: { cases: tripleCases, start: () => HostileGateway.start(FUZZ_GATEWAYS.triple), port: g => g.triplePort },
+  bolt: { cases: boltCases, start: () => HostileGateway.start(FUZZ_GATEWAYS.bolt), port: g => g.boltPort },
+  admin: { cases: adminCases, start: () => HostileGateway.start(FUZZ_GATEWAYS.admin), port: g => g.adminPort, check: noInternalError },
 }
 
 const { values } = parseArgs({
@@ -53,7 +53,7 @@ for (const name of targets) {
     for (let done = 0; done < runs && !failed; done += round) {
       const s = seed ?? ((Date.now() ^ (Math.random() * 0x7fffffff)) | 0)
       seed = undefined // only the first round replays a given seed
-      const r = await fuzzPort(target.port(gw), target.cases, { runs: Math.min(round, runs - done), seed: s, batch, alive: () => gw.alive() })
+      const r = await fuzzPort(target.port(gw), target.cases, { runs: Math.min(round, runs - done), seed: s, batch, alive: () => gw.alive(), check: target.check })
       const uncaught = uncaughtErrors(gw)
       const settled = gw.alive() ? await gw.waitSettled() : { ok: false, baseline: gw.baseline, now: null }
       const healthy = gw.loops.map(l => `${l.name} ${l.calls}/${l.errors}`).join(' ')

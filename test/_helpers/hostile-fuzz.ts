@@ -11,7 +11,7 @@
 import fc from 'fast-check'
 import { createRequire } from 'node:module'
 import { connect, type Socket } from 'node:net'
-import { ADMIN_TOKEN, ECHO_SERVICE, SOFA_SERVICE, SOFA_VERSION } from './hostile.js'
+import { ADMIN_TOKEN, ECHO_SERVICE, SOFA_SERVICE, SOFA_VERSION, type HostileOptions } from './hostile.js'
 import { H2, H2_PREFACE, echoRequest, grpcMessage, h2Frame, hpack } from './hostile-net.js'
 
 const require = createRequire(import.meta.url)
@@ -21,6 +21,24 @@ const boltProtocol = require('sofa-bolt-node/lib/protocol') as {
 }
 
 export type Ending = 'fin' | 'rst' | 'destroy' | 'wait'
+
+/**
+ * The gateway each fuzz target runs against (the suite's fuzz-*.test.ts and scripts/fuzz.ts).
+ * Triple: small bounds, so any session the fuzz leaves stuck must be closed by one of them
+ * before the fds check (node reports nothing for a session nghttp2 itself sent GOAWAY to on a
+ * connection error: no first stream -> headers, no call -> idle, GOAWAY -> grace; a forwarded
+ * call ends at the route timeout). Admin: no healthy clients (a fuzzed write with the token
+ * may legitimately change routes or drain).
+ */
+export const FUZZ_GATEWAYS: Readonly<Record<'triple' | 'bolt' | 'admin', HostileOptions>> = {
+  triple: {
+    bolt: false,
+    triple: { limits: { firstByteTimeoutMs: 1000, headersTimeoutMs: 1000, requestTimeoutMs: 3000, idleTimeoutMs: 1500, goawayGraceMs: 500 } },
+    routeTimeoutMs: 3000,
+  },
+  bolt: { triple: false, bolt: { limits: { firstByteTimeoutMs: 1000, frameTimeoutMs: 1000, writeStallMs: 1000 } } },
+  admin: { healthy: { grpc: 0, sofa: 0 } },
+}
 
 /** One fuzz case: what to write (in chunks) on one connection, and how to end it. */
 export interface FuzzCase {
@@ -265,16 +283,18 @@ export const adminCases: fc.Arbitrary<FuzzCase> = fc.oneof(
 // ---------------------------------------------------------------------------------------
 // Driving
 
-/** Send one case on a fresh connection; resolves once the connection is gone (bounded by `waitMs`). */
-export function sendCase (port: number, c: FuzzCase, waitMs = 100): Promise<void> {
+/** Send one case on a fresh connection; resolves with the first bytes the gateway answered once the connection is gone (bounded by `waitMs`). */
+export function sendCase (port: number, c: FuzzCase, waitMs = 100): Promise<Buffer> {
   return new Promise((resolve) => {
     const s: Socket = connect({ port, host: '127.0.0.1' })
     let done = false
-    const finish = (): void => { if (!done) { done = true; clearTimeout(timer); s.destroy(); resolve() } }
+    const got: Buffer[] = []
+    let gotLen = 0
+    const finish = (): void => { if (!done) { done = true; clearTimeout(timer); s.destroy(); resolve(Buffer.concat(got)) } }
     const timer = setTimeout(finish, waitMs + 2000)
     s.on('error', () => {})
     s.on('close', finish)
-    s.on('data', () => {})
+    s.on('data', (b: Buffer) => { if (gotLen < 512) { got.push(b); gotLen += b.length } })
     s.once('connect', () => {
       for (const chunk of c.chunks) s.write(chunk)
       switch (c.ending) {
@@ -294,20 +314,32 @@ export interface FuzzRun { runs: number, seed: number, failures: string | null, 
  * must still be alive (`alive()`). No shrinking (a dead process makes every later run fail):
  * the report names the seed and the failing batch.
  */
-export async function fuzzPort (port: number, cases: fc.Arbitrary<FuzzCase>, o: { runs: number, batch?: number, seed?: number, alive: () => boolean, waitMs?: number }): Promise<FuzzRun> {
+export async function fuzzPort (port: number, cases: fc.Arbitrary<FuzzCase>, o: { runs: number, batch?: number, seed?: number, alive: () => boolean, waitMs?: number, check?: (answer: Buffer) => string | null }): Promise<FuzzRun> {
   const batch = o.batch ?? 16
   const seed = o.seed ?? Date.now() ^ (Math.random() * 0x7fffffff)
   const started = Date.now()
   let failures: string | null = null
   try {
     await fc.assert(fc.asyncProperty(fc.array(cases, { minLength: batch, maxLength: batch }), async (group) => {
-      await Promise.all(group.map(c => sendCase(port, c, o.waitMs)))
+      const answers = await Promise.all(group.map(c => sendCase(port, c, o.waitMs)))
+      if (o.check !== undefined) {
+        for (let i = 0; i < answers.length; i++) {
+          const bad = o.check(answers[i])
+          if (bad !== null) throw new Error(`${bad} for ${describeCase(group[i]).slice(0, 600)}`)
+        }
+      }
       return o.alive()
     }), { numRuns: Math.ceil(o.runs / batch), seed, endOnFailure: true })
   } catch (err) {
     failures = (err as Error).message.slice(0, 4000)
   }
   return { runs: o.runs, seed, failures, ms: Date.now() - started }
+}
+
+/** The admin API never answers 500 (an internal error is a bug, whatever the input). */
+export function noInternalError (answer: Buffer): string | null {
+  const line = answer.toString('latin1', 0, Math.min(answer.length, 200)).split('\r\n')[0]
+  return /^HTTP\/1\.[01] 500 /.test(line) ? `the admin API answered "${line}"` : null
 }
 
 /** Hex of a case, for a report. */

@@ -292,3 +292,13 @@ export async function startHoldingUpstream (): Promise<HoldingUpstream> {
   ;(up as { port: number }).port = (server.address() as import('node:net').AddressInfo).port
   return up
 }
+
+/** Close an HTTP/2 client session and wait until its socket is gone. */
+export function closeSession (s: import('node:http2').ClientHttp2Session): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed) { resolve(); return }
+    s.once('close', () => resolve())
+    s.close()
+    setTimeout(() => s.destroy(), 2000).unref()
+  })
+}

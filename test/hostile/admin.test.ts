@@ -14,7 +14,7 @@ const LDC = (revision: number | string): string => `{"revision": ${revision}, "t
 
 test.serial('item 13: writes with a text/plain, form or missing content type are refused with 415 and change nothing', async (t) => {
   const gw = withToken.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', undefined]) {
     const headers: Record<string, string> = { authorization: 'Bearer hostile-admin-token' }
     if (type !== undefined) headers['content-type'] = type
@@ -29,7 +29,7 @@ test.serial('item 13: writes with a text/plain, form or missing content type are
 
 test.serial('item 13: a malformed % escape in a path is a 400, not a 500', async (t) => {
   const gw = withToken.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   for (const [method, path, body] of [['GET', '/v1/clusters/%E0%A4%A', undefined], ['PUT', '/v1/discovery/services/a%ZZb', '{"revision": 1, "app": "app1", "providers": []}'], ['DELETE', '/v1/discovery/apps/%?revision=1', undefined]] as const) {
     const r = await gw.admin(method, path, body)
     t.is(r.status, 400, `${method} ${path}: ${r.status} ${r.body}`)
@@ -39,8 +39,8 @@ test.serial('item 13: a malformed % escape in a path is a 400, not a 500', async
 
 test.serial('item 13: service names in PUT /v1/discovery/services/{service} are validated like app names (../../tmp/x, NUL, newline: 400)', async (t) => {
   const gw = withToken.gw
-  const mark = gw.mark()
-  for (const name of ['..%2F..%2Ftmp%2Fx', 'a%00b', 'a%0Ab', '%2E%2E']) {
+  const mark = await gw.mark()
+  for (const name of ['..%2F..%2Ftmp%2Fx', 'a%00b', 'a%0Ab', 'a%2Fb', 'a%20b']) {
     const r = await gw.admin('PUT', `/v1/discovery/services/${name}`, '{"revision": 1, "app": "app1", "providers": []}')
     t.is(r.status, 400, `${decodeURIComponent(name)}: ${r.status} ${r.body}`)
   }
@@ -51,7 +51,7 @@ test.serial('item 13: service names in PUT /v1/discovery/services/{service} are 
 
 test.serial('item 13: revisions 1e308, 1e400 and 2^53+1 are refused with 400 (never stored: the resource stays writable)', async (t) => {
   const gw = withToken.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   for (const rev of ['1e308', '1e400', '9007199254740993']) {
     const r = await gw.admin('PUT', '/v1/ldc', LDC(rev))
     t.is(r.status, 400, `revision ${rev}: ${r.status} ${r.body}`)
@@ -74,7 +74,7 @@ async function crossSite (gw: HostileGateway, method: string, path: string, head
 
 test.serial('item 13: loopback no-token mode: requests with a foreign Origin or Host are refused (403); loopback Origin/Host pass', async (t) => {
   const gw = open.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const port = gw.adminPort
   t.is(await crossSite(gw, 'PUT', '/v1/ldc', { origin: 'http://evil.example' }, LDC(1)), 403, 'foreign Origin, write')
   t.is(await crossSite(gw, 'GET', '/v1/config', { origin: 'http://evil.example' }), 403, 'foreign Origin, read')
@@ -89,7 +89,7 @@ test.serial('item 13: loopback no-token mode: requests with a foreign Origin or 
 
 test.serial('item 13: loopback no-token mode: a web page\'s POST /v1/drain (foreign Origin) is refused and the gateway keeps serving', async (t) => {
   const gw = open.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   t.is(await crossSite(gw, 'POST', '/v1/drain', { origin: 'http://evil.example', 'content-type': 'text/plain' }), 403)
   t.is(await crossSite(gw, 'POST', '/v1/drain', { host: 'evil.example' }), 403)
   t.is((await httpCall(gw.adminPort, 'GET', '/ready')).status, 200, 'not drained')

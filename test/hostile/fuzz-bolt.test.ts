@@ -6,13 +6,13 @@
  * runs longer campaigns.
  */
 import test from 'ava'
-import { fuzzPort, boltCases } from '../_helpers/hostile-fuzz.js'
+import { FUZZ_GATEWAYS, fuzzPort, boltCases } from '../_helpers/hostile-fuzz.js'
 import { hostileSuite, uncaughtErrors } from '../_helpers/hostile.js'
 
 const RUNS = Number(process.env.ISTHMUS_FUZZ_RUNS ?? 3000)
 const SEED = process.env.ISTHMUS_FUZZ_SEED === undefined ? undefined : Number(process.env.ISTHMUS_FUZZ_SEED)
 
-const suite = hostileSuite(test, { triple: false })
+const suite = hostileSuite(test, FUZZ_GATEWAYS.bolt)
 
 test.serial(`fuzz: ${RUNS} mutated Bolt frame streams against the Bolt listener: the process never exits, logs no uncaught error, fds back to baseline`, async (t) => {
   t.timeout(120000)

@@ -6,13 +6,13 @@
  * runs longer campaigns.
  */
 import test from 'ava'
-import { fuzzPort, tripleCases } from '../_helpers/hostile-fuzz.js'
+import { FUZZ_GATEWAYS, fuzzPort, tripleCases } from '../_helpers/hostile-fuzz.js'
 import { hostileSuite, uncaughtErrors } from '../_helpers/hostile.js'
 
 const RUNS = Number(process.env.ISTHMUS_FUZZ_RUNS ?? 3000)
 const SEED = process.env.ISTHMUS_FUZZ_SEED === undefined ? undefined : Number(process.env.ISTHMUS_FUZZ_SEED)
 
-const suite = hostileSuite(test, { bolt: false })
+const suite = hostileSuite(test, FUZZ_GATEWAYS.triple)
 
 test.serial(`fuzz: ${RUNS} mutated HTTP/2 and HTTP/1.1 connections against the Triple listener: the process never exits, logs no uncaught error, fds back to baseline`, async (t) => {
   t.timeout(120000)

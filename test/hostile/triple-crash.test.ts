@@ -33,7 +33,7 @@ const suite = hostileSuite(test, {
 
 test.serial('item 1: 200 connections to the plain Triple port that reset (RST) before sending a byte: the gateway lives, healthy clients see no error', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   for (let round = 0; round < 4; round++) {
     const conns = await openMany(gw.triplePort, 50)
     for (const c of conns) c.rst()
@@ -51,7 +51,7 @@ test.serial('item 1: 200 connections to the plain Triple port that reset (RST) b
 
 test.serial('item 2: preface + SETTINGS + HEADERS + GOAWAY(PROTOCOL_ERROR) in one write: the gateway lives', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const conns: RawConn[] = []
   for (let i = 0; i < 30; i++) {
     const c = await gw.connect(gw.triplePort)
@@ -69,7 +69,7 @@ test.serial('item 2: preface + SETTINGS + HEADERS + GOAWAY(PROTOCOL_ERROR) in on
 
 test.serial('item 2: rapid-reset connections (HEADERS + RST_STREAM pairs, then FIN) in one write: the gateway lives', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const conns: RawConn[] = []
   for (let i = 0; i < 20; i++) {
     const c = await gw.connect(gw.triplePort)
@@ -95,7 +95,7 @@ test.serial('item 2: rapid-reset connections (HEADERS + RST_STREAM pairs, then F
 
 test.serial('item 3: an HTTP/1.1 request with `TE: gzip` routed to an HTTP/2 cluster gets an HTTP answer (no synchronous throw kills the process)', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const answers: string[] = []
   for (let i = 0; i < 5; i++) {
     const c = await gw.connect(gw.triplePort)
@@ -112,7 +112,7 @@ test.serial('item 3: an HTTP/1.1 request with `TE: gzip` routed to an HTTP/2 clu
 
 test.serial('item 4 (latent, triple-http1): an HTTP/1.1 upstream answering with a header HTTP/2 forbids (`te: gzip`) fails that call, not the process', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const results: Array<{ status: string | number | undefined, rst: number | undefined }> = []
   for (let i = 0; i < 3; i++) {
     const session = http2.connect(`http://127.0.0.1:${gw.triplePort}`)

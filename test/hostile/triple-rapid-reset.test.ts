@@ -19,9 +19,10 @@ const sink: RawH2Server = await startRawH2(() => {})
 test.after.always(() => sink.close())
 
 const suite = hostileSuite(test, {
-  triple: { limits: { rapidReset: { maxResets: MAX_RESETS, windowMs: 10000 }, goawayGraceMs: 500 } },
+  // idleTimeoutMs small too: whichever bound a fix uses to close a session nghttp2 sent GOAWAY to, it fires within the test's wait.
+  triple: { limits: { rapidReset: { maxResets: MAX_RESETS, windowMs: 10000 }, goawayGraceMs: 500, idleTimeoutMs: 1500 } },
   clusters: () => [{ name: 'sink', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: sink.port }] }],
-  routes: [{ name: 'to-sink', match: { protocol: 'triple', service: 'hostile.Sink' }, cluster: 'sink', timeoutMs: 2000 }],
+  routes: [{ name: 'to-sink', match: { protocol: 'triple', service: 'hostile.Sink' }, cluster: 'sink', timeoutMs: 20000 }],
 })
 
 /** `n` connections, each: preface, SETTINGS, then PAIRS x (HEADERS + RST_STREAM) in one write; never closed by us. */
@@ -39,7 +40,7 @@ async function rapidReset (gw: HostileGateway, n: number, path: string): Promise
 
 test.serial(`item 5: ${PAIRS} HEADERS+RST_STREAM pairs per session (maxResets ${MAX_RESETS}): GOAWAY ENHANCE_YOUR_CALM, the gateway closes each session, trips rapid_reset, opens no upstream stream for a reset stream`, async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const trips0 = await gw.trips('triple', 'rapid_reset')
   const conns = await rapidReset(gw, 20, '/hostile.Sink/M')
   t.teardown(() => { for (const c of conns) c.destroy() })
@@ -54,7 +55,7 @@ test.serial(`item 5: ${PAIRS} HEADERS+RST_STREAM pairs per session (maxResets ${
 
 test.serial('item 5: 40 rapid-reset sessions aimed at the cluster healthy clients use: they are closed, the shared host is never ejected (zero healthy errors), fds and gauges back to baseline', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const conns = await rapidReset(gw, 40, `/${ECHO_SERVICE}/Unary`)
   t.teardown(() => { for (const c of conns) c.destroy() })
   await waitFor(() => conns.every(c => c.isClosed) || !gw.alive(), 'the gateway to close every rapid-reset session', 12000).catch(() => {})
@@ -66,7 +67,7 @@ test.serial('item 5: 40 rapid-reset sessions aimed at the cluster healthy client
 
 test.serial('item 5: a session the gateway sent GOAWAY to (a 64 KiB DATA frame over the 16 KiB max frame size) is closed by the gateway, not left open', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const conns: RawConn[] = []
   t.teardown(() => { for (const c of conns) c.destroy() })
   for (let i = 0; i < 10; i++) {
@@ -82,7 +83,7 @@ test.serial('item 5: a session the gateway sent GOAWAY to (a 64 KiB DATA frame o
 
 test.serial('item 5: a client that sends GOAWAY while its stream hangs on the upstream is closed after goawayGraceMs (500 ms), not before; trips goaway_grace', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const trips0 = await gw.trips('triple', 'goaway_grace')
   const conns: RawConn[] = []
   t.teardown(() => { for (const c of conns) c.destroy() })
@@ -93,8 +94,8 @@ test.serial('item 5: a client that sends GOAWAY while its stream hangs on the up
     // The stream stays open (no END_STREAM, and the sink never answers); then the client says GOAWAY.
     c.write(Buffer.concat([H2_PREFACE, h2Settings(), h2SettingsAck(), h2Headers(1, grpcFields('/hostile.Sink/M'))]))
     await sleep(50)
-    c.write(h2Goaway(1, H2.NO_ERROR))
     sentAt.push(Date.now())
+    c.write(h2Goaway(0, H2.NO_ERROR))
   }
   await waitFor(() => conns.every(c => c.isClosed) || !gw.alive(), 'the gateway to close the sessions that sent GOAWAY', 12000).catch(() => {})
   t.is(conns.filter(c => !c.isClosed).length, 0, 'each was closed by the gateway')

@@ -8,7 +8,7 @@ import test from 'ava'
 import http2 from 'node:http2'
 import net, { type AddressInfo } from 'node:net'
 import {
-  H2_PREFACE, grpcFields, h2Call, h2DataFrames, h2Headers, h2Settings, h2SettingsAck, hostileSuite, parseH2Frames, sleep,
+  H2_PREFACE, closeSession, grpcFields, h2Call, h2DataFrames, h2Headers, h2Settings, h2SettingsAck, hostileSuite, parseH2Frames, sleep,
   startHoldingUpstream, waitFor, echoRequest, grpcMessage, ECHO_SERVICE, H2, type HoldingUpstream, type RawConn,
 } from '../_helpers/hostile.js'
 
@@ -56,7 +56,7 @@ const suite = hostileSuite(test, {
 
 test.serial(`item 9: 10 calls to a host whose pool is full (1 session x ${NARROW_STREAMS} streams, maxPending ${MAX_PENDING}): at most ${NARROW_STREAMS} reach it, the rest get RESOURCE_EXHAUSTED (ISTH_ERR_UPSTREAM_OVERLOADED), the pending ones not before pendingTimeoutMs; trips pending`, async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const trips0 = await gw.trips('triple', 'pending')
   const session = http2.connect(`http://127.0.0.1:${gw.triplePort}`)
   session.on('error', () => {})
@@ -77,13 +77,14 @@ test.serial(`item 9: 10 calls to a host whose pool is full (1 session x ${NARROW
   t.true(overloaded.filter(r => r.endedAt - r.sentAt >= PENDING_TIMEOUT - EPS).length >= Math.min(MAX_PENDING, overloaded.length), 'the pending calls waited their bound')
   t.true(done.filter(r => r.grpcStatus === 0).length <= NARROW_STREAMS + MAX_PENDING, 'only calls that got a slot succeeded')
   t.true(await gw.trips('triple', 'pending') > trips0, 'trips counted')
+  await closeSession(session)
   await gw.expectRecovered(t, mark, 'a full upstream pool')
 })
 
 test.serial(`item 8: 6 sessions x ${SESSION_STREAMS} held streams (maxStreams ${MAX_STREAMS}): at most ${MAX_STREAMS} are open at once, the rest are refused, trips streams; healthy calls before and after pass (paused while the cap is full by design)`, async (t) => {
   const gw = suite.gw
   for (const l of gw.loops) await l.pause()
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const trips0 = await gw.trips('triple', 'streams')
   const conns: RawConn[] = []
   t.teardown(() => { for (const c of conns) c.destroy() })
@@ -118,7 +119,7 @@ test.serial(`item 8: 6 sessions x ${SESSION_STREAMS} held streams (maxStreams ${
 
 test.serial(`Triple buffered-bytes cap (maxBufferedBytesPerClient ${BUFFERED}): a client that asks for 4 x 6.4 MB server streams and reads nothing is closed (trips buffered_bytes); the upstream session others share is never stalled for it`, async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const trips0 = await gw.trips('triple', 'buffered_bytes')
   const c = await gw.connect(gw.triplePort, { read: false })
   t.teardown(() => c.destroy())
@@ -137,7 +138,7 @@ test.serial(`Triple buffered-bytes cap (maxBufferedBytesPerClient ${BUFFERED}): 
 for (const [what, service] of [['whose DNS name does not resolve', 'hostile.Dns'], ['that refuses the connection', 'hostile.Refused'], ['that resets on accept', 'hostile.Reset']] as const) {
   test.serial(`item 15: a Triple upstream ${what}: UNAVAILABLE (14) with ISTH_ERR_UPSTREAM_CONNECT, not an HTTP/2 reset code`, async (t) => {
     const gw = suite.gw
-    const mark = gw.mark()
+    const mark = await gw.mark()
     const session = http2.connect(`http://127.0.0.1:${gw.triplePort}`)
     session.on('error', () => {})
     t.teardown(() => session.destroy())
@@ -148,6 +149,7 @@ for (const [what, service] of [['whose DNS name does not resolve', 'hostile.Dns'
       t.is(r.grpcStatus, 14, JSON.stringify(r))
       t.regex(r.grpcMessage, /ISTH_ERR_UPSTREAM_CONNECT|^upstream connection failed/, r.grpcMessage)
     }
+    await closeSession(session)
     await gw.expectRecovered(t, mark, `an upstream ${what}`)
   })
 }

@@ -47,7 +47,7 @@ function loggedAnywhere (gw: typeof suite.gw, text: string): boolean {
 
 test.serial('item 4: a user filter module that throws from a timer (and one with an unhandled rejection) after import: the gateway keeps serving and logs it', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   await waitFor(() => (loggedAnywhere(gw, 'boom-timer: thrown') && loggedAnywhere(gw, 'boom-reject: unhandled')) || !gw.alive(),
     'the modules\' late errors to surface (logged or fatal)')
   await sleep(300)
@@ -59,7 +59,7 @@ test.serial('item 4: a user filter module that throws from a timer (and one with
 
 test.serial('item 4: a hook that schedules a throw for later: calls keep passing, the process lives', async (t) => {
   const gw = suite.gw
-  const mark = gw.mark()
+  const mark = await gw.mark()
   const client = echoClient(gw.triplePort)
   t.teardown(() => client.close())
   const md = new grpc.Metadata()
@@ -69,13 +69,14 @@ test.serial('item 4: a hook that schedules a throw for later: calls keep passing
   }
   await sleep(300)
   t.true(gw.alive(), gw.describeExit())
+  client.close()
   await gw.expectRecovered(t, mark, 'throws scheduled by a hook')
 })
 
 for (const [what, key] of [['request', 'x-bad-request-header'], ['response', 'x-bad-response-header']] as const) {
   test.serial(`item 3: a user filter that sets a connection-specific ${what} header: that call ends with INTERNAL (or the header is dropped and it passes), never the process`, async (t) => {
     const gw = suite.gw
-    const mark = gw.mark()
+    const mark = await gw.mark()
     const client = echoClient(gw.triplePort)
     t.teardown(() => client.close())
     const md = new grpc.Metadata()
@@ -91,6 +92,7 @@ for (const [what, key] of [['request', 'x-bad-request-header'], ['response', 'x-
     }
     t.true(gw.alive(), gw.describeExit())
     for (const c of codes) t.true(c === grpc.status.INTERNAL || c === grpc.status.OK, `status ${c}`)
+    client.close()
     await gw.expectRecovered(t, mark, `a connection-specific ${what} header from a filter`)
   })
 }
