@@ -23,6 +23,7 @@ const h1Port = await new Promise<number>((resolve) => {
     })
   })
   h1Upstream.listen(0, '127.0.0.1', () => resolve((h1Upstream!.address() as AddressInfo).port))
+  h1Upstream.unref()
 })
 test.after.always(() => { h1Upstream?.close() })
 

@@ -29,6 +29,7 @@ const refusedPort = await new Promise<number>((resolve) => {
 })
 const resetter = net.createServer((socket) => { socket.on('error', () => {}); socket.resetAndDestroy() })
 await new Promise<void>(resolve => resetter.listen(0, '127.0.0.1', resolve))
+resetter.unref()
 const resetPort = (resetter.address() as AddressInfo).port
 test.after.always(async () => { await narrow.close(); await wide.close(); resetter.close() })
 
