@@ -338,6 +338,11 @@ export class HostileGateway {
     return this.scrape('isthmus_limit_trips_total', { listener, limit })
   }
 
+  /** Every trip counter, for assertion messages: `bolt/frame=3 triple/idle=1 ...`. */
+  async tripsSummary (): Promise<string> {
+    return samples(await this.metricsText(), 'isthmus_limit_trips_total').map(x => `${x.labels.listener}/${x.labels.limit}=${x.value}`).join(' ') || '(no trips)'
+  }
+
   /** Admin request with the token (none in the open mode); a body that is not a string is sent as JSON. */
   admin (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): ReturnType<typeof httpCall> {
     const h: Record<string, string> = { ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }), ...headers }
