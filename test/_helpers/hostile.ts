@@ -5,183 +5,26 @@
  * and what a test needs to judge the gateway from outside: fds (/proc/<pid>/fd), metrics
  * scraped from /metrics, polling with a generous timeout. Loopback only.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request as httpRequest } from 'node:http'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
-import * as grpc from '@grpc/grpc-js'
-import { echoClient, startEchoServer, unary, type EchoClient, type EchoServer } from '../_peers/grpc-echo.js'
+import { startEchoServer, type EchoServer } from '../_peers/grpc-echo.js'
 import { spawnGateway, type RunningGateway } from './cli.js'
-import { startHostileSofa, sofaClient, sofaConsumer, type HostileSofa, type SofaClient, type SofaConsumer, SOFA_SERVICE, SOFA_VERSION } from './hostile-sofa.js'
+import { HEALTHY_DEADLINE_MS, grpcLoop, sofaLoop, type HealthyLoop } from './hostile-healthy.js'
+import { RawConn } from './hostile-net.js'
+import { startHostileSofa, type HostileSofa, SOFA_SERVICE } from './hostile-sofa.js'
+import { WAIT_MS, fdCount, httpCall, samples, sleep, waitFor, type Labels } from './hostile-util.js'
 
 export { SOFA_SERVICE, SOFA_VERSION, SOFA_SERVICE_B, sofaClient, sofaConsumer } from './hostile-sofa.js'
 export * from './hostile-net.js'
-import { RawConn } from './hostile-net.js'
+export * from './hostile-util.js'
+export * from './hostile-healthy.js'
 
 export const ECHO_SERVICE = 'isthmus.test.Echo'
 export const ADMIN_TOKEN = 'hostile-admin-token'
-/** Generous per-call deadline of the healthy clients (the suite runs beside a CPU hog). */
-export const HEALTHY_DEADLINE_MS = 8000
-/** Generous overall timeout of every poll. */
-export const WAIT_MS = 15000
 /** fds the process may hold beyond its baseline once settled (a scrape socket closing, a timer fd). */
 export const FD_SLACK = 3
-
-export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Poll `pred` until it holds; throws naming `what` (and the last value seen) after `timeoutMs`. */
-export async function waitFor<T> (pred: () => T | Promise<T>, what: string, timeoutMs = WAIT_MS, everyMs = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await pred()
-      if (v !== false && v !== null && v !== undefined) return v as NonNullable<T>
-      last = v
-    } catch (err) {
-      last = err instanceof Error ? err.message : err
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`)
-    await sleep(everyMs)
-  }
-}
-
-/** Open fds of a process (Linux). */
-export function fdCount (pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length
-}
-
-/** RSS of a process in bytes (Linux). */
-export function rssBytes (pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m === null ? 0 : Number(m[1]) * 1024
-}
-
-/** One HTTP request on a fresh connection (`connection: close`, so no socket lingers in the gateway). */
-export function httpCall (port: number, method: string, path: string, opts: { headers?: Record<string, string>, body?: string | Buffer, host?: string } = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { connection: 'close', ...opts.headers }
-    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body)
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false, setHost: opts.host === undefined }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    if (opts.host !== undefined) req.setHeader('host', opts.host)
-    req.on('error', reject)
-    req.setTimeout(WAIT_MS, () => req.destroy(new Error(`${method} ${path}: no answer`)))
-    req.end(opts.body)
-  })
-}
-
-export type Labels = Record<string, string>
-
-/** Prometheus text -> samples of `name` whose labels include `labels`. */
-export function samples (text: string, name: string, labels: Labels = {}): Array<{ labels: Labels, value: number }> {
-  const out: Array<{ labels: Labels, value: number }> = []
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || !line.startsWith(name)) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m === null || m[1] !== name) continue
-    const ls: Labels = {}
-    if (m[3] !== undefined) for (const p of m[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) ls[p[1]] = p[2]
-    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) out.push({ labels: ls, value: Number(m[4]) })
-  }
-  return out
-}
-
-// ---------------------------------------------------------------------------------------
-// Healthy clients
-
-/** A client that keeps calling (bounded concurrency) and counts what went wrong. */
-export class HealthyLoop {
-  readonly name: string
-  calls = 0
-  errors = 0
-  /** The first few errors, for the assertion message. */
-  readonly samples: string[] = []
-  readonly #once: (n: number) => Promise<void>
-  readonly #close: () => Promise<void> | void
-  readonly #pauseMs: number
-  #stopped = false
-  #paused = false
-  #inFlight = 0
-  #workers: Array<Promise<void>> = []
-  #n = 0
-
-  constructor (name: string, once: (n: number) => Promise<void>, close: () => Promise<void> | void, pauseMs = 15) {
-    this.name = name
-    this.#once = once
-    this.#close = close
-    this.#pauseMs = pauseMs
-  }
-
-  start (concurrency: number): this {
-    for (let i = 0; i < concurrency; i++) this.#workers.push(this.#run())
-    return this
-  }
-
-  async #run (): Promise<void> {
-    while (!this.#stopped) {
-      if (this.#paused) { await sleep(20); continue }
-      const n = this.#n++
-      this.#inFlight++
-      try {
-        await this.#once(n)
-        this.calls++
-      } catch (err) {
-        this.errors++
-        if (this.samples.length < 8) this.samples.push(`${new Date().toISOString()} ${describeError(err)}`)
-      } finally {
-        this.#inFlight--
-      }
-      await sleep(this.#pauseMs)
-    }
-  }
-
-  /** Stop starting calls (for an attack that, by design, refuses everyone for a moment); resolves once none is in flight. */
-  async pause (): Promise<void> {
-    this.#paused = true
-    while (this.#inFlight > 0) await sleep(10)
-  }
-
-  resume (): void { this.#paused = false }
-
-  async stop (): Promise<void> {
-    this.#stopped = true
-    await Promise.all(this.#workers)
-    await this.#close()
-  }
-}
-
-function describeError (err: unknown): string {
-  if (err === null || typeof err !== 'object') return String(err)
-  const e = err as { code?: unknown, details?: unknown, message?: unknown, name?: unknown }
-  return `${String(e.name ?? 'Error')} code=${String(e.code ?? '')} ${String(e.details ?? e.message ?? '')}`.slice(0, 300)
-}
-
-/** grpc-js unary calls through the gateway to the grpc-js echo upstream; the reply must echo. */
-export function grpcLoop (port: number, deadlineMs = HEALTHY_DEADLINE_MS): HealthyLoop {
-  const client: EchoClient = echoClient(port)
-  return new HealthyLoop('grpc-js', async (n) => {
-    const message = `healthy-${n}`
-    const r = await unary(client, { message }, new grpc.Metadata(), { deadline: Date.now() + deadlineMs })
-    if (r.reply.message !== message) throw new Error(`wrong reply ${JSON.stringify(r.reply.message)}`)
-  }, () => client.close())
-}
-
-/** sofa-rpc-node calls through the gateway to the sofa-rpc-node upstream; the reply must echo. */
-export async function sofaLoop (port: number, timeoutMs = HEALTHY_DEADLINE_MS): Promise<HealthyLoop> {
-  const client: SofaClient = sofaClient()
-  const consumer: SofaConsumer = await sofaConsumer(client, port)
-  return new HealthyLoop('sofa-rpc-node', async (n) => {
-    const message = `healthy-${n}`
-    const v = await consumer.invoke('echo', [message], { responseTimeout: timeoutMs })
-    if (v !== message) throw new Error(`wrong reply ${JSON.stringify(v)}`)
-  }, () => client.close())
-}
 
 // ---------------------------------------------------------------------------------------
 // The gateway under attack
@@ -193,7 +36,7 @@ export interface HostileOptions {
   bolt?: Record<string, unknown> | false
   /** Extra keys of `listeners.admin` (replace the token with `{ token: undefined }`). */
   admin?: Record<string, unknown>
-  /** Extra clusters; their hosts may use the placeholders ECHO_PORT / SOFA_PORT (numbers set at start). */
+  /** Extra clusters (built once the upstreams listen: `up` has their ports). */
   clusters?: (up: Upstreams) => Array<Record<string, unknown>>
   /** Routes placed before the healthy clients' routes. */
   routes?: Array<Record<string, unknown>>
