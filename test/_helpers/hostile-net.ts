@@ -192,6 +192,11 @@ export function goawayCode (buf: Buffer): number {
   return g === undefined ? -1 : g.payload.readUInt32BE(4)
 }
 
+/** Error codes of every GOAWAY the server sent, in order. */
+export function goawayCodes (buf: Buffer): number[] {
+  return parseH2Frames(buf).filter(f => f.type === H2.GOAWAY && f.payload.length >= 8).map(f => f.payload.readUInt32BE(4))
+}
+
 /** Streams the server reset, with their codes. */
 export function rstCodes (buf: Buffer): Map<number, number> {
   const m = new Map<number, number>()

@@ -6,7 +6,7 @@
  */
 import test from 'ava'
 import {
-  H2, H2_PREFACE, grpcFields, goawayCode, h2Frame, h2Goaway, h2Headers, h2RstStream, h2Settings, h2SettingsAck,
+  H2, H2_PREFACE, grpcFields, goawayCodes, h2Frame, h2Goaway, h2Headers, h2RstStream, h2Settings, h2SettingsAck,
   hostileSuite, sleep, startHoldingUpstream, waitFor, ECHO_SERVICE, type HoldingUpstream, type HostileGateway, type RawConn,
 } from '../_helpers/hostile.js'
 
@@ -45,7 +45,7 @@ test.serial(`item 5: ${PAIRS} HEADERS+RST_STREAM pairs per session (maxResets ${
   t.teardown(() => { for (const c of conns) c.destroy() })
   await waitFor(() => conns.every(c => c.isClosed) || !gw.alive(), 'the gateway to close every rapid-reset session', 12000).catch(() => {})
   t.true(gw.alive(), gw.describeExit())
-  t.deepEqual(conns.map(c => goawayCode(c.received)), conns.map(() => H2.ENHANCE_YOUR_CALM), 'each session got GOAWAY ENHANCE_YOUR_CALM')
+  t.is(conns.filter(c => !goawayCodes(c.received).includes(H2.ENHANCE_YOUR_CALM)).length, 0, `each session got GOAWAY ENHANCE_YOUR_CALM (got ${JSON.stringify(conns.map(c => goawayCodes(c.received)))})`)
   t.is(conns.filter(c => !c.isClosed).length, 0, 'every attack session was closed by the gateway')
   t.true(await gw.trips('triple', 'rapid_reset') >= trips0 + conns.length, 'isthmus_limit_trips_total{limit="rapid_reset"} counts each session')
   t.is(sink.opened, 0, 'no upstream stream was opened for a stream the client had already reset')
@@ -60,7 +60,7 @@ test.serial('item 5: 40 rapid-reset sessions aimed at the cluster healthy client
   await waitFor(() => conns.every(c => c.isClosed) || !gw.alive(), 'the gateway to close every rapid-reset session', 12000).catch(() => {})
   t.true(gw.alive(), gw.describeExit())
   t.is(conns.filter(c => !c.isClosed).length, 0, 'every attack session was closed by the gateway')
-  t.is(conns.filter(c => goawayCode(c.received) !== H2.ENHANCE_YOUR_CALM).length, 0, 'each got GOAWAY ENHANCE_YOUR_CALM')
+  t.is(conns.filter(c => !goawayCodes(c.received).includes(H2.ENHANCE_YOUR_CALM)).length, 0, 'each got GOAWAY ENHANCE_YOUR_CALM')
   await gw.expectRecovered(t, mark, 'rapid reset against the healthy cluster')
 })
 
@@ -75,7 +75,7 @@ test.serial('item 5: a session the gateway sent GOAWAY to (a 64 KiB DATA frame o
     c.write(Buffer.concat([H2_PREFACE, h2Settings(), h2SettingsAck(), h2Headers(1, grpcFields('/hostile.Sink/M')), h2Frame(H2.DATA, 0, 1, Buffer.alloc(65536))]))
   }
   await waitFor(() => conns.every(c => c.isClosed) || !gw.alive(), 'the gateway to close the sessions it sent GOAWAY to', 12000).catch(() => {})
-  t.true(conns.every(c => goawayCode(c.received) >= 0), 'each got GOAWAY')
+  t.true(conns.every(c => goawayCodes(c.received).length > 0), 'each got GOAWAY')
   t.is(conns.filter(c => !c.isClosed).length, 0, 'each was closed by the gateway')
   await gw.expectRecovered(t, mark, 'sessions after GOAWAY')
 })
