@@ -115,6 +115,7 @@ class DurationHistogram {
   readonly help = 'Call duration at the gateway, from decode to the end of the response'
   readonly type = 'histogram' as const
   readonly aggregator = 'sum' as const
+  readonly labelNames: readonly string[] = Object.freeze(['listener'])
 
   async get (): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
     const values: Array<MetricValueWithName<string>> = []

@@ -8,9 +8,13 @@
  * 'error', a promise rejected later, all keep the scope they were created in).
  *
  * The handlers installed here attribute, they never swallow: an error from a user module's
- * scope (or, when the scope was lost, an Error whose stack runs through the module's file)
- * marks that module failed, with one log line; its filters then answer ISTH_ERR_FILTER_FAILED
- * and a config that compiles it again is refused. Any other error crashes the process
+ * scope (or, when the scope was lost, an Error whose stack runs through the module's file) is
+ * that module's failure outside a call: logged (the first one at once, then at most one line
+ * per module per LOG_EVERY_MS with the count since) and counted in
+ * `isthmus_filter_background_errors_total{filter}`. The module keeps serving: its failed
+ * callback is gone, nothing else is known broken, and disabling it would let one caller who
+ * can steer a buggy filter into a background throw fail every other caller's calls (a call's
+ * own failure still fails that call: runner.ts). Any other error crashes the process
  * exactly as it would without them (re-raised to Node's own handling: stack printed, exit 1),
  * unless another handler is installed, in which case that handler decides, as it would
  * without us. The handlers exist only once a user module is loaded.
@@ -22,17 +26,22 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { inspect } from 'node:util'
 import { pathToFileURL } from 'node:url'
 import type { Filter } from './filter-api.js'
-import { LocalReply } from './local-reply.js'
+import { performance } from 'node:perf_hooks'
+import { plainCounter } from '../metrics.js'
 import type { Call } from '../call/call.js'
 
-/** One user module file and whether it has failed outside a call. */
+/** One user module file and its failures outside a call. */
 export class UserModule {
   readonly file: string
   readonly url: string
-  /** Chain entry names it was loaded as (for messages). */
+  /** Chain entry names it was loaded as (for messages and the metric label). */
   readonly names = new Set<string>()
-  /** Why it failed (one line), or null while it is fine. */
-  failure: string | null = null
+  /** Failures outside a call so far, and the last one (one line). */
+  failures = 0
+  lastFailure: string | null = null
+  /** performance.now() of the last logged failure, and failures not logged since. */
+  loggedAt = -Infinity
+  unlogged = 0
 
   constructor (file: string) {
     this.file = file
@@ -46,15 +55,20 @@ export class UserModule {
   }
 }
 
-/** How a module failure is reported (the gateway sets its logger at start). */
-export type UserModuleFailureLog = (m: UserModule, err: unknown, origin: string) => void
+/** How a module failure is reported (the gateway sets its logger at start); `more` failures
+ *  since the last line were not logged. */
+export type UserModuleFailureLog = (m: UserModule, err: unknown, origin: string, more: number) => void
 
 let scope: AsyncLocalStorage<UserModule> | null = null
 const modules = new Map<string, UserModule>()
-let report: UserModuleFailureLog = (m, err, origin) => {
-  process.stderr.write(JSON.stringify({ level: 50, time: Date.now(), filter: [...m.names], file: m.file, origin, err: describeThrown(err), msg: FAILED_MSG }) + '\n')
+let report: UserModuleFailureLog = (m, err, origin, more) => {
+  process.stderr.write(JSON.stringify({ level: 50, time: Date.now(), filter: [...m.names], file: m.file, origin, err: describeThrown(err), more, msg: FAILED_MSG }) + '\n')
 }
-const FAILED_MSG = 'user filter failed outside a call: its calls now fail with ISTH_ERR_FILTER_FAILED until it leaves the chain or the gateway restarts'
+const FAILED_MSG = 'user filter failed outside a call (the gateway and the filter keep running)'
+/** At most one log line per module per this long (the rest are counted). */
+const LOG_EVERY_MS = 10_000
+/** Failures outside a call, by chain entry name (entry names come from config). */
+const backgroundFailures = plainCounter('isthmus_filter_background_errors_total', 'Errors a user filter module threw outside any call (a timer, an unhandled rejection), by chain entry; the gateway and the filter keep running', ['filter'])
 
 export function setUserModuleFailureLog (fn: UserModuleFailureLog): void { report = fn }
 export const USER_MODULE_FAILED_MSG = FAILED_MSG
@@ -87,19 +101,18 @@ export function describeThrown (err: unknown): string {
 }
 
 /**
- * `f` with every hook run in `m`'s scope, answering `failed` (ISTH_ERR_FILTER_FAILED for this
- * entry) once the module has failed. One closure per hook per compile, none per call.
+ * `f` with every hook run in `m`'s scope, so what a hook starts stays attributed to the
+ * module. One closure per hook per compile, none per call.
  */
-export function guardFilter (f: Filter, m: UserModule, entryName: string): Filter {
-  const failed = new LocalReply('ISTH_ERR_FILTER_FAILED', entryName)
+export function guardFilter (f: Filter, m: UserModule): Filter {
   // Inherits from `f`: anything else the filter carries reads through; the hooks are own.
   const g = Object.create(f) as Filter
   const onRequest = f.onRequest
-  if (typeof onRequest === 'function') g.onRequest = (call) => m.failure !== null ? failed : runIn(m, invokeHook, onRequest, f, call)
+  if (typeof onRequest === 'function') g.onRequest = (call) => runIn(m, invokeHook, onRequest, f, call)
   const onResponse = f.onResponse
-  if (typeof onResponse === 'function') g.onResponse = (call) => m.failure !== null ? failed : runIn(m, invokeHook, onResponse, f, call)
+  if (typeof onResponse === 'function') g.onResponse = (call) => runIn(m, invokeHook, onResponse, f, call)
   const onLog = f.onLog
-  if (typeof onLog === 'function') g.onLog = (call) => { if (m.failure === null) runIn(m, invokeHook, onLog, f, call) }
+  if (typeof onLog === 'function') g.onLog = (call) => { runIn(m, invokeHook, onLog, f, call) }
   const close = f.close
   if (typeof close === 'function') g.close = () => runIn(m, invokeClose, close, f)
   return g
@@ -120,9 +133,15 @@ function attribute (err: unknown): UserModule | null {
 }
 
 function fail (m: UserModule, err: unknown, origin: string): void {
-  if (m.failure !== null) return // one log line per module
-  m.failure = describeThrown(err)
-  try { report(m, err, origin) } catch { /* the failure is recorded; a broken log sink must not turn it into a crash */ }
+  m.failures++
+  m.lastFailure = describeThrown(err)
+  for (const name of m.names) backgroundFailures.inc({ filter: name })
+  const now = performance.now()
+  if (now - m.loggedAt < LOG_EVERY_MS) { m.unlogged++; return }
+  const more = m.unlogged
+  m.loggedAt = now
+  m.unlogged = 0
+  try { report(m, err, origin, more) } catch { /* counted; a broken log sink must not turn it into a crash */ }
 }
 
 function onUncaughtException (err: unknown, origin: string): void {

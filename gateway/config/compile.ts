@@ -211,7 +211,7 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
     const hit = reusable.get(key)?.shift()
     if (hit !== undefined) { out.push(hit); continue }
     const reads = { method: false }
-    const filter = await buildFilter(factory, um, entry.name, what, opts, makeContext(options, deps, factory.name, cfgPath, reads), cfgPath, path)
+    const filter = await buildFilter(factory, um, what, opts, makeContext(options, deps, factory.name, cfgPath, reads), cfgPath)
     const protocols = entry.protocols ?? ['triple', 'bolt']
     out.push(Object.freeze({
       key,
@@ -227,15 +227,12 @@ async function compileFilters (options: Readonly<GatewayOptions>, deps: CompileD
 
 /**
  * compile + create one chain entry. A built-in's own errors are config errors; a user
- * module's failures of any kind (a throw of anything, a rejected async compile, a module that
- * already failed) are config errors naming the entry and the file, and its filter runs in the
- * module's scope (user-module.ts).
+ * module's failures of any kind (a throw of anything, a rejected async compile) are config
+ * errors naming the entry and the file, and its filter runs in the module's scope
+ * (user-module.ts).
  */
-async function buildFilter (factory: FilterFactory, um: UserModule | undefined, name: string, what: string,
-  opts: unknown, ctx: CompileContext, cfgPath: string, path: string): Promise<Filter> {
-  if (um?.failure != null) {
-    throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${path}/module: ${what} failed earlier (${um.failure}); remove it from the chain or restart the gateway to load it again`, `${path}/module`)
-  }
+async function buildFilter (factory: FilterFactory, um: UserModule | undefined, what: string,
+  opts: unknown, ctx: CompileContext, cfgPath: string): Promise<Filter> {
   let compiled: unknown
   try {
     compiled = um === undefined ? factory.compile(opts as never, ctx) : runIn(um, callCompile, factory, opts, ctx)
@@ -255,7 +252,7 @@ async function buildFilter (factory: FilterFactory, um: UserModule | undefined, 
   if (filter === null || typeof filter !== 'object') {
     throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `${cfgPath}: ${what}: create() returned ${filter === null ? 'null' : typeof filter}, not a filter object`, cfgPath)
   }
-  return um === undefined ? filter : guardFilter(filter, um, name)
+  return um === undefined ? filter : guardFilter(filter, um)
 }
 
 function callCompile (f: FilterFactory, opts: unknown, ctx: CompileContext): unknown { return f.compile(opts, ctx) }

@@ -66,10 +66,10 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     logger.error({ filter, svc: call.service, err: err instanceof Error ? err.message : String(err) }, 'filter hook failed')
   })
   // --- filter-failure wiring (admin/config engineer): a user filter module's failure outside
-  // a call (a timer, an unhandled rejection) disables it with this one line; a throw while
+  // a call (a timer, an unhandled rejection) is logged here (bounded) and counted; a throw while
   // resuming a call after an async hook fails that call (chain/user-module.ts, runner.ts).
-  setUserModuleFailureLog((m, err, origin) => {
-    logger.error({ filter: [...m.names], file: m.file, origin, err: describeThrown(err) }, USER_MODULE_FAILED_MSG)
+  setUserModuleFailureLog((m, err, origin, more) => {
+    logger.error({ filter: [...m.names], file: m.file, origin, err: describeThrown(err), more }, USER_MODULE_FAILED_MSG)
   })
   setResumeErrorHandler((call, err) => {
     logger.error({ svc: call.service, err }, 'call failed after an async filter')
