@@ -4,9 +4,11 @@ import type { TripleListenerOptions } from '../config/options.js'
 import type { TripleTrips } from './h2-session-guard.js'
 
 const kBusy = Symbol('isthmus.busy')
+/** A request's headers arrived and its body has not ended yet (which bound a timeout trips). */
+const kReading = Symbol('isthmus.reading')
 /** HTTP/1.1 sockets handed to a server that never listens are not tracked by node
  *  (closeIdleConnections does nothing), so the listener counts requests in flight itself. */
-export type H1Socket = Socket & { [kBusy]: number }
+export type H1Socket = Socket & { [kBusy]: number, [kReading]?: boolean }
 export const H1 = { kBusy } as const
 
 const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'
@@ -30,14 +32,16 @@ export function createHttp1Server (options: Readonly<TripleListenerOptions>, tri
     keepAliveTimeout: lim.idleTimeoutMs,
     connectionsCheckingInterval: checkMs,
   })
+  server.on('request', onRequestStart)
   server.on('request', onRequest)
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
     if (socket.destroyed) return
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      // Headers incomplete, or a request whose body did not arrive in time.
-      const busy = ((socket as H1Socket)[kBusy] ?? 0) > 0
-      ;(busy ? trips.request : trips.headers).n++
-      if (!busy) socket.write(TIMEOUT_408)
+      // Headers incomplete, or a request whose body did not arrive in time (its response
+      // may already be out: an upstream can answer before the body ends).
+      const reading = (socket as H1Socket)[kReading] === true
+      ;(reading ? trips.request : trips.headers).n++
+      if (!reading && ((socket as H1Socket)[kBusy] ?? 0) === 0) socket.write(TIMEOUT_408)
       socket.destroy()
       return
     }
@@ -49,3 +53,10 @@ export function createHttp1Server (options: Readonly<TripleListenerOptions>, tri
   server.emit('listening')
   return server
 }
+
+function onRequestStart (req: IncomingMessage): void {
+  (req.socket as H1Socket)[kReading] = true
+  req.on('end', onRequestEnd)
+}
+
+function onRequestEnd (this: IncomingMessage): void { (this.socket as H1Socket)[kReading] = false }

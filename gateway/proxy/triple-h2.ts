@@ -14,7 +14,7 @@ import { H2Pool } from '../upstream/h2-pool.js'
 import { GrpcStatus } from '../errors.js'
 import { internalError, logInternal } from './triple-boundary.js'
 import type { TripleCall } from './triple-call.js'
-import { DEADLINE_BEFORE_SEND, statusOf, upstreamConnect, upstreamReset } from './triple-replies.js'
+import { DEADLINE_BEFORE_SEND, INTERNAL, statusOf, upstreamConnect, upstreamReset } from './triple-replies.js'
 import { kCall, type Tagged } from './triple-tag.js'
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
@@ -244,7 +244,7 @@ function onWantTrailers (this: Tagged<ServerHttp2Stream>): void {
     logInternal(call.logger, err, 'trailers', call.service)
     call.localReset = true
     try { if (!this.destroyed) this.close(NGHTTP2_INTERNAL_ERROR) } catch {}
-    call.code = 'ISTH_ERR_INTERNAL'
+    call.code = INTERNAL.code
     call.end(GrpcStatus.INTERNAL)
   }
 }
