@@ -69,6 +69,8 @@ export interface BoltListenerOptions {
   limits: BoltLimits
   /** Close a connection with no complete frame (heartbeats count) and no call in flight for this long. */
   idleTimeoutMs: number
+  /** Send GoAway (cmd 100) to every connection on drain (only for clients that know it). */
+  goAwayOnDrain?: boolean
 }
 
 export interface AdminListenerOptions {

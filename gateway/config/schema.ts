@@ -427,6 +427,10 @@ export const gatewaySchema = {
             maxInflightPerConnection: { ...posInt, default: 256 },
           }),
           idleTimeoutMs: { ...posInt, default: 90000 },
+          // MOSN's GoAway (cmd 100) on drain. Off by default: sofa-bolt-node (and so
+          // sofa-rpc-node) decodes it as a request it cannot read and closes the socket,
+          // failing the calls in flight that drain was meant to let finish.
+          goAwayOnDrain: { type: 'boolean', default: false },
         },
       },
       admin: section({

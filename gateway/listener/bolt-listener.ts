@@ -135,15 +135,17 @@ export class BoltListener {
   }
 
   /**
-   * Graceful: stop accepting, send GoAway on every connection, let in-flight calls finish
-   * (up to `timeoutMs`), then close the connections. Idempotent.
+   * Graceful: stop accepting, send GoAway on every connection when configured (requests that
+   * still arrive are refused with SERVER_THREADPOOL_BUSY, so SOFA clients fail over), let
+   * in-flight calls finish (up to `timeoutMs`), then close each connection once it has none.
+   * Idempotent.
    */
   close (timeoutMs = 5000): Promise<void> {
     if (this.#closing !== null) return this.#closing
     this.draining = true
     this.#closing = new Promise<void>((resolve) => {
       this.server.close(() => {})
-      for (const c of this.connections) c.goAway()
+      if (this.options.goAwayOnDrain === true) for (const c of this.connections) c.goAway()
       const deadline = Date.now() + timeoutMs
       const tick = (): void => {
         let busy = 0

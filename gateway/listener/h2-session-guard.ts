@@ -81,6 +81,10 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   goawayAt = 0
   /** Calls whose downstream writes had to wait (their buffered bytes are counted). */
   backlog: Set<TripleCall> | null = null
+  /** performance.now() of the last liveness PING sent while calls were in flight. */
+  probedAt: number
+  /** A liveness PING is out and not yet seen leaving nghttp2. */
+  probing = false
 
   constructor (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null, now: number) {
     this.owner = owner
@@ -90,6 +94,7 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     this.peer = peer
     this.openedAt = now
     this.idleSince = now
+    this.probedAt = now
     ;(session as Guarded)[kGuard] = this
   }
 
@@ -198,17 +203,42 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     }
     if (this.resets !== 0 && now - this.resetWindowAt >= l.resetWindowMs) this.resets = 0
     if (this.backlog !== null && !this.#checkBuffered(now)) return false
-    if (this.calls === 0) {
-      if (this.opened === 0) {
-        if (now - this.openedAt >= l.headersTimeoutMs) { this.owner.trips.headers.n++; this.goaway(NGHTTP2_NO_ERROR, now) }
-      } else if (now - this.idleSince >= l.idleTimeoutMs) {
-        this.owner.trips.idle.n++
-        this.goaway(NGHTTP2_NO_ERROR, now)
+    if (this.calls !== 0) return this.#probe(now)
+    if (this.opened === 0) {
+      if (now - this.openedAt >= l.headersTimeoutMs) { this.owner.trips.headers.n++; this.goaway(NGHTTP2_NO_ERROR, now) }
+    } else if (now - this.idleSince >= l.idleTimeoutMs) {
+      this.owner.trips.idle.n++
+      this.goaway(NGHTTP2_NO_ERROR, now)
+    }
+    return true
+  }
+
+  /**
+   * A session nghttp2 ended by itself (a connection error it answered with GOAWAY, e.g. a
+   * frame over the max frame size) gives node no event: its streams stay open and the idle
+   * bound never starts. Once per `idleTimeoutMs` with calls in flight, queue a PING: nghttp2
+   * sends nothing more on a terminated session, so a frame still queued a sweep later while
+   * the socket has nothing to write means no call on it can finish: close it now.
+   */
+  #probe (now: number): boolean {
+    const s = this.session
+    if (this.probing) {
+      this.probing = false
+      if (s.state.outboundQueueSize !== undefined && s.state.outboundQueueSize > 0 && writeQueueSize(this.socket) === 0) {
+        this.owner.trips.goawayGrace.n++
+        if (this.goawayAt === 0) this.goawayAt = now
+        this.destroy()
+        return false
       }
+    } else if (now - this.probedAt >= this.owner.limits.idleTimeoutMs) {
+      this.probedAt = now
+      try { this.probing = s.ping(onPing) } catch { this.probing = false }
     }
     return true
   }
 }
+
+function onPing (): void {} // the answer is not needed: the probe reads nghttp2's queue
 
 /** Refuse a stream we will do no work for (RST_STREAM REFUSED_STREAM: safe to retry). */
 export function refuse (stream: ServerHttp2Stream): void {

@@ -24,7 +24,7 @@ export async function spawnBridge (t: ExecutionContext, args: string[]): Promise
   const exited = new Promise<number | null>(resolve => child.on('close', code => resolve(code)))
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bridge did not start: ${stderr}`)), 20000)
+    const timer = setTimeout(() => reject(new Error(`bridge did not start: ${stderr}`)), 90000)
     child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString()
       let i: number

@@ -39,9 +39,12 @@ function exited (c: ChildProcess): Promise<number | null> {
   return c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise(resolve => c.once('exit', code => resolve(code)))
 }
 
-function startExporter (redis: number, sinkDir: string): ChildProcess {
-  return spawn(process.execPath, [CLI, 'audit', 'export', '--redis', `redis://127.0.0.1:${redis}`, '--key-prefix', 'exp-test:', '--sink', `file:${join(sinkDir, 'audit.ndjson')},checkpoints=${join(sinkDir, 'checkpoints.ndjson')}`],
+function startExporter (redis: number, sinkDir: string, stderr: string[]): ChildProcess {
+  const c = spawn(process.execPath, [CLI, 'audit', 'export', '--redis', `redis://127.0.0.1:${redis}`, '--key-prefix', 'exp-test:', '--sink', `file:${join(sinkDir, 'audit.ndjson')},checkpoints=${join(sinkDir, 'checkpoints.ndjson')}`],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ISTHMUS_LOG_LEVEL: 'warn' } })
+  c.stderr!.setEncoding('utf8')
+  c.stderr!.on('data', (d: string) => { stderr.push(d); if (stderr.length > 50) stderr.shift() })
+  return c
 }
 
 function sinkLines (sinkDir: string): Array<Record<string, any>> {
@@ -51,7 +54,7 @@ function sinkLines (sinkDir: string): Array<Record<string, any>> {
 }
 
 test('every record reaches the sink exactly once and in order across a Redis kill, an exporter kill and a gateway restart', async t => {
-  t.timeout(180_000)
+  t.timeout(400_000) // generous: a loaded machine slows every process here; the waits are on events
   const work = tempDir(t, 'isthmus-audit-export-')
   const auditDir = join(work, 'audit')
   const sinkDir = join(work, 'sink')
@@ -88,7 +91,8 @@ drain: { timeoutMs: 2000 }
 `)
   let gw: RunningGateway = await spawnGateway(configFile, ['triple'])
   t.teardown(() => { gw.child.kill('SIGKILL') })
-  let exporter = startExporter(redisPort, sinkDir)
+  const exporterErr: string[] = []
+  let exporter = startExporter(redisPort, sinkDir, exporterErr)
   t.teardown(() => { exporter.kill('SIGKILL') })
 
   const sent: string[] = []
@@ -109,14 +113,14 @@ drain: { timeoutMs: 2000 }
   }
 
   await traffic(120)
-  await until(() => sinkLines(sinkDir).some(l => l.k === 'rec'), 30_000) // the export runs
+  await until(() => sinkLines(sinkDir).some(l => l.k === 'rec'), 120_000, () => `no record exported yet; exporter: ${exporterErr.join('').slice(-500)}`) // the export runs
   redis.kill('SIGKILL')
   await exited(redis)
   await traffic(120) // Redis down: the gateway serves, records go to the spool
   exporter.kill('SIGKILL') // mid-job or not: a stalled job goes back to the head of the queue
   await exited(exporter)
   redis = await startRedis(redisPort, work)
-  exporter = startExporter(redisPort, sinkDir)
+  exporter = startExporter(redisPort, sinkDir, exporterErr)
   await traffic(60)
   gw.child.kill('SIGTERM') // graceful restart: everything taken is on disk, the cursor too
   t.is((await gw.exited).code, 0)
@@ -124,7 +128,8 @@ drain: { timeoutMs: 2000 }
   await traffic(100)
 
   const total = sent.length
-  await until(() => sinkLines(sinkDir).filter(l => l.k === 'rec').length >= total, 90_000)
+  await until(() => sinkLines(sinkDir).filter(l => l.k === 'rec').length >= total, 180_000,
+    () => `${sinkLines(sinkDir).filter(l => l.k === 'rec').length} of ${total} records in the sink; exporter: ${exporterErr.join('').slice(-500)}`)
   // Let anything duplicated or late arrive before judging "exactly once".
   await new Promise(resolve => setTimeout(resolve, 1500))
   gw.child.kill('SIGTERM')

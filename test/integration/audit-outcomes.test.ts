@@ -180,7 +180,7 @@ test('Bolt: a request refused after GoAway (ISTH_ERR_GATEWAY_DRAINING) gets its 
   bolt.answerRequests = false
   const gw = await startTestGateway(t, {
     entity: 'bank',
-    listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0, token: 't' } },
+    listeners: { bolt: { host: '127.0.0.1', port: 0, goAwayOnDrain: true }, admin: { host: '127.0.0.1', port: 0, token: 't' } },
     clusters: [{ name: 'bolt-up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: bolt.port }] }],
     routes: [{ name: 'bolt', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'bolt-up', timeoutMs: 3000 }],
     audit: { enabled: true, dir, flushMs: 10 },

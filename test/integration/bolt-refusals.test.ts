@@ -35,10 +35,10 @@ test('a pool at its in-flight cap (maxConnections x maxConcurrentStreams) refuse
   t.is(up.requests.length, 2)
 })
 
-test('a request after GoAway on a draining listener gets GATEWAY_DRAINING; in-flight calls finish', async t => {
+test('goAwayOnDrain: a request after GoAway on a draining listener gets GATEWAY_DRAINING; in-flight calls finish', async t => {
   const up = await startRawUpstream(); t.teardown(() => up.close())
   up.answerRequests = false
-  const gw = await startBoltGateway({ upstreamPort: up.port })
+  const gw = await startBoltGateway({ upstreamPort: up.port, bolt: { goAwayOnDrain: true } })
   t.teardown(() => gw.close())
   const client = new RawBoltClient(gw.port); t.teardown(() => client.close())
   await client.ready()

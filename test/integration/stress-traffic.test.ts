@@ -121,7 +121,7 @@ test('the global switch (PUT /v1/filters/stress) refuses stress calls only, and 
   const { gw, triple, bolt } = await setup(t)
   const put = async (revision: number, refuse: boolean): Promise<void> => {
     const r = await fetch(`http://127.0.0.1:${gw.addresses.admin.port}/v1/filters/stress`, {
-      method: 'PUT', headers: { authorization: 'Bearer tok' },
+      method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': 'application/json' },
       body: JSON.stringify({ revision, config: { shadow: { subset: { shadow: 'true' } }, keys: [{ name: 'x-load-test', form: 'value', value: 'on' }], refuse } }),
     })
     t.is(r.status, 200, await r.text())

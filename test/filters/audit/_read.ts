@@ -21,10 +21,10 @@ export function allText (dir: string): string {
   return readdirSync(dir).map(n => readFileSync(join(dir, n), 'utf8')).join('\n')
 }
 
-export async function until (pred: () => boolean, ms = 20000): Promise<void> {
+export async function until (pred: () => boolean, ms = 20000, what?: () => string): Promise<void> {
   const end = Date.now() + ms
   while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out waiting')
+    if (Date.now() > end) throw new Error(`timed out waiting${what === undefined ? '' : `: ${what()}`}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
