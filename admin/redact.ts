@@ -7,14 +7,20 @@ import type { GatewayOptions } from '../gateway/config/options.js'
 
 const SECRET_KEY = /(secret|password|passwd|token|apikey|api_key|privatekey|private_key|credential)/i
 export const REDACTED = '[redacted]'
+const URL_WITH_USERINFO = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]*@/i
 
 export function redactOptions (o: Readonly<GatewayOptions>): unknown {
   const copy = structuredClone(o) as GatewayOptions
   const admin = copy.listeners.admin
   if (admin.token !== undefined) admin.token = REDACTED
   if (copy.redis !== undefined) copy.redis.url = redactUrl(copy.redis.url)
-  for (const f of copy.filters) if (f.config !== undefined) f.config = redactDeep(f.config) as Record<string, unknown>
+  for (const f of copy.filters) if (f.config !== undefined) f.config = redactFilterConfig(f.config)
   return copy
+}
+
+/** A filter's settings as the admin shows them (GET /v1/config, GET /v1/filters/{name}). */
+export function redactFilterConfig (config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return redactDeep(config) as Record<string, unknown>
 }
 
 export function redactUrl (url: string): string {
@@ -33,7 +39,10 @@ function redactDeep (v: unknown): unknown {
   const out: Record<string, unknown> = {}
   for (const [k, x] of Object.entries(v)) {
     // A `...File` / `...Path` / `...Env` names where the secret is, not the secret.
-    out[k] = SECRET_KEY.test(k) && !/(file|path|env)$/i.test(k) && (typeof x === 'string' || typeof x === 'number') ? REDACTED : redactDeep(x)
+    if (SECRET_KEY.test(k) && !/(file|path|env)$/i.test(k) && (typeof x === 'string' || typeof x === 'number')) out[k] = REDACTED
+    // A URL's user info is a secret whatever the key is called (redis://:pw@host, https://u:pw@host).
+    else if (typeof x === 'string' && URL_WITH_USERINFO.test(x)) out[k] = redactUrl(x)
+    else out[k] = redactDeep(x)
   }
   return out
 }

@@ -14,7 +14,7 @@ import { renamed } from '../http.js'
 import { checkName, quote, type NameKind } from '../names.js'
 import { Slicer } from '../slicer.js'
 import { resourceKey } from '../effective.js'
-import { redactOptions } from '../redact.js'
+import { redactFilterConfig, redactOptions } from '../redact.js'
 import type { AdminHandler, AdminReply, AdminRequest, AdminRouter } from '../router.js'
 import type { AdminStore, WriteResult } from '../store.js'
 
@@ -314,7 +314,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const name = nameParam(req, 'name', 'filter')
     const f = store.options.filters.find(x => x.name === name)
     if (f === undefined) notFound(`filter ${name}`)
-    return { status: 200, body: { revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0, name: f.name, enabled: f.enabled !== false, config: f.config ?? {} } }
+    return { status: 200, body: { revision: store.entry(resourceKey('filter', f.name))?.revision ?? 0, name: f.name, enabled: f.enabled !== false, config: redactFilterConfig(f.config ?? {}) } }
   })
   router.add('PUT', '/v1/filters/:name', about(req => `filter ${req.params.name}`, async (req) => {
     const name = nameParam(req, 'name', 'filter')

@@ -110,6 +110,20 @@ test('GET /v1/config redacts secrets', async t => {
   t.is((await a.call('PUT', '/v1/config', {})).status, 405)
 })
 
+test('filter settings that look secret are redacted in GET /v1/config and GET /v1/filters/{name}', async t => {
+  const o = baseOptions({ filters: [{ name: 'headers', config: { request: { set: { 'x-api-token': 'tok-s3cret', 'x-callback': 'https://svc:pw-s3cret@example.com/cb', 'x-plain': 'visible' } } } }] })
+  const a = await startAdmin(o)
+  t.teardown(() => a.close())
+  for (const path of ['/v1/config', '/v1/filters/headers']) {
+    const r = await a.call('GET', path)
+    t.is(r.status, 200)
+    const text = JSON.stringify(r.body)
+    t.false(text.includes('s3cret'), path)
+    t.true(text.includes('visible'), path)
+    t.true(text.includes('https://svc:'), `${path}: the URL stays readable, its password goes`)
+  }
+})
+
 test('a body that is not JSON is a 400', async t => {
   const a = await startAdmin(base())
   t.teardown(() => a.close())
