@@ -216,15 +216,19 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   /**
    * A session nghttp2 ended by itself (a connection error it answered with GOAWAY, e.g. a
    * frame over the max frame size) gives node no event: its streams stay open and the idle
-   * bound never starts. Once per `idleTimeoutMs` with calls in flight, queue a PING: nghttp2
-   * sends nothing more on a terminated session, so a frame still queued a sweep later while
-   * the socket has nothing to write means no call on it can finish: close it now.
+   * bound never starts. Once per `idleTimeoutMs` with calls in flight, send a PING. A live
+   * client acks it; on a terminated session nghttp2 never sends it. So: no ack after
+   * `goawayGraceMs` (at least 1 s), the PING still in nghttp2's queue and nothing waiting on
+   * the socket means no call on it can finish: close it now. (Both checks, and the wait, keep
+   * a healthy session on a loaded machine, whose write may be in progress, from looking stuck.)
    */
   #probe (now: number): boolean {
     const s = this.session
     if (this.probing) {
+      if (now - this.probedAt < Math.max(1000, this.owner.limits.goawayGraceMs)) return true
       this.probing = false
-      if (s.state.outboundQueueSize !== undefined && s.state.outboundQueueSize > 0 && writeQueueSize(this.socket) === 0) {
+      const queued = s.state.outboundQueueSize ?? 0
+      if (queued > 0 && writeQueueSize(this.socket) === 0) {
         this.owner.trips.goawayGrace.n++
         if (this.goawayAt === 0) this.goawayAt = now
         this.destroy()
@@ -232,13 +236,18 @@ export class SessionGuard implements Sweepable, DownstreamSession {
       }
     } else if (now - this.probedAt >= this.owner.limits.idleTimeoutMs) {
       this.probedAt = now
-      try { this.probing = s.ping(onPing) } catch { this.probing = false }
+      try { this.probing = s.ping(this.#onPingAck ??= onPingAckFor(this)) } catch { this.probing = false }
     }
     return true
   }
+
+  #onPingAck: (() => void) | null = null
 }
 
-function onPing (): void {} // the answer is not needed: the probe reads nghttp2's queue
+/** Made on a session's first probe only (most sessions never need one). */
+function onPingAckFor (g: SessionGuard): () => void {
+  return () => { g.probing = false }
+}
 
 /** Refuse a stream we will do no work for (RST_STREAM REFUSED_STREAM: safe to retry). */
 export function refuse (stream: ServerHttp2Stream): void {

@@ -20,9 +20,12 @@ export class RawConn {
   readonly closed: Promise<number>
   readonly connected: Promise<void>
 
-  constructor (port: number, opts: { localAddress?: string, read?: boolean } = {}) {
+  constructor (port: number, opts: { localAddress?: string, read?: boolean, first?: Buffer } = {}) {
     this.openedAt = Date.now()
     this.socket = connect({ port, host: '127.0.0.1', localAddress: opts.localAddress })
+    // Queued before the connection exists: it leaves with the handshake's ACK, so a loaded test
+    // process cannot make the gateway's first-byte bound trip before the bound under test.
+    if (opts.first !== undefined) this.socket.write(opts.first)
     this.socket.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'ECONNRESET' || err.code === 'EPIPE') this.reset = true })
     this.connected = new Promise((resolve, reject) => {
       this.socket.once('connect', () => { this.connectedAt = Date.now(); resolve() })

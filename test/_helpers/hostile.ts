@@ -147,7 +147,7 @@ export class HostileGateway {
   }
 
   /** A raw connection to one of the gateway's ports, connected (or an error naming how the gateway ended). */
-  async connect (port: number, opts: { localAddress?: string, read?: boolean } = {}): Promise<RawConn> {
+  async connect (port: number, opts: { localAddress?: string, read?: boolean, first?: Buffer } = {}): Promise<RawConn> {
     const c = new RawConn(port, opts)
     try {
       await c.connected

@@ -55,7 +55,7 @@ test('ZooKeeper restarted mid-test: no host removed while it is away, calls keep
   t.is(await bridge.metric('isthmus_bridge_pushes_total'), pushesBefore, 'nothing pushed while away')
 
   await zk.start()
-  await waitFor('full resync after the session came back', async () => await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'zookeeper' }) >= 1, 40000)
+  await waitFor('full resync after the session came back', async () => await bridge.metric('isthmus_bridge_resyncs_total', { reason: 'zookeeper' }) >= 1, 120000)
   t.is(await bridge.metric('isthmus_bridge_zookeeper_connected'), 1)
   // The Java provider's session expired while it was gone: its node goes, and so does its host.
   await waitFor('dead Java provider removed', async () => (await hosts('ledger:bolt')).length === 0, 40000)

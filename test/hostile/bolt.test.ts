@@ -53,9 +53,9 @@ test.serial('item 6: 4 Bolt connections that ask for 40 x 256 KiB responses each
   const trips0 = await gw.trips('bolt', 'buffered_bytes') + await gw.trips('bolt', 'write_stall')
   const conns: RawConn[] = []
   for (let i = 0; i < 4; i++) {
-    const c = await gw.connect(gw.boltPort, { localAddress: '127.0.0.2', read: false })
+    const first = Buffer.concat(Array.from({ length: 40 }, (_, k) => boltRequest({ id: k + 1, service: SERVICE_ID, method: 'big', args: [256 * 1024], timeout: 30000 })))
+    const c = await gw.connect(gw.boltPort, { localAddress: '127.0.0.2', read: false, first })
     conns.push(c)
-    c.write(Buffer.concat(Array.from({ length: 40 }, (_, k) => boltRequest({ id: k + 1, service: SERVICE_ID, method: 'big', args: [256 * 1024], timeout: 30000 }))))
   }
   t.teardown(() => { for (const c of conns) c.destroy() })
   // The reader never reads: the gateway's own gauge is what shows its connections closed.

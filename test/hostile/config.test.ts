@@ -24,7 +24,7 @@ function dir (t: { teardown: (f: () => void) => void }): string {
 
 async function expectOneLine (t: import('ava').ExecutionContext, file: string, expected: RegExp, unexpected?: RegExp): Promise<void> {
   for (const args of [['start', '--check', '-c', file], ['start', '-c', file]]) {
-    const r = await runCli(args, { timeoutMs: 30000 })
+    const r = await runCli(args, { timeoutMs: 120000 })
     const lines = r.stderr.trim().split('\n')
     t.is(r.code, 2, `${args.join(' ')}: exit ${String(r.code)} ${String(r.signal ?? '')}; ${r.stderr.slice(0, 600)}`)
     t.is(lines.length, 1, `${args.join(' ')}: one line: ${r.stderr.slice(0, 600)}`)
