@@ -41,17 +41,25 @@ class CallSpans implements TraceIds {
 
 export class TraceFilter implements Filter {
   readonly #limits: WireLimits
-  #provider: TracerProvider | null = null
-  #tracer: Tracer | null = null
+  /**
+   * The global provider as the filter was made. Before an SDK registers, that is the API's
+   * proxy, which setGlobalTracerProvider() later points at the SDK: asking it for its delegate
+   * is the whole per-call cost without an SDK (trace.getTracerProvider() itself reads a symbol
+   * off globalThis, ~5x dearer).
+   */
+  readonly #proxy: ProxyTracerProvider | null
+  readonly #tracer: Tracer
 
-  constructor (limits: WireLimits) { this.#limits = limits }
+  constructor (limits: WireLimits) {
+    this.#limits = limits
+    const p = trace.getTracerProvider()
+    this.#proxy = p instanceof ProxyTracerProvider ? p : null
+    this.#tracer = p.getTracer(SCOPE)
+  }
 
   /** The tracer, or null while no SDK is registered (the API's no-op provider). */
   #active (): Tracer | null {
-    const p = trace.getTracerProvider()
-    if (p instanceof ProxyTracerProvider && p.getDelegate() === NOOP_PROVIDER) return null
-    if (p !== this.#provider) { this.#provider = p; this.#tracer = p.getTracer(SCOPE) }
-    return this.#tracer
+    return this.#proxy !== null && this.#proxy.getDelegate() === NOOP_PROVIDER ? null : this.#tracer
   }
 
   onRequest (call: Call): Verdict {
