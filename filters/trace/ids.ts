@@ -23,7 +23,8 @@ export function parseTraceparent (tp: string | undefined): SpanContext | null {
   const traceId = tp.slice(3, 35)
   const spanId = tp.slice(36, 52)
   const flags = tp.slice(53, 55)
-  if (!isValidTraceId(traceId) || !isValidSpanId(spanId) || !isHex(flags)) return null
+  // Lower-case hex only (the spec's HEXDIGLC); the all-zero ids are invalid.
+  if (!isHex(traceId) || !isHex(spanId) || !isValidTraceId(traceId) || !isValidSpanId(spanId) || !isHex(flags)) return null
   return { traceId, spanId, traceFlags: parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true }
 }
 
