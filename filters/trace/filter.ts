@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import { ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, trace, type Attributes, type Context, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api'
 import { CONTINUE, type Call, type Filter, type TraceIds, type Verdict } from '../../gateway/index.js'
-import { readIncoming, writeOutgoing, type WireLimits } from './wire.js'
+import { readIncoming, writeOutgoing, type WireOptions } from './wire.js'
 
 /** The global provider before any SDK registers: its delegate is the API's no-op provider. */
 const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate()
@@ -40,7 +40,7 @@ class CallSpans implements TraceIds {
 }
 
 export class TraceFilter implements Filter {
-  readonly #limits: WireLimits
+  readonly #wire: WireOptions
   /**
    * The global provider as the filter was made. Before an SDK registers, that is the API's
    * proxy, which setGlobalTracerProvider() later points at the SDK: asking it for its delegate
@@ -50,8 +50,8 @@ export class TraceFilter implements Filter {
   readonly #proxy: ProxyTracerProvider | null
   readonly #tracer: Tracer
 
-  constructor (limits: WireLimits) {
-    this.#limits = limits
+  constructor (wire: WireOptions) {
+    this.#wire = wire
     const p = trace.getTracerProvider()
     this.#proxy = p instanceof ProxyTracerProvider ? p : null
     this.#tracer = p.getTracer(SCOPE)
@@ -83,7 +83,7 @@ export class TraceFilter implements Filter {
     st.client = client
     const sc = client.spanContext()
     // A valid context is propagated even when not sampled (the flags say so).
-    if (isSpanContextValid(sc)) writeOutgoing(call, sc, st.sofaTraceId, st.sofaRpcId, st.newContext, this.#limits)
+    if (isSpanContextValid(sc)) writeOutgoing(call, sc, st.sofaTraceId, st.sofaRpcId, st.newContext, this.#wire)
   }
 
   onLog (call: Call): void {
@@ -110,7 +110,7 @@ export class TraceFilter implements Filter {
   }
 
   #startServer (tracer: Tracer, call: Call): CallSpans | null {
-    const inc = readIncoming(call, this.#limits)
+    const inc = readIncoming(call, this.#wire)
     const parent = inc.parent === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, inc.parent)
     const attrs = rpcAttributes(call)
     attrs['client.address'] = call.remoteAddress

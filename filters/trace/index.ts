@@ -7,7 +7,7 @@
  */
 import { defineFilter } from '../../gateway/index.js'
 import { TraceFilter } from './filter.js'
-import type { WireLimits } from './wire.js'
+import type { WireOptions } from './wire.js'
 
 export interface TraceOptions {
   /** Also write `traceparent` into the Bolt header map (default true). */
@@ -19,7 +19,7 @@ export interface TraceOptions {
   maxContextPairs: number
 }
 
-const trace = defineFilter<TraceOptions, WireLimits>({
+const trace = defineFilter<TraceOptions, WireOptions>({
   name: 'trace',
   schema: {
     type: 'object',

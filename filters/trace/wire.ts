@@ -30,8 +30,8 @@ export const BOLT_TRACE_ID = 'rpc_trace_context.sofaTraceId'
 export const BOLT_RPC_ID = 'rpc_trace_context.sofaRpcId'
 export const BOLT_NEW_CONTEXT = 'new_rpc_trace_context'
 
-/** Bounds on `new_rpc_trace_context` (it carries baggage too). */
-export interface WireLimits { readonly maxContextBytes: number, readonly maxContextPairs: number, readonly boltTraceparent: boolean }
+/** What the filter writes on Bolt, and the bounds on `new_rpc_trace_context` (it carries baggage too). */
+export interface WireOptions { readonly maxContextBytes: number, readonly maxContextPairs: number, readonly boltTraceparent: boolean }
 
 /** What a request carried. */
 export interface Incoming {
@@ -46,7 +46,7 @@ export interface Incoming {
   readonly newContext: string | undefined
 }
 
-export function readIncoming (call: Call, limits: WireLimits): Incoming {
+export function readIncoming (call: Call, wire: WireOptions): Incoming {
   const h = call.headers
   const w3c = parseTraceparent(h.get(TRACEPARENT))
   let sofaTrace: string | undefined
@@ -60,12 +60,12 @@ export function readIncoming (call: Call, limits: WireLimits): Incoming {
   } else {
     const nc = h.get(BOLT_NEW_CONTEXT)
     if (nc !== undefined && nc !== '') {
-      const tcid = baggageValue(nc, 'tcid', limits.maxContextBytes, limits.maxContextPairs)
+      const tcid = baggageValue(nc, 'tcid', wire.maxContextBytes, wire.maxContextPairs)
       if (tcid !== undefined) {
         newContext = nc
         sofaTrace = tcid
-        sofaRpc = baggageValue(nc, 'spid', limits.maxContextBytes, limits.maxContextPairs)
-        sampled = baggageValue(nc, 'sample', limits.maxContextBytes, limits.maxContextPairs)
+        sofaRpc = baggageValue(nc, 'spid', wire.maxContextBytes, wire.maxContextPairs)
+        sampled = baggageValue(nc, 'sample', wire.maxContextBytes, wire.maxContextPairs)
       }
     }
     if (sofaTrace === undefined) {
@@ -91,7 +91,7 @@ export function readIncoming (call: Call, limits: WireLimits): Incoming {
  * Write the upstream attempt's context: `traceparent` naming the client span, and the SOFA
  * ids of the child call (`rpcId` of the gateway's server side + `.1`).
  */
-export function writeOutgoing (call: Call, client: SpanContext, sofaTraceId: string, serverRpcId: string, newContext: string | undefined, limits: WireLimits): void {
+export function writeOutgoing (call: Call, client: SpanContext, sofaTraceId: string, serverRpcId: string, newContext: string | undefined, wire: WireOptions): void {
   const h: CallHeaders = call.headers
   const childRpcId = serverRpcId + '.1'
   if (call.protocol === 'triple') {
@@ -102,7 +102,7 @@ export function writeOutgoing (call: Call, client: SpanContext, sofaTraceId: str
     h.set(OLD_RPC_ID, childRpcId)
     return
   }
-  if (limits.boltTraceparent) h.set(TRACEPARENT, formatTraceparent(client))
+  if (wire.boltTraceparent) h.set(TRACEPARENT, formatTraceparent(client))
   h.set(BOLT_TRACE_ID, sofaTraceId)
   h.set(BOLT_RPC_ID, childRpcId)
   if (newContext !== undefined) {
