@@ -14,7 +14,9 @@
  * Options: --rounds N (5), --requests N (60000), --rate-rounds N (3), --quick, --adaptive (add
  *   the governance chain with adaptive shedding on, thresholds never reached),
  *   --semi (add Isthmus empty chain with --max-semi-space-size=32), --dist (run dist/ build),
- *   --no-audit (skip the audit targets),
+ *   --no-audit (skip the audit targets), --trace (add Isthmus with the `trace` filter and no OTel
+ *   SDK (isthmus-trace-nosdk: must cost nothing), and with an SDK preloaded by `node --import
+ *   bench/lib/otel-sdk.mjs` exporting to a discarding exporter (isthmus-trace-sdk)),
  *   --only a,b (target names), --no-write.
  */
 import { execFileSync } from 'node:child_process'
@@ -45,6 +47,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     'no-audit': { type: 'boolean', default: false },
+    trace: { type: 'boolean', default: false },
   },
 })
 const ROUNDS = opt.quick ? 2 : Number(opt.rounds)
@@ -89,7 +92,7 @@ function nodeChild (name: string, args: string[], nodeFlags: string[] = []): Chi
   return c
 }
 
-type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive'
+type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive' | 'trace'
 type AuditMode = { mode: 'off' } | { mode: 'file' } | { mode: 'queue', redisPort: number }
 
 function isthmusConfig (port: number, upstreamPort: number, chain: Chain, audit: AuditMode = { mode: 'off' }): string {
@@ -109,7 +112,7 @@ function isthmusConfig (port: number, upstreamPort: number, chain: Chain, audit:
     },
     clusters: [{ name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }] }],
     routes: [{ name: 'greeter', match: route.match, cluster: 'greeter', timeoutMs: route.timeoutMs }],
-    filters: chain === 'example' ? example.filters : [],
+    filters: chain === 'example' ? example.filters : chain === 'trace' ? [{ name: 'trace' }] : [],
     ...(governance ? governanceFilters('isthmus.example.Greeter', chain === 'governance-adaptive') : {}),
     // Access log off: the bench measures the data plane, not stdout.
     log: { level: 'warn', access: 'off' },
@@ -160,6 +163,12 @@ async function setup (): Promise<{ upstream: Child, upstreamPort: number, target
   if (opt.adaptive) {
     await add('isthmus-governance-adaptive', 'Isthmus, governance chain with adaptive shedding (never triggered)',
       (p) => nodeChild('isthmus-governance-adaptive', isthmusArgs(isthmusConfig(p, upstreamPort, 'governance-adaptive'))))
+  }
+  if (opt.trace) {
+    await add('isthmus-trace-nosdk', 'Isthmus, trace filter only, no OTel SDK registered',
+      (p) => nodeChild('isthmus-trace-nosdk', isthmusArgs(isthmusConfig(p, upstreamPort, 'trace'))))
+    await add('isthmus-trace-sdk', 'Isthmus, trace filter only, OTel SDK (batch processor, discarding exporter)',
+      (p) => nodeChild('isthmus-trace-sdk', isthmusArgs(isthmusConfig(p, upstreamPort, 'trace')), ['--import', join(root, 'bench', 'lib', 'otel-sdk.mjs')]))
   }
   if (!opt['no-audit']) {
     await add('isthmus-audit-file', 'Isthmus, no filters but audit (trail to local files)',
@@ -343,6 +352,11 @@ async function main (): Promise<void> {
     if (row === undefined || empty === undefined) continue
     const perRoundRatio = perRound(g, 'isthmus-empty', x => x.proxyCpuUsPerReq)
     verdicts.push(`${g} CPU/request vs the empty chain (target <= 1.10): ${fmt(perRoundRatio, 3)}x (median of per-round ratios), ${fmt(row.proxyCpuUsPerReq! / empty.proxyCpuUsPerReq!, 3)}x (ratio of medians), +${fmt(row.proxyCpuUsPerReq! - empty.proxyCpuUsPerReq!, 1)} µs/req: ${perRoundRatio <= 1.1 ? 'met' : 'MISSED'}`)
+  }
+  for (const name of ['isthmus-trace-nosdk', 'isthmus-trace-sdk']) {
+    const row = rows.find(r => r.target === name)
+    if (row === undefined || empty === undefined) continue
+    verdicts.push(`${name} CPU/request vs isthmus-empty: ${fmt(perRound(name, 'isthmus-empty', x => x.proxyCpuUsPerReq), 3)}x (median of per-round ratios; ${fmt(row.proxyCpuUsPerReq, 1)} vs ${fmt(empty.proxyCpuUsPerReq, 1)} µs/req)`)
   }
   for (const name of ['isthmus-audit-file', 'isthmus-audit-queue']) {
     const row = rows.find(r => r.target === name)

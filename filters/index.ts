@@ -11,8 +11,9 @@ import ldc from './ldc/index.js'
 import policy from './policy/index.js'
 import rateLimit from './rate-limit/index.js'
 import stress from './stress/index.js'
+import trace from './trace/index.js'
 
-export const builtinFilters: readonly FilterFactory[] = Object.freeze([headers, deny, auth, policy, ldc, stress, rateLimit, audit] as unknown as FilterFactory[])
+export const builtinFilters: readonly FilterFactory[] = Object.freeze([trace, headers, deny, auth, policy, ldc, stress, rateLimit, audit] as unknown as FilterFactory[])
 
 /** Register every built-in filter (idempotent). */
 export function registerBuiltinFilters (): void {

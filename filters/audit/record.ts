@@ -9,7 +9,8 @@
  * bytes), method, mirror (null until the mirror filter compares responses), mirrored, ms,
  * out (response bytes), peer (the connection's mTLS identity), proto, route, shard (-1 when
  * the LDC filter did not run), status, stress, svc, trace {id, parent, sofaRpcId,
- * sofaTraceId, span (null until tracing lands)}, version, zone.
+ * sofaTraceId, span (the gateway's server span; null when the `trace` filter did not
+ * trace the call)}, version, zone.
  */
 import type { Call, Decision, PeerIdentity } from '../../gateway/index.js'
 
@@ -114,8 +115,16 @@ function headersByScan (c: Call, r: HeaderRules): string {
 const BOLT_TRACE_ID = 'rpc_trace_context.sofaTraceId'
 const BOLT_RPC_ID = 'rpc_trace_context.sofaRpcId'
 
-/** W3C trace id and parent span from `traceparent`, SOFA trace and rpc ids (PROTOCOLS.md). */
+/** W3C trace id and parent span from `traceparent`, SOFA trace and rpc ids (PROTOCOLS.md);
+ *  from the gateway's own spans when the `trace` filter traced the call. */
 function traceJson (c: Call): string {
+  const t = c.trace
+  if (t !== null) {
+    // The `trace` filter's spans: the ids the exporter shows (the request headers now carry
+    // the upstream attempt's ids instead).
+    return '{"id":' + jsonString(t.traceId) + ',"parent":' + jsonString(t.parentSpanId) + ',"sofaRpcId":' + jsonString(t.sofaRpcId) +
+      ',"sofaTraceId":' + jsonString(t.sofaTraceId) + ',"span":' + jsonString(t.spanId) + '}'
+  }
   let id = ''
   let parent = ''
   let sofaTrace: string | undefined

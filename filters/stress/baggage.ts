@@ -59,3 +59,44 @@ export function scanBaggage (s: string, key: string, value: string, maxBytes: nu
   }
   return marked ? MARKED : NOT_MARKED
 }
+
+/**
+ * The value (still escaped) of `key` in `s`, or undefined when `s` has no such pair, is over
+ * `maxBytes`, or is not well-formed baggage (the same checks as scanBaggage). `key` must need
+ * no escaping (the trace filter reads `tcid`, `spid`, `sample` of `new_rpc_trace_context`).
+ */
+export function baggageValue (s: string, key: string, maxBytes: number, maxPairs: number): string | undefined {
+  if (scanBaggage(s, key, '', maxBytes, maxPairs) < 0) return undefined
+  let i = 0
+  const n = s.length
+  while (i < n) {
+    let end = s.indexOf('&', i)
+    if (end === -1) end = n
+    if (end - i > key.length && s.charCodeAt(i + key.length) === EQ && s.startsWith(key, i)) return s.slice(i + key.length + 1, end)
+    i = end + 1
+  }
+  return undefined
+}
+
+/**
+ * `s` with the given pairs first (values escaped here) and every other pair of `s` after
+ * them, in order; pairs of `s` with one of the given keys are dropped. Output ends with `&`,
+ * as SOFATracer writes it.
+ */
+export function withBaggagePairs (s: string, pairs: ReadonlyArray<readonly [string, string]>): string {
+  let out = ''
+  for (const [k, v] of pairs) out += k + '=' + escapeBaggage(v) + '&'
+  let i = 0
+  const n = s.length
+  while (i < n) {
+    let end = s.indexOf('&', i)
+    if (end === -1) end = n
+    if (end > i) {
+      const eq = s.indexOf('=', i)
+      const k = eq === -1 || eq > end ? s.slice(i, end) : s.slice(i, eq)
+      if (!pairs.some(p => p[0] === k)) out += s.slice(i, end) + '&'
+    }
+    i = end + 1
+  }
+  return out
+}

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { ErrorCode } from '../errors.js'
 import type { CallHeaders } from './headers.js'
 import type { Decision, PeerIdentity } from './identity.js'
+import type { TraceIds } from './trace-ids.js'
 import { Phase, type PhaseId } from './phase.js'
 import type { RouteConfig } from '../router/route.js'
 import type { Cluster } from '../cluster/cluster.js'
@@ -51,6 +52,8 @@ export class Call {
   stress: boolean
   /** Trace id read from the request ('' when absent). */
   traceId: string
+  /** Trace ids of the gateway's spans for this call, set by tracing (null when not traced). */
+  trace: TraceIds | null
   /** A copy of this call was sent to a mirror target. */
   mirrored: boolean
   route: RouteConfig | null
@@ -96,6 +99,7 @@ export class Call {
     this.shard = -1
     this.stress = false
     this.traceId = ''
+    this.trace = null
     this.mirrored = false
     this.route = null
     this.cluster = null

@@ -15,6 +15,8 @@ export class CompiledChain {
   readonly beforeRoute: readonly ChainEntry[] | null
   readonly afterRoute: readonly ChainEntry[] | null
   readonly afterHost: readonly ChainEntry[] | null
+  /** onUpstream hooks, in chain order. */
+  readonly upstream: readonly ChainEntry[] | null
   readonly response: readonly ChainEntry[] | null
   readonly log: readonly ChainEntry[] | null
   readonly entries: readonly ChainEntry[]
@@ -29,6 +31,7 @@ export class CompiledChain {
     this.beforeRoute = pick(e => e.filter.onRequest !== undefined && e.phase === 'beforeRoute')
     this.afterRoute = pick(e => e.filter.onRequest !== undefined && e.phase === 'afterRoute')
     this.afterHost = pick(e => e.filter.onRequest !== undefined && e.phase === 'afterHost')
+    this.upstream = pick(e => e.filter.onUpstream !== undefined)
     // Response hooks run in reverse order, as in Envoy's encoder chain.
     this.response = pick(e => e.filter.onResponse !== undefined, true)
     this.log = pick(e => e.filter.onLog !== undefined)

@@ -30,6 +30,13 @@ export type Verdict = Continue | LocalReply | PromiseLike<Continue | LocalReply>
 export interface Filter {
   /** Request path, at the phase the factory declares (beforeRoute by default). */
   onRequest? (call: Call): Verdict
+  /**
+   * The call is about to be sent to `call.host`: once per upstream attempt, after every
+   * onRequest hook continued (tracing starts its client span here and writes the propagation
+   * headers). Synchronous and must not throw: a throw is logged and the call goes on. A chain
+   * without this hook pays nothing for it.
+   */
+  onUpstream? (call: Call): void
   /** After the upstream's response headers arrived, or a local reply was chosen. */
   onResponse? (call: Call): Verdict
   /** When the call has ended (status, timings and decisions are final). Must not throw. */

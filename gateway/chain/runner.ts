@@ -116,3 +116,14 @@ export function runLogHooks (call: Call, entries: readonly ChainEntry[]): void {
     }
   }
 }
+
+/** onUpstream hooks: synchronous, errors logged and swallowed (the call goes on). */
+export function runUpstreamHooks (call: Call, entries: readonly ChainEntry[]): void {
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      entries[i].filter.onUpstream?.(call)
+    } catch (err) {
+      onHookError(call, entries[i].name, err)
+    }
+  }
+}

@@ -6,7 +6,7 @@ import { Call, type Protocol } from '../call/call.js'
 import type { CallHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import type { CompiledChain } from '../chain/compiled-chain.js'
-import { PENDING, runHooks, runLogHooks, type RunResult } from '../chain/runner.js'
+import { PENDING, runHooks, runLogHooks, runUpstreamHooks, type RunResult } from '../chain/runner.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { Cluster } from '../cluster/cluster.js'
 import { callMetrics, OTHER_LABEL } from '../metrics.js'
@@ -151,13 +151,20 @@ function advance (call: ProxiedCall): void {
         const hooks = call.chain.afterHost
         if (hooks !== null && !settle(call, runHooks(call, hooks, 'onRequest', 0, resumeRequest))) return
         call.phase = Phase.Upstream
-        ProxiedCall.doForward(call)
+        sendUpstream(call)
         return
       }
       default:
         return
     }
   }
+}
+
+/** The request phases are done: run the onUpstream hooks (one attempt), then forward. */
+function sendUpstream (call: ProxiedCall): void {
+  const hooks = call.chain.upstream
+  if (hooks !== null) runUpstreamHooks(call, hooks)
+  ProxiedCall.doForward(call)
 }
 
 /** True when the phase's hooks all continued synchronously. */
@@ -175,7 +182,7 @@ function resumeRequest (c: Call, r: Continue | LocalReply): void {
   try {
     if (r !== CONTINUE) { ProxiedCall.doReply(call, r); return }
     call.phase = call.phase === Phase.BeforeRoute ? Phase.Route : call.phase === Phase.AfterRoute ? Phase.ChooseHost : Phase.Upstream
-    if (call.phase === Phase.Upstream) { ProxiedCall.doForward(call); return }
+    if (call.phase === Phase.Upstream) { sendUpstream(call); return }
     advance(call)
   } catch (err) {
     call.internalError(err)

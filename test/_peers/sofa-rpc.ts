@@ -64,11 +64,47 @@ function tappedConnection (tap: HeartbeatTap): ServerConnectionClass {
   }
 }
 
-export async function startSofaServer (o: { heartbeats?: HeartbeatTap } = {}): Promise<SofaPeer> {
+const mapSerializer = require('sofa-bolt-node/lib/simple_map_serializer') as { decode (b: Buffer): Record<string, string | null> | null }
+
+/**
+ * A server connection that also records the Bolt header map of every request it receives
+ * (sofa-rpc-node's hessian decoder skips the header map, so the handler never sees it): the
+ * request bytes are re-read from the socket (Bolt v1 and v2 framing, sofa-bolt-node's map
+ * decoder).
+ */
+function headerTappedConnection (maps: Array<Record<string, string | null>>): ServerConnectionClass {
+  const Base = require('sofa-rpc-node/lib/server/connection') as ServerConnectionClass
+  return class HeaderTappedConnection extends Base {
+    constructor (o: Record<string, unknown>) {
+      super(o)
+      let buf = Buffer.alloc(0)
+      ;(o.socket as import('node:net').Socket).on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk])
+        for (;;) {
+          const v2 = buf.length > 0 && buf[0] === 2
+          const fixed = v2 ? 24 : 22
+          if (buf.length < fixed) return
+          const cmd = buf.readInt16BE(v2 ? 3 : 2)
+          const classLen = buf.readInt16BE(fixed - 8)
+          const headerLen = buf.readInt16BE(fixed - 6)
+          const contentLen = buf.readInt32BE(fixed - 4)
+          const crc = v2 && buf[1] === 2 && (buf[11] & 1) === 1 ? 4 : 0
+          const total = fixed + classLen + headerLen + contentLen + crc
+          if (buf.length < total) return
+          if (cmd === 1 && headerLen > 0) maps.push(mapSerializer.decode(buf.subarray(fixed + classLen, fixed + classLen + headerLen)) ?? {})
+          buf = buf.subarray(total)
+        }
+      })
+    }
+  }
+}
+
+export async function startSofaServer (o: { heartbeats?: HeartbeatTap, headerMaps?: Array<Record<string, string | null>> } = {}): Promise<SofaPeer> {
   const onewayHits: unknown[] = []
   const server = new sofa.server.RpcServer({
     logger: quiet, port: 0, classCacheClass: SharedClassCache,
     ...(o.heartbeats === undefined ? {} : { connectionClass: tappedConnection(o.heartbeats) }),
+    ...(o.headerMaps === undefined ? {} : { connectionClass: headerTappedConnection(o.headerMaps) }),
   })
   server.addService({ interfaceName: TEST_SERVICE, version: TEST_VERSION }, {
     async plus (a: unknown, b: unknown) { return (a as number) + (b as number) },

@@ -2,7 +2,7 @@ import test from 'ava'
 import { CONTINUE, type Filter, type Verdict } from '../../../gateway/chain/filter-api.js'
 import { LocalReply } from '../../../gateway/chain/local-reply.js'
 import { CompiledChain } from '../../../gateway/chain/compiled-chain.js'
-import { PENDING, runHooks, runLogHooks, setHookErrorHandler } from '../../../gateway/chain/runner.js'
+import { PENDING, runHooks, runLogHooks, runUpstreamHooks, setHookErrorHandler } from '../../../gateway/chain/runner.js'
 import type { Call } from '../../../gateway/call/call.js'
 import { makeCall } from '../../_helpers/compile-filter.js'
 
@@ -73,6 +73,24 @@ test('CompiledChain keeps empty phases null and runs response hooks in reverse',
   t.deepEqual(chain.response?.map(e => e.name), ['b', 'a'])
   t.deepEqual(chain.log?.map(e => e.name), ['b'])
   t.is(CompiledChain.EMPTY.beforeRoute, null)
+  t.is(chain.upstream, null) // no onUpstream hook: the forward path skips the phase
+  t.is(CompiledChain.EMPTY.upstream, null)
+})
+
+test.serial('onUpstream hooks run in chain order; a throw is logged and the next hook still runs', (t) => {
+  const seen: string[] = []
+  const logged: string[] = []
+  setHookErrorHandler((_c, filter) => { logged.push(filter) })
+  t.teardown(() => setHookErrorHandler(() => {}))
+  const chain = new CompiledChain([
+    { name: 'a', filter: { onUpstream: () => { seen.push('a'); throw new Error('boom') } }, phase: 'beforeRoute' },
+    { name: 'b', filter: { onRequest: () => CONTINUE }, phase: 'beforeRoute' },
+    { name: 'c', filter: { onUpstream: () => { seen.push('c') } }, phase: 'afterHost' },
+  ])
+  t.deepEqual(chain.upstream?.map(e => e.name), ['a', 'c'])
+  runUpstreamHooks(makeCall(), chain.upstream!)
+  t.deepEqual(seen, ['a', 'c'])
+  t.deepEqual(logged, ['a'])
 })
 
 test.serial('a throw while resuming after an async hook fails that call with ISTH_ERR_INTERNAL, never an unhandled rejection', async (t) => {
