@@ -2,14 +2,23 @@
  * HTTP client of the gateway's admin API (README "Admin API reference"): Bearer token or an
  * admin client certificate, JSON bodies, a deadline on every request. The bridge only calls
  * the API over HTTP; it never imports admin/.
+ *
+ * A token from a file is re-read whenever the admin refuses it (401/403): a rotated token
+ * (a Kubernetes secret update, an operator's new file) is picked up on the next request, and
+ * a request refused with the old one is sent once more at once with the new one. Every later
+ * refusal re-reads again, so the file may be replaced after the gateway already switched.
  */
 import { readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
 import { Agent, request, type Dispatcher } from 'undici'
 
 export interface AdminClientOptions {
   /** Base URL, e.g. http://127.0.0.1:9901 or https://gw-admin:9901. */
   url: string
   token?: string
+  /** Where `token` came from: re-read when the admin answers 401 or 403. */
+  tokenFile?: string
+  logger?: Logger
   /** Admin mTLS: PEM client certificate and key, and the CA that verifies the admin server. */
   tls?: { cert?: string, key?: string, ca?: string, servername?: string }
   timeoutMs: number
@@ -33,12 +42,18 @@ export class AdminClient {
   readonly #headers: Record<string, string>
   readonly #dispatcher: Dispatcher
   readonly #timeoutMs: number
+  readonly #tokenFile: string | undefined
+  readonly #log: Logger | undefined
+  /** The last re-read error logged (a retry loop logs it once). */
+  #tokenError = ''
 
   constructor (o: AdminClientOptions) {
     this.#base = new URL(o.url)
     this.#headers = { 'content-type': 'application/json', accept: 'application/json' }
     if (o.token !== undefined) this.#headers.authorization = `Bearer ${o.token}`
     this.#timeoutMs = o.timeoutMs
+    this.#tokenFile = o.tokenFile
+    this.#log = o.logger
     const connect = o.tls === undefined ? {} : {
       cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, servername: o.tls.servername,
     }
@@ -56,6 +71,38 @@ export class AdminClient {
 
   async send (method: 'GET' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<AdminReply> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
+    const sentWith = this.#headers.authorization
+    const r = await this.#send(method, path, payload)
+    if ((r.status === 401 || r.status === 403) && this.#reloadToken(sentWith)) return this.#send(method, path, payload)
+    return r
+  }
+
+  /**
+   * Re-read the token file after a refusal. True when it now holds another token than the
+   * refused request carried (then the request is worth sending again).
+   */
+  #reloadToken (refused: string | undefined): boolean {
+    const file = this.#tokenFile
+    if (file === undefined) return false
+    let token: string
+    try {
+      token = readFileSync(file, 'utf8').trim()
+      if (token === '') throw new Error('the file is empty')
+    } catch (err) {
+      const msg = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      if (msg !== this.#tokenError) this.#log?.warn({ file, err: msg }, 'admin refused the token and its file cannot be re-read; keeping the old token')
+      this.#tokenError = msg
+      return false
+    }
+    this.#tokenError = ''
+    const header = `Bearer ${token}`
+    if (header === this.#headers.authorization) return header !== refused
+    this.#headers.authorization = header
+    this.#log?.info({ file }, 'admin refused the token: read a new one from its file')
+    return true
+  }
+
+  async #send (method: 'GET' | 'PUT' | 'PATCH' | 'DELETE', path: string, payload: string | undefined): Promise<AdminReply> {
     let res: Dispatcher.ResponseData
     try {
       res = await request(new URL(path, this.#base), {
