@@ -7,6 +7,9 @@
  * (a Kubernetes secret update, an operator's new file) is picked up on the next request, and
  * a request refused with the old one is sent once more at once with the new one. Every later
  * refusal re-reads again, so the file may be replaced after the gateway already switched.
+ * The client certificate files likewise: re-read when the admin refuses the request or the
+ * TLS connection fails (a renewed certificate replaces one that expired), and a new
+ * connection pool is used when they changed.
  */
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
@@ -21,6 +24,8 @@ export interface AdminClientOptions {
   logger?: Logger
   /** Admin mTLS: PEM client certificate and key, and the CA that verifies the admin server. */
   tls?: { cert?: string, key?: string, ca?: string, servername?: string }
+  /** Where the PEMs of `tls` came from: re-read on a refusal or a failed connection. */
+  tlsFiles?: { cert?: string, key?: string, ca?: string }
   timeoutMs: number
 }
 
@@ -40,12 +45,15 @@ export class AdminUnavailable extends Error {
 export class AdminClient {
   readonly #base: URL
   readonly #headers: Record<string, string>
-  readonly #dispatcher: Dispatcher
+  #dispatcher: Dispatcher
   readonly #timeoutMs: number
   readonly #tokenFile: string | undefined
   readonly #log: Logger | undefined
   /** The last re-read error logged (a retry loop logs it once). */
   #tokenError = ''
+  #tls: AdminClientOptions['tls']
+  readonly #tlsFiles: AdminClientOptions['tlsFiles']
+  #tlsError = ''
 
   constructor (o: AdminClientOptions) {
     this.#base = new URL(o.url)
@@ -54,10 +62,15 @@ export class AdminClient {
     this.#timeoutMs = o.timeoutMs
     this.#tokenFile = o.tokenFile
     this.#log = o.logger
-    const connect = o.tls === undefined ? {} : {
-      cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, servername: o.tls.servername,
-    }
-    this.#dispatcher = new Agent({ connect, connections: 16, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs })
+    this.#tls = o.tls
+    this.#tlsFiles = o.tlsFiles
+    this.#dispatcher = this.#agent()
+  }
+
+  #agent (): Dispatcher {
+    const t = this.#tls
+    const connect = t === undefined ? {} : { cert: t.cert, key: t.key, ca: t.ca, servername: t.servername }
+    return new Agent({ connect, connections: 16, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs })
   }
 
   /** Reads the PEM files of `--cert/--key/--ca` (throws with the file name). */
@@ -72,9 +85,43 @@ export class AdminClient {
   async send (method: 'GET' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<AdminReply> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     const sentWith = this.#headers.authorization
-    const r = await this.#send(method, path, payload)
-    if ((r.status === 401 || r.status === 403) && this.#reloadToken(sentWith)) return this.#send(method, path, payload)
+    let r: AdminReply
+    try {
+      r = await this.#send(method, path, payload)
+    } catch (err) {
+      if (err instanceof AdminUnavailable && this.#reloadTls()) return this.#send(method, path, payload)
+      throw err
+    }
+    if (r.status === 401 || r.status === 403) {
+      const token = this.#reloadToken(sentWith)
+      if (this.#reloadTls() || token) return this.#send(method, path, payload)
+    }
     return r
+  }
+
+  /** Re-read the certificate files; true when they changed (new connections use them). */
+  #reloadTls (): boolean {
+    const files = this.#tlsFiles
+    const cur = this.#tls
+    if (files === undefined || cur === undefined) return false
+    let next: NonNullable<AdminClientOptions['tls']>
+    try {
+      next = { ...AdminClient.readTls(files), servername: cur.servername }
+    } catch (err) {
+      const msg = (err as Error).message
+      if (msg !== this.#tlsError) this.#log?.warn({ err: msg }, 'admin client certificate files cannot be re-read; keeping the old ones')
+      this.#tlsError = msg
+      return false
+    }
+    this.#tlsError = ''
+    if (next.cert === cur.cert && next.key === cur.key && next.ca === cur.ca) return false
+    const old = this.#dispatcher
+    this.#tls = next
+    this.#dispatcher = this.#agent()
+    // Requests still on the old pool finish there.
+    old.close().catch(() => {})
+    this.#log?.info(files, 'admin client certificate files changed: new connections use them')
+    return true
   }
 
   /**

@@ -3,7 +3,7 @@
  * and the bridges as compiled-CLI processes): an admin client certificate over TLS (admin
  * mTLS, `adminIdentities`), and a token file rotated while the bridge runs.
  */
-import { renameSync, writeFileSync } from 'node:fs'
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { makeCa, makeLeaf, tempDir } from '../_helpers/pki.js'
@@ -11,7 +11,7 @@ import { adminApi, spawnBridge, waitFor } from './_bridge.js'
 import { ADMIN_TOKEN, startBridgeGateway } from './_gateway.js'
 import { freePort, javaProviderNode, startZooKeeper, zkSession } from './_zk.js'
 
-test('admin mTLS: the bridge pushes with its client certificate over https; a certificate of another identity, or none, is refused and counted', async t => {
+test('admin mTLS: the bridge pushes with its client certificate over https; a certificate of another identity, or none, is refused and counted; a replaced certificate file is re-read', async t => {
   const pki = tempDir()
   t.teardown(pki.remove)
   const ca = await makeCa(pki.dir, 'ops')
@@ -49,7 +49,11 @@ test('admin mTLS: the bridge pushes with its client certificate over https; a ce
 
   // A certificate from the same CA whose identity is not in adminIdentities: 403, counted,
   // retried, and nothing of it reaches the gateway.
-  const spy = await spawnBridge(t, ['--connect', zk.connect, '--admin', https, '--cert', intruder.cert, '--key', intruder.key, '--ca', server.ca,
+  // Its files are copies, replaced below.
+  const spyCert = { cert: join(pki.dir, 'spy.crt'), key: join(pki.dir, 'spy.key') }
+  copyFileSync(intruder.cert, spyCert.cert)
+  copyFileSync(intruder.key, spyCert.key)
+  const spy = await spawnBridge(t, ['--connect', zk.connect, '--admin', https, '--cert', spyCert.cert, '--key', spyCert.key, '--ca', server.ca,
     '--service-prefix', 'com.isthmus.other.', '--retry-max-ms', '300'])
   await waitFor('the refused bridge counts its errors', async () => await spy.metric('isthmus_bridge_push_errors_total', { reason: 'unauthorized' }) >= 2)
   t.false((await spy.status()).ready, 'a refused bridge never reports itself in sync')
@@ -61,6 +65,15 @@ test('admin mTLS: the bridge pushes with its client certificate over https; a ce
   t.is((await api('GET', '/v1/discovery/apps/spy')).status, 404)
   t.deepEqual((await api('GET', '/v1/discovery/apps')).body.apps.map((a: { name: string }) => a.name), ['ledger'])
   t.is(await bridge.metric('isthmus_bridge_push_errors_total'), 0, 'the others\' refusals cost the good bridge nothing')
+
+  // The refused bridge's certificate files are replaced (as a renewal does) by a certificate
+  // of an allowed identity: the next retry re-reads them and its pushes are accepted.
+  for (const [from, to] of [[bridgeCert.key, spyCert.key], [bridgeCert.cert, spyCert.cert]]) {
+    copyFileSync(from, to + '.new')
+    renameSync(to + '.new', to)
+  }
+  await waitFor('the re-read certificate is accepted', async () => (await ports('spy'))?.length === 1)
+  t.true(spy.logs.some(l => l.msg === 'admin client certificate files changed: new connections use them'))
 })
 
 test('token file rotation: after the gateway switches tokens the bridge is refused, re-reads its file on each retry, and catches up without a restart', async t => {
