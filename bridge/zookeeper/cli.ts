@@ -22,8 +22,9 @@ ZooKeeper:
 
 Admin API:
   --admin <url>              the gateway's admin API, http(s)://host:port (required)
-  --token-file <file>        Bearer token file (or --token-env <VAR>)
+  --token-file <file>        Bearer token file, re-read when the admin refuses the token (or --token-env <VAR>)
   --cert <file> --key <file> admin client certificate (mTLS); --ca <file> verifies the admin server
+  --admin-servername <name>  check the admin server's certificate for this name (default: the --admin host)
   --admin-timeout-ms <n>     deadline of one admin request (default 10000)
 
 Services (at least one; an entity exports only what it means to):
@@ -54,7 +55,9 @@ export interface ZkBridgeOptions {
   sessionTimeoutMs: number
   admin: string
   token?: string
-  tls?: { cert?: string, key?: string, ca?: string }
+  /** The file `token` was read from (re-read when the admin refuses the token). */
+  tokenFile?: string
+  tls?: { cert?: string, key?: string, ca?: string, servername?: string }
   adminTimeoutMs: number
   services: string[]
   prefixes: string[]
@@ -88,7 +91,7 @@ export function parseZkOptions (argv: string[], env: NodeJS.ProcessEnv = process
         connect: { type: 'string' }, root: { type: 'string' }, layout: { type: 'string' },
         'session-timeout-ms': { type: 'string' },
         admin: { type: 'string' }, 'token-file': { type: 'string' }, 'token-env': { type: 'string' },
-        cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, 'admin-timeout-ms': { type: 'string' },
+        cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' }, 'admin-servername': { type: 'string' }, 'admin-timeout-ms': { type: 'string' },
         service: { type: 'string', multiple: true }, 'service-prefix': { type: 'string', multiple: true }, 'all-services': { type: 'boolean' },
         map: { type: 'string', multiple: true }, label: { type: 'string', multiple: true }, 'bridge-id': { type: 'string' },
         'coalesce-ms': { type: 'string' }, 'retry-max-ms': { type: 'string' }, 'verify-interval-ms': { type: 'string' },
@@ -134,7 +137,9 @@ export function parseZkOptions (argv: string[], env: NodeJS.ProcessEnv = process
   const key = str('key')
   const ca = str('ca')
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--cert and --key go together')
-  if ((cert !== undefined || ca !== undefined) && adminUrl.protocol !== 'https:') throw new UsageError('--cert/--key/--ca need an https:// --admin URL')
+  const servername = str('admin-servername')
+  if ((cert !== undefined || ca !== undefined || servername !== undefined) && adminUrl.protocol !== 'https:') throw new UsageError('--cert/--key/--ca/--admin-servername need an https:// --admin URL')
+  if (servername !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(servername)) throw new UsageError(`--admin-servername ${JSON.stringify(servername)}: not a DNS name`)
   if (token === undefined && cert === undefined && !isLoopback(adminUrl.hostname)) {
     throw new UsageError('--admin is not on loopback: give --token-file, --token-env or --cert/--key')
   }
@@ -164,7 +169,7 @@ export function parseZkOptions (argv: string[], env: NodeJS.ProcessEnv = process
   if (!LEVELS.has(logLevel)) throw new UsageError(`--log-level ${logLevel}: must be one of ${[...LEVELS].join(', ')}`)
   return {
     connect, root, layout, sessionTimeoutMs: int(str('session-timeout-ms'), '--session-timeout-ms', 30000, 1000, 600000),
-    admin, token, tls: cert === undefined && ca === undefined ? undefined : { cert, key, ca },
+    admin, token, tokenFile, tls: cert === undefined && ca === undefined && servername === undefined ? undefined : { cert, key, ca, servername },
     adminTimeoutMs: int(str('admin-timeout-ms'), '--admin-timeout-ms', 10000, 100, 600000),
     services, prefixes, allServices, params, labels, bridgeId,
     coalesceMs: int(str('coalesce-ms'), '--coalesce-ms', 100, 0, 60000),

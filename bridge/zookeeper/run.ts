@@ -24,8 +24,8 @@ export interface RunningZkBridge {
 
 export async function startZookeeperBridge (o: ZkBridgeOptions, logger?: Logger): Promise<RunningZkBridge> {
   const log = logger ?? pino({ level: o.logLevel, base: { component: 'bridge-zookeeper' } })
-  const tls = o.tls === undefined ? undefined : AdminClient.readTls(o.tls)
-  const client = new AdminClient({ url: o.admin, token: o.token, tls, timeoutMs: o.adminTimeoutMs })
+  const tls = o.tls === undefined ? undefined : { ...AdminClient.readTls(o.tls), servername: o.tls.servername }
+  const client = new AdminClient({ url: o.admin, token: o.token, tokenFile: o.tokenFile, tls, tlsFiles: o.tls, timeoutMs: o.adminTimeoutMs, logger: log })
   const metrics = new BridgeMetrics()
   const mapping: ProviderMapping = { params: o.params, labels: o.labels, ownerLabel: [OWNER_LABEL, o.bridgeId] }
   const pusher = new Pusher({ client, logger: log, metrics, ownerLabel: mapping.ownerLabel })

@@ -3,7 +3,9 @@
  * and its /metrics and /status endpoint. Stopped with SIGTERM in teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { ExecutionContext } from 'ava'
+import { Agent, request } from 'undici'
 import { CLI, ROOT } from '../_helpers/cli.js'
 
 export interface BridgeProc {
@@ -86,8 +88,26 @@ export async function waitFor (what: string, cond: () => boolean | Promise<boole
   }
 }
 
-/** A tiny admin API client for the tests' own reads. */
-export function adminApi (port: number, token: string): (method: string, path: string, body?: unknown) => Promise<{ status: number, body: any }> {
+/**
+ * A tiny admin API client for the tests' own reads; over TLS with `tls` (PEM files: the CA
+ * that verifies the admin, and a client certificate when the admin requires one).
+ */
+export function adminApi (port: number, token: string, tls?: { ca: string, cert?: string, key?: string }): (method: string, path: string, body?: unknown) => Promise<{ status: number, body: any }> {
+  if (tls !== undefined) {
+    const read = (f: string | undefined): string | undefined => f === undefined ? undefined : readFileSync(f, 'utf8')
+    const dispatcher = new Agent({ connect: { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key) } })
+    return async (method, path, body) => {
+      const r = await request(`https://127.0.0.1:${port}${path}`, {
+        method: method as 'GET',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher,
+        reset: true, // no keep-alive socket outlives the test
+      })
+      const text = await r.body.text()
+      return { status: r.statusCode, body: text === '' ? undefined : JSON.parse(text) }
+    }
+  }
   return async (method, path, body) => {
     const r = await fetch(`http://127.0.0.1:${port}${path}`, {
       method,

@@ -147,12 +147,12 @@ export class ZkSession {
  */
 export function javaProviderNode (o: {
   protocol?: string, host: string, port: number, iface: string, appName?: string, uniqueId?: string,
-  weight?: number, startTime?: number, warmupTime?: number, warmupWeight?: number, extra?: Record<string, string>
+  weight?: number, startTime?: number, warmupTime?: number, warmupWeight?: number, serialization?: string, extra?: Record<string, string>
 }): string {
   const params: Array<[string, string]> = [
     ['uniqueId', o.uniqueId ?? ''], ['interface', o.iface], ['timeout', '3000'], ['delay', '-1'], ['id', 'rpc-cfg-0'],
     ['dynamic', 'true'], ['weight', String(o.weight ?? 100)], ['accepts', '100000'], ['startTime', String(o.startTime ?? Date.now())],
-    ['appName', o.appName ?? ''], ['serialization', 'hessian2'], ['protocol', o.protocol ?? 'bolt'],
+    ['appName', o.appName ?? ''], ['serialization', o.serialization ?? 'hessian2'], ['protocol', o.protocol ?? 'bolt'],
     ['language', 'java'], ['pid', '4242'], ['rpcVer', '50802'],
   ]
   if (o.warmupTime !== undefined) params.push(['warmupTime', String(o.warmupTime)])

@@ -13,7 +13,7 @@ test('help: isthmus --help lists the bridge; bridge and bridge zookeeper have th
   t.regex(b.stdout, /zookeeper +SOFARPC providers/)
   const z = await runCli(['bridge', 'zookeeper', '--help'])
   t.is(z.code, 0)
-  for (const opt of ['--connect', '--admin', '--token-file', '--cert', '--service-prefix', '--all-services', '--map', '--label', '--layout', '--metrics-port']) t.true(z.stdout.includes(opt), opt)
+  for (const opt of ['--connect', '--admin', '--token-file', '--cert', '--admin-servername', '--service-prefix', '--all-services', '--map', '--label', '--layout', '--metrics-port']) t.true(z.stdout.includes(opt), opt)
 })
 
 const bad: Array<[string, string[], RegExp]> = [
@@ -29,6 +29,8 @@ const bad: Array<[string, string[], RegExp]> = [
   ['unset token env', [...BASE, '--token-env', 'ISTHMUS_NO_SUCH_VAR'], /--token-env ISTHMUS_NO_SUCH_VAR: the variable is not set/],
   ['cert without key', [...BASE, '--admin', 'https://127.0.0.1:1', '--cert', 'a.crt'], /--cert and --key go together/],
   ['client cert over http', [...BASE, '--cert', 'a.crt', '--key', 'a.key'], /need an https:\/\/ --admin URL/],
+  ['admin server name over http', [...BASE, '--admin-servername', 'gw.local'], /need an https:\/\/ --admin URL/],
+  ['bad admin server name', [...BASE, '--admin', 'https://127.0.0.1:1', '--admin-servername', 'a b'], /--admin-servername "a b": not a DNS name/],
   ['unknown --map field', [...BASE, '--map', 'color=red'], /--map color=red: unknown field "color"/],
   ['reserved label', [...BASE, '--label', 'service:x=y'], /reserved/],
   ['bad layout', [...BASE, '--layout', 'flat'], /--layout "flat": must be auto, java or node/],

@@ -222,6 +222,9 @@ spec:
       emptyDir:
         medium: Memory
         sizeLimit: 64Mi
+    {{- if and $v.bridge.zookeeper.enabled $v.bridge.admin.tls.secretName }}
+    {{- include "isthmus.bridgeVolumes" . | nindent 4 }}
+    {{- end }}
     {{- with $v.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
