@@ -83,7 +83,7 @@ test.serial('bodies over the cap and stress calls are not mirrored (counted); a 
   // Over the cap in one message, and in a stream of messages each under it.
   for (let i = 0; i < 5; i++) t.is((await unary(client, { message: 'big', payload: Buffer.alloc(8192, 1) })).reply.payload.length, 8192)
   const streamed = await new Promise<number>((resolve, reject) => {
-    const call = client.clientStream((err, res) => err !== null ? reject(err) : resolve(res!.index))
+    const call = client.clientStream(new grpc.Metadata(), {}, (err, res) => err !== null ? reject(err) : resolve(res.index))
     for (let i = 0; i < 8; i++) call.write({ message: 'part', payload: Buffer.alloc(1000, 2) })
     call.end()
   })
