@@ -153,8 +153,10 @@ test.serial('a hung, resetting or slow target changes neither the results nor th
   t.deepEqual(bad, [], 'every main call answered by the primary, intact')
   const p99 = { plain: percentile(lat.plain, 0.99), mirrored: percentile(lat.mirrored, 0.99) }
   t.log(`p99 plain ${p99.plain.toFixed(1)} ms, with the bad mirrors ${p99.mirrored.toFixed(1)} ms (p50 ${percentile(lat.plain, 0.5).toFixed(1)} / ${percentile(lat.mirrored, 0.5).toFixed(1)})`)
-  // Tolerant: the machine is shared; a mirror that held the main call would add its 800 ms timeout or 1.5 s delay.
-  t.true(p99.mirrored <= Math.max(3 * p99.plain, p99.plain + 50), `p99 ${p99.mirrored} vs ${p99.plain}`)
+  // Tolerant bounds (the machine is shared, tails are noisy); a mirror that held main calls
+  // would add its timeout or the target's delay to half of them, which the median shows.
+  t.true(p99.mirrored <= 2 * p99.plain + 50, `p99 ${p99.mirrored} vs ${p99.plain}`)
+  t.true(percentile(lat.mirrored, 0.5) <= 1.5 * percentile(lat.plain, 0.5) + 20, 'p50')
   // The bad targets were really tried, and each failure was counted where it belongs.
   const counts = await waitFor(async () => {
     const c = { hung: await mirrorCounts(admin, 'hung'), reset: await mirrorCounts(admin, 'reset'), slow: await mirrorCounts(admin, 'slow') }
