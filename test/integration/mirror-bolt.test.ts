@@ -14,6 +14,7 @@ import { decodeHeaderMap } from '../../gateway/protocol/bolt/header-view.js'
 import { mirrorCounts, percentile, runCalls, startHungTarget, startResetTarget } from '../_helpers/mirror.js'
 import { waitFor } from '../_helpers/hostile-util.js'
 import { httpJson } from '../_helpers/http.js'
+import { RawBoltClient, requestFrame, type BoltVersion } from '../_helpers/bolt-frames.js'
 
 process.setMaxListeners(64)
 const TOKEN = 'test-token'
@@ -172,4 +173,32 @@ test.serial('comparison: an equal response is a match, a different one a mismatc
     t.is(m.mirror.bytes, m.primary.bytes + 1)
   }
   t.false(JSON.stringify(r.body).includes('secret-body-marker'))
+})
+
+test.serial('raw v1, v2 and v2-with-CRC frames: each copy is re-framed (own id, marker key, timeout, valid CRC), the content byte for byte', async (t) => {
+  const primary = await raw(t)
+  const target = await raw(t)
+  const { port } = await gateway(t, [cluster('primary', primary.port), cluster('b-raw', target.port)], [ALL],
+    { timeoutMs: 1234, routes: [{ route: 'all', targets: [{ cluster: 'b-raw', fraction: 1 }] }] })
+  const client = new RawBoltClient(port)
+  t.teardown(() => client.socket.destroy())
+  await client.ready()
+  const versions: BoltVersion[] = ['v1', 'v2', 'v2crc']
+  for (const version of versions) client.write(requestFrame({ id: 7, version, args: [`body-${version}`] }))
+  await client.until(() => client.frames.length === 3)
+  t.true(client.frames.every(f => f.requestId === 7))
+  await waitFor(() => target.requests.length === 3 && primary.requests.length === 3, 'both sides got the three requests')
+  const ids = new Set(target.requests.map(f => f.requestId))
+  t.is(ids.size, 3)
+  for (const version of versions) {
+    const copy = target.requests.find(f => f.content().includes(`body-${version}`))!
+    const orig = primary.requests.find(f => f.content().includes(`body-${version}`))!
+    t.truthy(copy, version)
+    t.is(copy.proto, orig.proto)
+    t.is(copy.hasCrc, version === 'v2crc') // and the target's decoder checked it
+    t.is(copy.timeout, 1234)
+    t.true(copy.content().equals(orig.content()))
+    t.is(decodeHeaderMap(copy.buf, copy.headerStart, copy.contentStart).get(MARK), 'test')
+    t.is(decodeHeaderMap(orig.buf, orig.headerStart, orig.contentStart).get(MARK), undefined)
+  }
 })
