@@ -223,8 +223,16 @@ function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, 
 function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): void {
   const call = this[kCall]
   const up = call.up
-  if (call.taps !== null && up !== null) tapRequestEnd(call)
+  // Node ends the readable side of a stream the client reset too, before it marks the reset:
+  // taps hear of the end one turn later, once a reset would show.
+  if (call.taps !== null && up !== null) setImmediate(tapEndIfComplete, call, this)
   if (up !== null && !up.writableEnded) up.end()
+}
+
+function tapEndIfComplete (call: TripleCall, src: ServerHttp2Stream | IncomingMessage): void {
+  if (call.taps === null) return
+  if ('rstCode' in src ? src.aborted || src.rstCode !== NGHTTP2_NO_ERROR : !src.complete) return
+  tapRequestEnd(call)
 }
 
 function onUpEnd (this: Tagged<ClientHttp2Stream>): void {

@@ -12,6 +12,7 @@ import { echoClient, startEchoServer, unary, type EchoServer } from '../_peers/g
 import { mirrorCounts, percentile, runCalls, startHungTarget, startResetTarget } from '../_helpers/mirror.js'
 import { waitFor } from '../_helpers/hostile-util.js'
 import { httpJson } from '../_helpers/http.js'
+import { PREFACE, data, grpcRequest, headers, rawConnect, rstStream, settings, settingsAck } from '../_peers/h2-frames.js'
 
 process.setMaxListeners(64)
 const TOKEN = 'test-token'
@@ -211,4 +212,24 @@ test.serial('comparison: an equal response is a match, a different one a mismatc
     t.not(m.primary.digest, m.mirror.digest)
   }
   t.false(JSON.stringify(r.body).includes('secret-body-marker'), 'no body bytes in the samples')
+})
+
+test.serial('a primary whose client resets mid-body cuts its copy: counted aborted, the target sees a reset', async (t) => {
+  const primary = await echo(t)
+  const shadow = await echo(t, 'shadow')
+  const { gw, admin } = await gateway(t, [cluster('primary', primary.port), cluster('cut', shadow.port)], [ALL],
+    { routes: [{ route: 'all', targets: [{ cluster: 'cut', fraction: 1 }] }] })
+  // Raw frames: RST_STREAM(CANCEL) with no END_STREAM before it (node's and grpc-js's clients end
+  // the stream first).
+  const conn = await rawConnect(gw.addresses.triple!.port)
+  t.teardown(() => conn.socket.destroy())
+  conn.socket.write(Buffer.concat([PREFACE, settings(), settingsAck(), headers(1, grpcRequest('/isthmus.test.Echo/ClientStream'))]))
+  const msg = Buffer.from([0x0a, 0x04, 0x70, 0x61, 0x72, 0x74]) // EchoRequest{message: "part"}
+  const frame = Buffer.alloc(5 + msg.length); frame.writeUInt32BE(msg.length, 1); msg.copy(frame, 5)
+  conn.socket.write(data(1, frame))
+  await waitFor(() => primary.calls === 1 && shadow.calls === 1, 'both sides saw the stream start')
+  conn.socket.write(rstStream(1))
+  const c = await waitFor(async () => { const c = await mirrorCounts(admin, 'cut'); return c.ended === 1 ? c : null }, 'the copy ended')
+  t.is(c.aborted, 1)
+  await waitFor(() => shadow.cancelled.includes('clientStream'), 'the target saw the copy reset')
 })
