@@ -103,12 +103,12 @@ test.serial('a hung, resetting or slow target changes neither the results nor th
   const silent = await startHungTarget() // accepts, never reads
   t.teardown(() => silent.close())
   const slow = await raw(t)
-  slow.answerDelayMs = 200 // answers, late (within the copies' 300 ms timeout)
+  slow.answerDelayMs = 200 // answers, late (within the copies' 1 s timeout)
   const route = (name: string) => ({ name, match: { protocol: 'bolt', headers: [{ name: 'x-mode', exact: name }] }, cluster: 'primary' })
   const { port, admin } = await gateway(t,
     [cluster('primary', primary.port), cluster('b-hung', hung.port), cluster('b-reset', reset.port), cluster('b-silent', silent.port), cluster('b-slow', slow.port)],
     [route('plain'), route('mirrored')],
-    { timeoutMs: 300, maxInflight: 64, routes: [{ route: 'mirrored', targets: ['b-hung', 'b-reset', 'b-silent', 'b-slow'].map(cluster => ({ cluster, fraction: 1 })) }] })
+    { timeoutMs: 1000, maxInflight: 64, routes: [{ route: 'mirrored', targets: ['b-hung', 'b-reset', 'b-silent', 'b-slow'].map(cluster => ({ cluster, fraction: 1 })) }] })
   const call = await zoneCaller(t, port)
   await runCalls(40, 8, async (i) => await call({ 'x-mode': i % 2 === 0 ? 'plain' : 'mirrored' }, 'warm'))
   const lat: Record<string, number[]> = { plain: [], mirrored: [] }
