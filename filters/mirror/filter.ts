@@ -31,15 +31,18 @@ export class MirrorFilter implements Filter {
   #mirror (call: Call, rm: RouteMirror): void {
     const cfg = this.#cfg
     let mc: MirrorCall | null = null
+    let untappable = false
     for (let i = 0; i < rm.targets.length; i++) {
       const t = rm.targets[i]
       if (t.fraction <= 0 || (t.fraction < 1 && Math.random() >= t.fraction)) continue
       if (call.stress && !rm.stress) { t.stress.n++; continue }
       if (bodySize(call) > cfg.maxBodyBytes) { t.dropped.cap.n++; continue }
       if (inflight.n >= cfg.maxInflight) { t.dropped.inflight.n++; continue }
+      if (untappable) { t.dropped.unavailable.n++; continue }
       if (mc === null) {
         mc = new MirrorCall(cfg, rm, call)
-        if (!call.tap(mc)) { t.dropped.unavailable.n++; return }
+        // A Triple call to an HTTP/1.1 cluster: its body cannot be copied.
+        if (!call.tap(mc)) { untappable = true; t.dropped.unavailable.n++; continue }
       }
       const copy = new MirrorCopy(mc, t)
       const spec: SideSpec = { cluster: t.cluster, header: cfg.header, headerValue: cfg.headerValue, maxBufferedBytes: cfg.maxBufferedBytes, timeoutMs: cfg.timeoutMs, listener: copy }
