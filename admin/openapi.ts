@@ -57,6 +57,15 @@ const components: Schema = {
       },
     },
     WriteResult: writeResult,
+    MirrorResponse: {
+      type: 'object', additionalProperties: false, required: ['status', 'grpcStatus', 'bytes', 'digest'],
+      properties: {
+        status: { type: 'integer', description: 'Triple: HTTP status; Bolt: response status' },
+        grpcStatus: { type: 'integer', description: '-1 when not a gRPC call' },
+        bytes: { type: 'integer', description: 'response body bytes' },
+        digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+      },
+    },
     Config: plain(gatewaySchema),
     Cluster: plain(clusterSchema),
     Host: plain(hostSchema),
@@ -238,6 +247,30 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     body: withRevision(policiesSchema),
     bodyExample: { revision: 1, default: 'deny-foreign', rules: [{ name: 'acme-greets', action: 'allow', from: { entity: 'acme' }, to: { service: 'isthmus.example.*' } }] },
     response: ref('WriteResult'), responseExample: { ...written, key: 'policies' }, errors: WRITE_ERRORS,
+  },
+  'GET /v1/mirror/mismatches': {
+    summary: 'The mirror filter\'s sample of response mismatches, newest first: metadata and SHA-256 digests, never bodies',
+    response: {
+      type: 'object', additionalProperties: false, required: ['total', 'kept', 'capacity', 'mismatches'],
+      properties: {
+        total: { type: 'integer', description: 'mismatches since the process started' },
+        kept: { type: 'integer' },
+        capacity: { type: 'integer', description: 'the mirror filter\'s `samples`' },
+        mismatches: {
+          type: 'array',
+          items: {
+            type: 'object', additionalProperties: false, required: ['time', 'route', 'target', 'protocol', 'service', 'method', 'differ', 'primary', 'mirror'],
+            properties: {
+              time: { type: 'string' }, route: { type: 'string' }, target: { type: 'string' }, protocol: { enum: ['triple', 'bolt'] },
+              service: { type: 'string' }, method: { type: 'string' },
+              differ: { type: 'array', items: { enum: ['status', 'grpc-status', 'size', 'digest'] } },
+              primary: ref('MirrorResponse'), mirror: ref('MirrorResponse'),
+            },
+          },
+        },
+      },
+    },
+    responseExample: { total: 0, kept: 0, capacity: 0, mismatches: [] },
   },
   'GET /v1/filters': {
     summary: 'The filter chain',

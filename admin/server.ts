@@ -20,6 +20,7 @@ import { checkMediaType, publicError, readJsonBody, sendError, sendJson } from '
 import { openApiDocument, packageVersion } from './openapi.js'
 import { AdminRouter, type AdminRequest } from './router.js'
 import { mountResourceRoutes } from './routes/resources.js'
+import { readView } from '../gateway/chain/filter-views.js'
 import type { AdminStore } from './store.js'
 
 export interface ListenerInfo { host: string, port: number, tls: boolean }
@@ -51,6 +52,7 @@ export interface AdminServer {
   close (): Promise<void>
 }
 
+const EMPTY_MISMATCHES = Object.freeze({ total: 0, kept: 0, capacity: 0, mismatches: [] })
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const CLOSE_GRACE_MS = 2000
 const DEFAULT_LIMITS: AdminLimits = Object.freeze({ headersTimeoutMs: 10000, requestTimeoutMs: 60000, maxConnections: 256 })
@@ -92,6 +94,8 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
 
   const router = new AdminRouter()
   router.add('GET', '/v1/listeners', () => ({ status: 200, body: { listeners: deps.listeners() } }))
+  // Published by the mirror filter (filters/mirror/samples.ts); empty when it never ran.
+  router.add('GET', '/v1/mirror/mismatches', () => ({ status: 200, body: readView('mirror/mismatches') ?? EMPTY_MISMATCHES }))
   router.add('POST', '/v1/drain', async () => {
     await deps.drain()
     return { status: 200, body: { drained: true } }

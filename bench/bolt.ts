@@ -6,6 +6,7 @@
  * stress + rate-limit with a non-binding rule), haproxy `mode tcp` when installed, Isthmus
  * with the audit filter writing files (audit file) and files + BullMQ in a redis-server the
  * bench starts (audit queue; nothing consumes it during the run). BENCH_AUDIT=0 skips them.
+ * Isthmus with the mirror filter copying 10% of calls to a second cluster (same upstream).
  * Shapes: 4 connections x 32 pipelined, 64 connections x 1. Each proxy runs in its own
  * child process; its CPU time comes from /proc/<pid>/stat. Writes bench/results/bolt-<date>.json.
  */
@@ -76,6 +77,7 @@ async function main (): Promise<void> {
   const empty = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'empty'])
   const example = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'example'])
   const governance = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'governance'])
+  const mirror = await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'mirror'])
   const hap = await startHaproxy(up.port)
   const withAudit = process.env.BENCH_AUDIT !== '0'
   const auditFile = withAudit ? await startNode('isthmus-bolt-proxy.ts', [String(up.port), 'audit-file']) : null
@@ -93,6 +95,7 @@ async function main (): Promise<void> {
     { name: 'isthmus empty chain', port: empty.port, pid: empty.child.pid! },
     { name: 'isthmus example chain', port: example.port, pid: example.child.pid! },
     { name: 'isthmus governance chain', port: governance.port, pid: governance.child.pid! },
+    { name: 'isthmus mirror 10%', port: mirror.port, pid: mirror.child.pid! },
   ]
   if (hap !== null) targets.push({ name: 'haproxy mode tcp', port: hap.port, pid: hap.child.pid! })
   if (auditFile !== null) targets.push({ name: 'isthmus audit file', port: auditFile.port, pid: auditFile.child.pid! })
@@ -158,7 +161,7 @@ async function main (): Promise<void> {
       const a = samples.get(`${shape.name}|${name}`) ?? []; const b = samples.get(`${shape.name}|isthmus empty chain`) ?? []
       return median(a.map((x, i) => { const y = b[i] === undefined ? null : f(b[i]); const v = f(x); return v === null || y === null || y === 0 ? NaN : v / y }).filter(x => !Number.isNaN(x)))
     }
-    for (const name of ['isthmus audit file', 'isthmus audit queue']) {
+    for (const name of ['isthmus mirror 10%', 'isthmus audit file', 'isthmus audit queue']) {
       if (!samples.has(`${shape.name}|${name}`)) continue
       const all = ratio(name, s => s.cpuUsPerReq)
       console.log(`${shape.name}: ${name} CPU/request vs empty chain (target <= 1.10): ${all.toFixed(2)}x all threads, ${ratio(name, s => s.mainUsPerReq).toFixed(2)}x main thread: ${all <= 1.1 ? 'met' : 'MISSED'}`)

@@ -1,6 +1,6 @@
 /**
  * Isthmus Bolt listener alone, for the bench. Usage: isthmus-bolt-proxy.ts <upstreamPort>
- * <empty|example|governance|audit-file|audit-queue> [auditDir] [redisPort]. Prints its port.
+ * <empty|example|governance|mirror|audit-file|audit-queue> [auditDir] [redisPort]. Prints its port.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -26,14 +26,20 @@ const audit = chain.startsWith('audit-')
 const options = validateOptions({
   entity: 'bench', trustDomain: 'bench.local',
   listeners: { bolt: { host: '127.0.0.1', port: 0 }, admin: {} },
-  clusters: [{ name: 'up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }], upstream: { maxConnections: 4, maxConcurrentStreams: 64 } }],
+  clusters: [
+    { name: 'up', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }], upstream: { maxConnections: 4, maxConcurrentStreams: 64 } },
+    // The mirror target: the same upstream process through its own cluster.
+    ...(chain === 'mirror' ? [{ name: 'up-mirror', protocol: 'bolt', hosts: [{ address: '127.0.0.1', port: upstreamPort }] }] : []),
+  ],
   routes: [{ name: 'all', match: { protocol: 'bolt', service: { prefix: '' } }, cluster: 'up', timeoutMs: 5000 }],
   filters: chain === 'example'
     ? [
         { name: 'headers', config: { request: { set: { 'x-isthmus-entity': 'bench' } } } },
         { name: 'deny', config: { rules: [{ name: 'never', service: 'com.example.Forbidden' }] } },
       ]
-    : [],
+    : chain === 'mirror'
+      ? [{ name: 'mirror', config: { routes: [{ route: 'all', targets: [{ cluster: 'up-mirror', fraction: 0.1 }] }] } }]
+      : [],
   ...(chain === 'governance' ? governanceFilters('com.example.EchoService', false) : {}),
   ...(audit ? { audit: { enabled: true, dir: auditDir, queue: chain === 'audit-queue' } } : {}),
   ...(chain === 'audit-queue' ? { redis: { url: `redis://127.0.0.1:${redisPort}`, keyPrefix: 'bench-bolt:' } } : {}),

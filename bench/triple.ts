@@ -3,7 +3,8 @@
  * target in turn (A B C ... A B C ..., the order rotated each round), medians over rounds
  * (PERF.md). Targets: direct to the upstream, the bare node:http2 pass-through (bench/
  * bare-passthrough.ts), Isthmus with an empty chain, Isthmus with the example chain, and nginx
- * grpc_pass when installed, Isthmus with the governance chain (ldc + stress + rate-limit
+ * grpc_pass when installed, Isthmus with the mirror filter copying 10% of calls to a second cluster
+ * (isthmus-mirror; same upstream process), Isthmus with the governance chain (ldc + stress + rate-limit
  * with a non-binding limit; README "Benchmarks"), Isthmus empty chain + the audit filter writing
  * its trail to files (isthmus-audit-file) and also enqueuing it to BullMQ in a redis-server the
  * bench starts (isthmus-audit-queue; nothing consumes the queue during the run:
@@ -92,7 +93,7 @@ function nodeChild (name: string, args: string[], nodeFlags: string[] = []): Chi
   return c
 }
 
-type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive' | 'trace'
+type Chain = 'empty' | 'example' | 'governance' | 'governance-adaptive' | 'trace' | 'mirror'
 type AuditMode = { mode: 'off' } | { mode: 'file' } | { mode: 'queue', redisPort: number }
 
 function isthmusConfig (port: number, upstreamPort: number, chain: Chain, audit: AuditMode = { mode: 'off' }): string {
@@ -110,9 +111,13 @@ function isthmusConfig (port: number, upstreamPort: number, chain: Chain, audit:
       triple: { host: '127.0.0.1', port },
       admin: { host: '127.0.0.1', port: 0, token: 'bench-admin-token' },
     },
-    clusters: [{ name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }] }],
+    clusters: [
+      { name: 'greeter', protocol: 'triple', lb: cluster.lb, hosts: [{ address: '127.0.0.1', port: upstreamPort, zone: 'RZ00' }] },
+      // The mirror target: the same upstream process through its own cluster (its own sessions).
+      ...(chain === 'mirror' ? [{ name: 'greeter-mirror', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: upstreamPort }] }] : []),
+    ],
     routes: [{ name: 'greeter', match: route.match, cluster: 'greeter', timeoutMs: route.timeoutMs }],
-    filters: chain === 'example' ? example.filters : chain === 'trace' ? [{ name: 'trace' }] : [],
+    filters: chain === 'example' ? example.filters : chain === 'trace' ? [{ name: 'trace' }] : chain === 'mirror' ? [{ name: 'mirror', config: { routes: [{ route: 'greeter', targets: [{ cluster: 'greeter-mirror', fraction: 0.1 }] }] } }] : [],
     ...(governance ? governanceFilters('isthmus.example.Greeter', chain === 'governance-adaptive') : {}),
     // Access log off: the bench measures the data plane, not stdout.
     log: { level: 'warn', access: 'off' },
@@ -158,6 +163,8 @@ async function setup (): Promise<{ upstream: Child, upstreamPort: number, target
   }
   await add('isthmus-chain', 'Isthmus, example chain (headers + deny), one route',
     (p) => nodeChild('isthmus-chain', isthmusArgs(isthmusConfig(p, upstreamPort, 'example'))), [])
+  await add('isthmus-mirror', 'Isthmus, no filters but mirror: 10% of calls copied to a second cluster (same upstream process)',
+    (p) => nodeChild('isthmus-mirror', isthmusArgs(isthmusConfig(p, upstreamPort, 'mirror'))))
   await add('isthmus-governance', 'Isthmus, governance chain (ldc + stress + rate-limit, non-binding rule), one route',
     (p) => nodeChild('isthmus-governance', isthmusArgs(isthmusConfig(p, upstreamPort, 'governance'))))
   if (opt.adaptive) {
@@ -364,6 +371,12 @@ async function main (): Promise<void> {
     const all = perRound(name, 'isthmus-empty', x => x.proxyCpuUsPerReq)
     const main = perRound(name, 'isthmus-empty', x => x.proxyMainCpuUsPerReq)
     verdicts.push(`${name} CPU/request vs isthmus-empty (target <= 1.10): ${fmt(all, 2)}x all threads, ${fmt(main, 2)}x main thread (medians of per-round ratios; ${fmt(row.proxyCpuUsPerReq, 1)} vs ${fmt(empty.proxyCpuUsPerReq, 1)} µs/req): ${all <= 1.1 ? 'met' : 'MISSED'}`)
+  }
+  const mirrorRow = rows.find(r => r.target === 'isthmus-mirror')
+  if (mirrorRow !== undefined && empty !== undefined) {
+    const all = perRound('isthmus-mirror', 'isthmus-empty', x => x.proxyCpuUsPerReq)
+    // 10% of calls make a second upstream call: the copy's own forwarding is part of the cost.
+    verdicts.push(`isthmus-mirror (10%) CPU/request vs isthmus-empty: ${fmt(all, 2)}x (median of per-round ratios; ${fmt(mirrorRow.proxyCpuUsPerReq, 1)} vs ${fmt(empty.proxyCpuUsPerReq, 1)} µs/req)`)
   }
   if (chainRow !== undefined && ng !== undefined) verdicts.push(`Isthmus example chain throughput = ${fmt(perRound('isthmus-chain', 'nginx', x => x.reqPerSec), 2)}x nginx grpc_pass in the same run (goal: 1.00)`)
   for (const v of verdicts) process.stdout.write(v + '\n')

@@ -34,6 +34,7 @@ async function compileBuiltins (): Promise<void> {
         { name: 'deny', config: { rules: [{ name: 'r', method: { prefix: 'Internal' } }] } },
         { name: 'auth', config: { jwks: { file: './jwks.json' }, issuer: 'i', audience: 'a', algorithms: ['ES256'] } },
         { name: 'policy' },
+        { name: 'mirror', config: { routes: [{ route: 'r', targets: [{ cluster: 'c', fraction: 0.1 }] }] } },
       ],
       policies: { default: 'deny-foreign', rules: [] },
     })

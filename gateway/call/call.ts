@@ -7,6 +7,7 @@ import { Phase, type PhaseId } from './phase.js'
 import type { RouteConfig } from '../router/route.js'
 import type { Cluster } from '../cluster/cluster.js'
 import type { Host } from '../cluster/host.js'
+import type { BodyTap, SideRefusal, SideRequest, SideSpec } from './side.js'
 
 export type Protocol = 'triple' | 'bolt'
 
@@ -65,6 +66,8 @@ export class Call {
   decisions: Decision[] | null
   /** Free-form data for user filters, allocated on first use. */
   attrs: Map<string, unknown> | null
+  /** Body taps (`tap()`), null when none: the data path tests only that. */
+  taps: BodyTap[] | null
 
   // Outcome.
   /** Error code when the gateway (not the upstream) ended the call. */
@@ -107,6 +110,7 @@ export class Call {
     this.subset = null
     this.decisions = null
     this.attrs = null
+    this.taps = null
     this.code = null
     this.status = -1
     this.message = ''
@@ -137,6 +141,29 @@ export class Call {
 
   /** The cluster named so in this call's snapshot; the protocol drivers' calls know it. */
   protected clusterNamed (_name: string): Cluster | null { return null }
+
+  /**
+   * Observe this call's body bytes from now on (see call/side.ts). Attach before the call is
+   * forwarded (a request hook). False, attaching nothing, when this call's path cannot be
+   * observed (a Triple call to an HTTP/1.1 cluster).
+   */
+  tap (t: BodyTap): boolean {
+    if (!this.canTap()) return false
+    if (this.taps === null) this.taps = [t]
+    else this.taps.push(t)
+    return true
+  }
+
+  /**
+   * Open a detached copy of this call to the cluster `spec.cluster` of its snapshot (see
+   * call/side.ts): Triple copies stream the body as the filter writes it (with a tap); Bolt
+   * copies are the whole request, re-framed with their own request id, sent now. Open it
+   * from a request hook, before the call is forwarded. A refusal is returned as a string.
+   */
+  openSide (_spec: SideSpec): SideRequest | SideRefusal { return 'protocol' }
+
+  /** Whether `tap` can attach; the protocol drivers' calls say. */
+  protected canTap (): boolean { return false }
 
   decide (decision: Decision): void {
     if (this.decisions === null) this.decisions = [decision]

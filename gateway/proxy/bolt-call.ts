@@ -12,6 +12,9 @@ import { localReplyFrame } from '../protocol/bolt/mapping.js'
 import { UpstreamFailure, type BoltConnection, type BoltExchange } from '../upstream/bolt-connection.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { ProxiedCall } from './proxied-call.js'
+import { openBoltSide } from './bolt-side.js'
+import { tapRequestData, tapRequestEnd, tapResponseData } from './taps.js'
+import type { SideRefusal, SideRequest, SideSpec } from '../call/side.js'
 
 /** The downstream side of a Bolt call: where its response goes. */
 export interface BoltDownstream {
@@ -93,6 +96,10 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     if (frame.timeout > 0) this.deadline = this.startedAt + frame.timeout
   }
 
+  protected override canTap (): boolean { return true }
+
+  override openSide (spec: SideSpec): SideRequest | SideRefusal { return openBoltSide(this, spec) }
+
   protected forward (): void {
     try {
       this.#forward()
@@ -130,6 +137,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     }
     this.upstream = conn
     this.upstreamId = id
+    if (this.taps !== null) { tapRequestData(this, f.content()); tapRequestEnd(this) }
     if (f.isOneway) {
       if (!conn.send(null, id, buf, Infinity)) this.downstream.waitUpstream(conn)
       this.finish(BoltStatus.SUCCESS)
@@ -157,6 +165,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     host.recordSuccess()
     try {
       this.response = frame
+      if (this.taps !== null) tapResponseData(this, frame.content())
       this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
       this.respond()
     } catch (err) {

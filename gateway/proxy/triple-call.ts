@@ -16,6 +16,8 @@ import type { ForwardBatch } from './forward-batch.js'
 import { ProxiedCall } from './proxied-call.js'
 import { internalError, logInternal } from './triple-boundary.js'
 import { continueH2Response, forwardH2 } from './triple-h2.js'
+import { openTripleSide } from './triple-side.js'
+import type { SideRefusal, SideRequest, SideSpec } from '../call/side.js'
 import { abandonHttp1, continueHttp1Response, forwardHttp1, type Http1Upstream } from './triple-http1.js'
 import { BAD_PATH, DEADLINE_BEFORE_SEND, protocolMismatch, unaryErrorBody, upstreamOverloaded, upstreamTimeout } from './triple-replies.js'
 
@@ -125,6 +127,11 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
     if (this.phase !== Phase.End) this.deps.deadlines.add(this)
     return true
   }
+
+  /** Taps see the bytes of calls to HTTP/2 clusters (the HTTP/1.1 paths pipe them through a library). */
+  protected override canTap (): boolean { return this.cluster !== null && this.cluster.protocol === 'triple' }
+
+  override openSide (spec: SideSpec): SideRequest | SideRefusal { return openTripleSide(this, spec) }
 
   protected forward (): void {
     if (this.session !== null && this.session.deferForward) { this.deps.batch.push(this); return }

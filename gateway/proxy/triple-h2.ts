@@ -16,6 +16,7 @@ import { internalError, logInternal } from './triple-boundary.js'
 import type { TripleCall } from './triple-call.js'
 import { DEADLINE_BEFORE_SEND, INTERNAL, statusOf, upstreamConnect, upstreamReset } from './triple-replies.js'
 import { kCall, type Tagged } from './triple-tag.js'
+import { tapRequestData, tapRequestEnd, tapResponseData } from './taps.js'
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
 const NGHTTP2_FLAG_END_STREAM = 1
@@ -60,6 +61,8 @@ export function forwardH2 (call: TripleCall): void {
     const src = (call.down ?? call.req1)!
     src.on('data', onDownData)
     src.on('end', onDownEnd)
+  } else if (call.taps !== null) {
+    tapRequestEnd(call)
   }
 }
 
@@ -177,6 +180,7 @@ function onUpData (this: Tagged<ClientHttp2Stream>, chunk: Buffer): void {
   const call = this[kCall]
   if (call.up !== this) return
   call.bytesOut += chunk.length
+  if (call.taps !== null) tapResponseData(call, chunk)
   const dst = call.down ?? call.res1!
   if (dst.write(chunk)) return
   // Hold this stream only (the upstream session's connection window is large enough that
@@ -207,6 +211,7 @@ function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, 
   const up = call.up
   if (up === null) return
   call.bytesIn += chunk.length
+  if (call.taps !== null) tapRequestData(call, chunk)
   if (up.write(chunk)) return
   this.pause()
   if ((call.drainWatch & DRAIN_UP) === 0) {
@@ -216,8 +221,18 @@ function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, 
 }
 
 function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): void {
-  const up = this[kCall].up
+  const call = this[kCall]
+  const up = call.up
+  // Node ends the readable side of a stream the client reset too, before it marks the reset:
+  // taps hear of the end one turn later, once a reset would show.
+  if (call.taps !== null && up !== null) setImmediate(tapEndIfComplete, call, this)
   if (up !== null && !up.writableEnded) up.end()
+}
+
+function tapEndIfComplete (call: TripleCall, src: ServerHttp2Stream | IncomingMessage): void {
+  if (call.taps === null) return
+  if ('rstCode' in src ? src.aborted || src.rstCode !== NGHTTP2_NO_ERROR : !src.complete) return
+  tapRequestEnd(call)
 }
 
 function onUpEnd (this: Tagged<ClientHttp2Stream>): void {

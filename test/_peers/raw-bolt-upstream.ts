@@ -25,6 +25,8 @@ export interface RawUpstream {
   received: number
   /** Keep a copy of every request in `requests` (off for bulk tests). */
   record: boolean
+  /** Answer each request this many ms late (0: at once): a slow upstream. */
+  answerDelayMs: number
   /** New connections start paused (not read) until `resumeReading()`: a slow reader. */
   startPaused: boolean
   resumeReading (): void
@@ -35,7 +37,7 @@ export async function startRawUpstream (): Promise<RawUpstream> {
   const sockets = new Set<Socket>()
   const up: RawUpstream = {
     port: 0, server: createServer(), requests: [], heartbeats: [], sockets,
-    answerHeartbeats: true, answerRequests: true, responseValue: 'pong', received: 0, record: true, startPaused: false,
+    answerHeartbeats: true, answerRequests: true, answerDelayMs: 0, responseValue: 'pong', received: 0, record: true, startPaused: false,
     resumeReading: () => { up.startPaused = false; for (const s of sockets) s.resume() },
     close: async () => {
       for (const s of sockets) s.destroy()
@@ -58,7 +60,9 @@ export async function startRawUpstream (): Promise<RawUpstream> {
         if (up.record) up.requests.push(copy(f))
         if (f.type === 2 || !up.answerRequests) return
         const v: BoltVersion = f.proto === 1 ? 'v1' : f.hasCrc ? 'v2crc' : 'v2'
-        s.write(responseFrame(f.requestId, up.responseValue, v))
+        const res = responseFrame(f.requestId, up.responseValue, v)
+        if (up.answerDelayMs > 0) setTimeout(() => { if (!s.destroyed) s.write(res) }, up.answerDelayMs).unref()
+        else s.write(res)
       },
       onBoltCodecError () { s.destroy() },
     })

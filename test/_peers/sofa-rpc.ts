@@ -129,10 +129,10 @@ export async function sofaConsumer (client: SofaClient, port: number, service = 
   return c
 }
 
-/** An RpcServer exporting `interfaceName` (no version) with the given methods. */
-export async function startSofaServerFor (interfaceName: string, impl: Record<string, (...a: unknown[]) => unknown>): Promise<SofaPeer> {
+/** An RpcServer exporting `interfaceName` (no version unless given) with the given methods. */
+export async function startSofaServerFor (interfaceName: string, impl: Record<string, (...a: unknown[]) => unknown>, version?: string): Promise<SofaPeer> {
   const server = new sofa.server.RpcServer({ logger: quiet, port: 0, classCacheClass: SharedClassCache })
-  server.addService({ interfaceName }, impl)
+  server.addService(version === undefined ? { interfaceName } : { interfaceName, version }, impl)
   await server.start()
   return { port: server.publishPort, server, onewayHits: [], close: () => server.close() }
 }
