@@ -115,6 +115,7 @@ const CLUSTER_STATE: Schema = {
           ejections: { ...int, description: 'ejections so far' },
           ejectLevel: { ...int, description: 'ejections not yet decayed: the next lasts (ejectLevel + 1) x ejectMs' },
           lastEjectReason: { enum: ['connect', 'reset', 'status', 'success_rate'] },
+          lastEjectMs: { ...int, description: 'how long the last ejection lasts (grows with each ejection, up to maxEjectMs)' },
           consecutiveFailures: int,
           consecutiveStatusFailures: int,
           successRate: { type: 'number', description: 'of the last success-rate interval with enough calls' },
@@ -165,7 +166,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     response: { type: 'object', additionalProperties: false, required: ['revision', 'source', 'cluster'], properties: { revision: ref('Revision'), source: { enum: ['config', 'admin', 'discovery'] }, cluster: ref('Cluster'), shardHosts: { type: 'integer', description: 'hosts this replica keeps (shard.percent)' }, state: CLUSTER_STATE } },
     responseExample: {
       revision: 1, source: 'admin', cluster: { name: 'payments', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: 50061 }] },
-      state: { inFlight: 3, pending: 0, retriesInFlight: 0, connections: 1, ejected: 0, hosts: [{ id: '127.0.0.1:50061', healthy: true, ejected: false, ejections: 1, ejectLevel: 0, lastEjectReason: 'status', consecutiveFailures: 0, consecutiveStatusFailures: 0, successRate: 0.998, active: 3 }] },
+      state: { inFlight: 3, pending: 0, retriesInFlight: 0, connections: 1, ejected: 0, hosts: [{ id: '127.0.0.1:50061', healthy: true, ejected: false, ejections: 1, ejectLevel: 0, lastEjectReason: 'status', lastEjectMs: 10000, consecutiveFailures: 0, consecutiveStatusFailures: 0, successRate: 0.998, active: 3 }] },
     },
     errors: [404],
   },

@@ -28,8 +28,9 @@ export class Host {
   ejections: number
   /** Ejections not yet decayed: the next one lasts (ejectLevel + 1) x ejectMs. */
   ejectLevel: number
-  /** Why the host was last ejected ('' never). */
+  /** Why the host was last ejected ('' never), and for how long. */
   ejectReason: string
+  lastEjectMs: number
   /** Outcomes in the current success-rate interval. */
   windowOk: number
   windowFailed: number
@@ -52,6 +53,7 @@ export class Host {
     this.ejections = 0
     this.ejectLevel = 0
     this.ejectReason = ''
+    this.lastEjectMs = 0
     this.windowOk = 0
     this.windowFailed = 0
     this.lastSuccessRate = -1

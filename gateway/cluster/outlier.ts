@@ -123,7 +123,8 @@ export class ClusterHealth {
     host.ejectLevel++
     host.ejections++
     host.ejectReason = reason
-    host.ejectedUntil = now + Math.min(o.ejectMs * host.ejectLevel, Math.max(o.ejectMs, o.maxEjectMs ?? 300000))
+    host.lastEjectMs = Math.min(o.ejectMs * host.ejectLevel, Math.max(o.ejectMs, o.maxEjectMs ?? 300000))
+    host.ejectedUntil = now + host.lastEjectMs
     this.ejectionsBy[EJECT_REASONS.indexOf(reason)]++
     return true
   }
@@ -221,7 +222,7 @@ export function hostState (h: Host, now: number): Record<string, unknown> {
     ...(h.ejectedUntil > now ? { ejectedForMs: Math.ceil(h.ejectedUntil - now) } : {}),
     ejections: h.ejections,
     ejectLevel: h.ejectLevel,
-    ...(h.ejectReason !== '' ? { lastEjectReason: h.ejectReason } : {}),
+    ...(h.ejectReason !== '' ? { lastEjectReason: h.ejectReason, lastEjectMs: h.lastEjectMs } : {}),
     consecutiveFailures: h.consecutiveFailures,
     consecutiveStatusFailures: h.consecutiveStatus,
     ...(h.lastSuccessRate >= 0 ? { successRate: Math.round(h.lastSuccessRate * 10000) / 10000 } : {}),
