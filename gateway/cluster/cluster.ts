@@ -2,7 +2,7 @@ import type { Call } from '../call/call.js'
 import type { ClusterOptions } from '../config/options.js'
 import type { Host } from './host.js'
 import { HashRing } from './hash-ring.js'
-import { ClusterHealth } from './outlier.js'
+import { ClusterHealth, DEFAULT_OUTLIER } from './outlier.js'
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js'
 import { SubsetIndex } from './subsets.js'
 
@@ -64,8 +64,9 @@ export class Cluster {
     this.ring = ring
     this.lb = createLoadBalancer(options.lb.policy, options.lb.hashHeader, ring, this.subsets)
     const fb = options.subsetFallback
-    this.health = health ?? new ClusterHealth(options.name, options.outlier, options.circuitBreakers)
-    this.health.configure(options.outlier, options.circuitBreakers, this.hosts)
+    const outlier = options.outlier ?? DEFAULT_OUTLIER
+    this.health = health ?? new ClusterHealth(options.name, outlier, options.circuitBreakers)
+    this.health.configure(outlier, options.circuitBreakers, this.hosts)
     this.#fallback = fb.policy === 'any' ? this.hosts : fb.policy === 'default' ? this.subsets.select(fb.defaultSubset ?? {}) : null
   }
 

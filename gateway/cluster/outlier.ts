@@ -19,6 +19,9 @@ const GRPC_CODES: Readonly<Record<string, number>> = {
   UNKNOWN: 2, RESOURCE_EXHAUSTED: 8, ABORTED: 10, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, DATA_LOSS: 15,
 }
 
+/** Options of a cluster built without an `outlier` section (code, not config: ajv fills it). */
+export const DEFAULT_OUTLIER: Readonly<OutlierOptions> = Object.freeze({ consecutiveFailures: 3, ejectMs: 10000 })
+
 const NO_BREAKERS: Readonly<CircuitBreakerOptions> = Object.freeze({ maxConnections: 0, maxPending: 0, maxRequests: 0, maxRetries: 0 })
 
 /**
