@@ -100,3 +100,20 @@ test('a caller\'s cancel and the caller\'s own deadline never eject a host', asy
   t.is(s.consecutiveFailures + s.consecutiveStatusFailures, 0)
   t.is((await unary(client, { message: 'after' })).reply.servedBy, 'slow', 'the host still serves')
 })
+
+test('an HTTP/2 session lost with many calls on it is one failure of the host', async (t) => {
+  const up = await startEchoServer('crashy')
+  t.teardown(() => up.close())
+  const cfg = config('ot-lost', [up.port], { consecutiveFailures: 2, ejectMs: 600000, maxEjectedPercent: 100, intervalMs: 600000 })
+  const gw = await startTestGateway(t, cfg)
+  const client = echoClient(gw.addresses.triple!.port)
+  t.teardown(() => client.close())
+  const calls = Array.from({ length: 8 }, () => unary(client, { message: 'x', delayMs: 60000 }).then(() => 0, (e: grpc.ServiceError) => e.code))
+  t.true(await eventually(() => up.calls >= 8), 'all eight on the one session')
+  up.kill() // the upstream drops its connections
+  const codes = await Promise.all(calls)
+  t.true(codes.every(c => c === grpc.status.UNAVAILABLE), codes.join(','))
+  const s = hostOf(await clusterState(gw.addresses.admin.port, TOKEN, 'ot-lost'), up.port)
+  t.is(s.consecutiveFailures, 1, 'one lost session, one failure')
+  t.is(s.ejections, 0)
+})
