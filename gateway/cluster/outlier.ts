@@ -72,10 +72,10 @@ export class ClusterHealth {
     this.breakers = breakers ?? NO_BREAKERS
     if (hosts !== undefined) this.hosts = hosts
     let mask = 0
-    for (const s of options.grpcStatuses ?? ['UNAVAILABLE', 'INTERNAL']) mask |= 1 << (GRPC_CODES[s] ?? 31)
+    for (const s of options.grpcStatuses ?? ['UNAVAILABLE']) mask |= 1 << (GRPC_CODES[s] ?? 31)
     this.grpcMask = mask & 0x7fffffff
     this.boltFails.fill(0)
-    for (const s of options.boltStatuses ?? ['SERVER_EXCEPTION', 'TIMEOUT']) {
+    for (const s of options.boltStatuses ?? []) {
       const code = (BoltStatus as Readonly<Record<string, number>>)[s]
       if (code !== undefined) this.boltFails[code] = 1
     }

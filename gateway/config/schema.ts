@@ -86,10 +86,12 @@ export const clusterSchema = {
     outlier: section({
       // Connect failures and resets (one per lost connection) in a row.
       consecutiveFailures: { ...posInt, default: 3 },
-      // Responses with a status below in a row.
+      // Responses with a status below in a row. Statuses a caller can provoke (grpc-js answers
+      // INTERNAL to a body it cannot parse; sofa-rpc-node answers SERVER_EXCEPTION to an unknown
+      // service or a business exception) are opt-in: by default one caller cannot eject a host.
       consecutiveStatusFailures: { ...posInt, default: 5 },
-      grpcStatuses: { type: 'array', items: { enum: OUTLIER_GRPC_STATUSES }, uniqueItems: true, maxItems: 16, default: ['UNAVAILABLE', 'INTERNAL'] },
-      boltStatuses: { type: 'array', items: { enum: OUTLIER_BOLT_STATUSES }, uniqueItems: true, maxItems: 16, default: ['SERVER_EXCEPTION', 'TIMEOUT'] },
+      grpcStatuses: { type: 'array', items: { enum: OUTLIER_GRPC_STATUSES }, uniqueItems: true, maxItems: 16, default: ['UNAVAILABLE'] },
+      boltStatuses: { type: 'array', items: { enum: OUTLIER_BOLT_STATUSES }, uniqueItems: true, maxItems: 16, default: [] },
       // Ejection time = ejectMs x (ejections of the host not yet decayed), at most maxEjectMs.
       ejectMs: { ...posInt, default: 10000 },
       maxEjectMs: { ...posInt, default: 300000 },

@@ -29,7 +29,7 @@ test('a host answering Bolt SERVER_EXCEPTION is ejected, readmitted, and ejected
   const bad = await startSofaServerFor(SERVICE, { async echo () { badCalls++; throw new Error('host is broken') } })
   t.teardown(() => good.close())
   t.teardown(() => bad.close())
-  const gw = await startTestGateway(t, boltConfig('ob-exception', [good.port, bad.port], { consecutiveStatusFailures: 3, ejectMs: 400, maxEjectedPercent: 50, intervalMs: 600000 }))
+  const gw = await startTestGateway(t, boltConfig('ob-exception', [good.port, bad.port], { consecutiveStatusFailures: 3, boltStatuses: ['SERVER_EXCEPTION'], ejectMs: 400, maxEjectedPercent: 50, intervalMs: 600000 }))
   const admin = gw.addresses.admin.port
   const client = sofaClient()
   t.teardown(() => client.close())

@@ -57,7 +57,7 @@ test('a host answering UNAVAILABLE in trailers is ejected, readmitted, and eject
 
 test('never more than maxEjectedPercent of the hosts are ejected, even when all fail', async (t) => {
   const bads = await Promise.all([0, 1, 2, 3].map(() => failingGrpcServer(t, grpc.status.INTERNAL)))
-  const cfg = config('ot-percent', bads.map(b => b.port), { consecutiveStatusFailures: 1, ejectMs: 600000, maxEjectedPercent: 50, intervalMs: 600000 })
+  const cfg = config('ot-percent', bads.map(b => b.port), { consecutiveStatusFailures: 1, grpcStatuses: ['INTERNAL'], ejectMs: 600000, maxEjectedPercent: 50, intervalMs: 600000 })
   const gw = await startTestGateway(t, cfg)
   const admin = gw.addresses.admin.port
   const client = echoClient(gw.addresses.triple!.port)
@@ -76,7 +76,7 @@ test('never more than maxEjectedPercent of the hosts are ejected, even when all 
 test('a caller\'s cancel and the caller\'s own deadline never eject a host', async (t) => {
   const slow = await startEchoServer('slow')
   t.teardown(() => slow.close())
-  const cfg = config('ot-cancel', [slow.port], { consecutiveFailures: 1, consecutiveStatusFailures: 1, ejectMs: 600000, maxEjectedPercent: 100, intervalMs: 600000 })
+  const cfg = config('ot-cancel', [slow.port], { consecutiveFailures: 1, consecutiveStatusFailures: 1, grpcStatuses: ['UNAVAILABLE', 'INTERNAL', 'UNKNOWN'], ejectMs: 600000, maxEjectedPercent: 100, intervalMs: 600000 })
   const gw = await startTestGateway(t, cfg)
   const admin = gw.addresses.admin.port
   const client = echoClient(gw.addresses.triple!.port)
