@@ -102,6 +102,38 @@ interface Operation {
   revisionQuery?: boolean
 }
 
+const int = { type: 'integer' } as const
+/** GET /v1/clusters/{name} `state`: the live cluster (cluster/outlier.ts). */
+const CLUSTER_STATE: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'live state: calls in flight, circuit-breaker counts, and each host\'s health, ejections and load',
+  properties: {
+    inFlight: int, pending: int, retriesInFlight: int, connections: int, ejected: int,
+    hosts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'healthy', 'ejected', 'ejections', 'active'],
+        properties: {
+          id: { type: 'string' },
+          healthy: { type: 'boolean', description: 'active health check verdict' },
+          ejected: { type: 'boolean', description: 'out by outlier detection now' },
+          ejectedForMs: { ...int, description: 'until readmission' },
+          ejections: { ...int, description: 'ejections so far' },
+          ejectLevel: { ...int, description: 'ejections not yet decayed: the next lasts (ejectLevel + 1) x ejectMs' },
+          lastEjectReason: { enum: ['connect', 'reset', 'status', 'success_rate'] },
+          lastEjectMs: { ...int, description: 'how long the last ejection lasts (grows with each ejection, up to maxEjectMs)' },
+          consecutiveFailures: int,
+          consecutiveStatusFailures: int,
+          successRate: { type: 'number', description: 'of the last success-rate interval with enough calls' },
+          active: { ...int, description: 'calls in flight on the host' },
+        },
+      },
+    },
+  },
+}
 const WRITE_ERRORS = [400, 409, 413]
 const written = { key: 'cluster/payments', revision: 1, changed: true, generation: 2 }
 
@@ -140,8 +172,11 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/clusters/{name}': {
     summary: 'One cluster',
     params: { name: 'payments' },
-    response: { type: 'object', additionalProperties: false, required: ['revision', 'source', 'cluster'], properties: { revision: ref('Revision'), source: { enum: ['config', 'admin', 'discovery'] }, cluster: ref('Cluster'), shardHosts: { type: 'integer', description: 'hosts this replica keeps (shard.percent)' } } },
-    responseExample: { revision: 1, source: 'admin', cluster: { name: 'payments', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: 50061 }] } },
+    response: { type: 'object', additionalProperties: false, required: ['revision', 'source', 'cluster'], properties: { revision: ref('Revision'), source: { enum: ['config', 'admin', 'discovery'] }, cluster: ref('Cluster'), shardHosts: { type: 'integer', description: 'hosts this replica keeps (shard.percent)' }, state: CLUSTER_STATE } },
+    responseExample: {
+      revision: 1, source: 'admin', cluster: { name: 'payments', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: 50061 }] },
+      state: { inFlight: 3, pending: 0, retriesInFlight: 0, connections: 1, ejected: 0, hosts: [{ id: '127.0.0.1:50061', healthy: true, ejected: false, ejections: 1, ejectLevel: 0, lastEjectReason: 'status', lastEjectMs: 10000, consecutiveFailures: 0, consecutiveStatusFailures: 0, successRate: 0.998, active: 3 }] },
+    },
     errors: [404],
   },
   'PUT /v1/clusters/{name}': {

@@ -1,3 +1,6 @@
+import { performance } from 'node:perf_hooks'
+import type { Cluster } from '../../gateway/cluster/cluster.js'
+import { hostState } from '../../gateway/cluster/outlier.js'
 /**
  * The /v1 resource endpoints (DESIGN.md "Admin API"). Each validates its body with the
  * config schema's parts (400 with the JSON path of the first error), then hands a pure
@@ -177,6 +180,20 @@ function parseRef (r: string | { address: string, port: number }): { address: st
   return { address: r.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(r.slice(i + 1)) }
 }
 
+/** The live state of a cluster: its calls in flight and breakers, each host's health. */
+function clusterState (c: Cluster): Record<string, unknown> {
+  const h = c.health
+  const now = performance.now()
+  return {
+    inFlight: h.active,
+    pending: h.pending,
+    retriesInFlight: h.retries,
+    connections: h.connections,
+    ejected: h.ejectedCount(now),
+    hosts: c.hosts.map(x => hostState(x, now)),
+  }
+}
+
 export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _maxBodyBytes: number): void {
   router.add('GET', '/v1/config', () => ({ status: 200, body: { generation: store.generation, config: redactOptions(store.options) } }))
 
@@ -202,6 +219,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
         source: clusterSource(store, c.name),
         cluster: c,
         ...(live !== undefined && live.hosts.length !== c.hosts.length ? { shardHosts: live.hosts.length } : {}),
+        ...(live !== undefined ? { state: clusterState(live) } : {}),
       },
     }
   })

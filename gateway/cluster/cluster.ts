@@ -2,6 +2,7 @@ import type { Call } from '../call/call.js'
 import type { ClusterOptions } from '../config/options.js'
 import type { Host } from './host.js'
 import { HashRing } from './hash-ring.js'
+import { ClusterHealth, DEFAULT_OUTLIER } from './outlier.js'
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js'
 import { SubsetIndex } from './subsets.js'
 
@@ -35,6 +36,8 @@ export class Cluster {
   readonly lb: LoadBalancer
   /** Consistent-hash clusters: the ring, built with the cluster; null for other policies. */
   readonly ring: HashRing | null
+  /** Outlier detection and circuit breakers: one per cluster name, across revisions. */
+  readonly health: ClusterHealth
   readonly #fallback: readonly Host[] | null
 
   /**
@@ -43,7 +46,7 @@ export class Cluster {
    * @param prevRing with `splice`: the ring of the cluster these hosts were spliced from.
    */
   constructor (options: Readonly<ClusterOptions>, hosts: readonly Host[], totalHosts = hosts.length,
-    subsets?: SubsetIndex, lineage: ClusterLineage | null = null, prevRing?: HashRing | null, splice?: { at: number, removed: number, inserted: number }) {
+    subsets?: SubsetIndex, lineage: ClusterLineage | null = null, prevRing?: HashRing | null, splice?: { at: number, removed: number, inserted: number }, health?: ClusterHealth) {
     this.id = ++lastClusterId
     this.lineage = lineage
     this.name = options.name
@@ -61,6 +64,9 @@ export class Cluster {
     this.ring = ring
     this.lb = createLoadBalancer(options.lb.policy, options.lb.hashHeader, ring, this.subsets)
     const fb = options.subsetFallback
+    const outlier = options.outlier ?? DEFAULT_OUTLIER
+    this.health = health ?? new ClusterHealth(options.name, outlier, options.circuitBreakers)
+    this.health.configure(outlier, options.circuitBreakers, this.hosts)
     this.#fallback = fb.policy === 'any' ? this.hosts : fb.policy === 'default' ? this.subsets.select(fb.defaultSubset ?? {}) : null
   }
 

@@ -1,4 +1,6 @@
-import type { HostOptions, OutlierOptions } from '../config/options.js'
+import type { ClusterOptions, HostOptions } from '../config/options.js'
+import { ClusterHealth } from './outlier.js'
+import { trackHealth } from './outlier-metrics.js'
 
 /**
  * One upstream endpoint. Host objects are interned by id (address:port) in a HostRegistry,
@@ -16,9 +18,24 @@ export class Host {
   weight: number
   /** Active health check verdict. */
   healthy: boolean
-  /** Passive (outlier) ejection: unavailable until this performance.now() time. */
+  /** Passive (outlier) ejection: unavailable until this performance.now() time (0: in). */
   ejectedUntil: number
+  /** Connect failures / lost connections in a row (cluster/outlier.ts). */
   consecutiveFailures: number
+  /** Responses with a failure status in a row. */
+  consecutiveStatus: number
+  /** Ejections so far (admin API). */
+  ejections: number
+  /** Ejections not yet decayed: the next one lasts (ejectLevel + 1) x ejectMs. */
+  ejectLevel: number
+  /** Why the host was last ejected ('' never), and for how long. */
+  ejectReason: string
+  lastEjectMs: number
+  /** Outcomes in the current success-rate interval. */
+  windowOk: number
+  windowFailed: number
+  /** Success rate of the last full interval (-1: too few calls). */
+  lastSuccessRate: number
   /** Requests in flight, for least-request balancing. */
   active: number
 
@@ -32,6 +49,14 @@ export class Host {
     this.healthy = true
     this.ejectedUntil = 0
     this.consecutiveFailures = 0
+    this.consecutiveStatus = 0
+    this.ejections = 0
+    this.ejectLevel = 0
+    this.ejectReason = ''
+    this.lastEjectMs = 0
+    this.windowOk = 0
+    this.windowFailed = 0
+    this.lastSuccessRate = -1
     this.active = 0
   }
 
@@ -39,18 +64,10 @@ export class Host {
     return this.healthy && this.ejectedUntil <= now
   }
 
-  /** A call or connect succeeded: clears the passive failure count. */
+  /** A connect succeeded: clears the connect-failure run (the cluster's OutlierDetector
+   *  counts call outcomes). */
   recordSuccess (): void {
     this.consecutiveFailures = 0
-  }
-
-  /** A connect failure, reset or timeout: eject after `consecutiveFailures` in a row. */
-  recordFailure (outlier: OutlierOptions, now: number): void {
-    this.consecutiveFailures++
-    if (this.consecutiveFailures >= outlier.consecutiveFailures) {
-      this.ejectedUntil = now + outlier.ejectMs
-      this.consecutiveFailures = 0
-    }
   }
 
   update (o: HostOptions): void {
@@ -68,6 +85,18 @@ export function hostId (address: string, port: number): string {
 /** Interns hosts by id across snapshots (see Host). */
 export class HostRegistry {
   readonly #hosts = new Map<string, Host>()
+  readonly #health = new Map<string, ClusterHealth>()
+
+  /** The passive-health state of cluster `o.name` (one per name, kept across revisions). */
+  health (o: Readonly<ClusterOptions>): ClusterHealth {
+    let h = this.#health.get(o.name)
+    if (h === undefined) {
+      h = new ClusterHealth(o.name, o.outlier, o.circuitBreakers)
+      this.#health.set(o.name, h)
+      trackHealth(h)
+    }
+    return h
+  }
 
   intern (o: HostOptions): Host {
     const id = hostId(o.address, o.port)

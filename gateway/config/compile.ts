@@ -134,13 +134,13 @@ export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDep
   }
   const all: Host[] = o.hosts.map(h => deps.hosts.intern(h))
   const mine = o.shard === undefined ? all : selectShard(all, o.shard.percent, o.shard.key ?? deps.nodeId)
-  return new Cluster(o, mine, all.length)
+  return new Cluster(o, mine, all.length, undefined, null, null, undefined, deps.hosts.health(o))
 }
 
 function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
   // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
   if (d.removed === 0 && d.inserted === 0) {
-    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] }, prev.ring, d)
+    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] }, prev.ring, d, deps.hosts.health(o))
   }
   const inserted: Host[] = []
   for (let i = d.at; i < d.at + d.inserted; i++) inserted.push(deps.hosts.intern(o.hosts[i]))
@@ -149,7 +149,7 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
   const removed = hosts.splice(d.at, d.removed, ...inserted)
   Object.freeze(hosts)
   const subsets = SubsetIndex.spliced(prev.subsets, hosts, d.at, d.removed, d.inserted)
-  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed }, prev.ring, d)
+  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed }, prev.ring, d, deps.hosts.health(o))
 }
 
 /**

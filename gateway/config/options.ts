@@ -120,9 +120,40 @@ export interface HealthCheckOptions {
 }
 
 export interface OutlierOptions {
-  /** Passive: consecutive connect/reset failures that eject a host. */
+  /** Passive: consecutive connect/reset failures that eject a host (a lost connection is one). */
   consecutiveFailures: number
+  /** Consecutive responses with a status of `grpcStatuses` / `boltStatuses` that eject a host. */
+  consecutiveStatusFailures?: number
+  grpcStatuses?: string[]
+  boltStatuses?: string[]
+  /** Base ejection time; the nth ejection not yet decayed lasts n x ejectMs, at most maxEjectMs. */
   ejectMs: number
+  maxEjectMs?: number
+  /** Share of the cluster's hosts ejected at once at most (one host is always allowed). */
+  maxEjectedPercent?: number
+  /** Success-rate sweep period (also the decay of one ejection). */
+  intervalMs?: number
+  successRate?: { enabled: boolean, minHosts: number, minRequests: number, stdevFactor: number }
+}
+
+/** Per-cluster caps, 0 for none (README "Outlier ejection and circuit breaking"). */
+export interface CircuitBreakerOptions {
+  maxConnections: number
+  maxPending: number
+  maxRequests: number
+  maxRetries: number
+}
+
+export type RetryOn = 'connect-failure' | 'refused' | 'unavailable' | 'per-try-timeout'
+
+/** A route's retry policy (README "Retries"). */
+export interface RetryOptions {
+  attempts: number
+  on: RetryOn[]
+  perTryTimeoutMs: number
+  budgetPercent: number
+  minRetries: number
+  maxBodyBytes: number
 }
 
 export interface HeartbeatOptions {
@@ -167,6 +198,7 @@ export interface ClusterOptions {
   subsetFallback: SubsetFallbackOptions
   healthCheck: HealthCheckOptions
   outlier: OutlierOptions
+  circuitBreakers?: CircuitBreakerOptions
   upstream: UpstreamOptions
   tls?: TlsOptions
   shard?: ShardOptions
@@ -200,6 +232,7 @@ export interface RouteOptions {
   timeoutMs: number
   /** Refuse the call when the method is not known at the gateway (Bolt from sofa-rpc-node). */
   requireMethod?: boolean
+  retry?: RetryOptions
 }
 
 export interface FilterEntryOptions {

@@ -11,6 +11,9 @@ const MAX_INT = Number.MAX_SAFE_INTEGER
 const posInt = { type: 'integer', minimum: 1, maximum: MAX_INT } as const
 const nonNegInt = { type: 'integer', minimum: 0, maximum: MAX_INT } as const
 const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
+/** Response statuses an outlier policy may count (a caller's CANCELLED and DEADLINE_EXCEEDED never). */
+export const OUTLIER_GRPC_STATUSES = ['UNKNOWN', 'RESOURCE_EXHAUSTED', 'ABORTED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'] as const
+export const OUTLIER_BOLT_STATUSES = ['ERROR', 'SERVER_EXCEPTION', 'UNKNOWN', 'SERVER_THREADPOOL_BUSY', 'ERROR_COMM', 'NO_PROCESSOR', 'TIMEOUT', 'SERVER_SERIAL_EXCEPTION', 'SERVER_DESERIAL_EXCEPTION'] as const
 /** An optional object with only known keys, filled with its properties' defaults. */
 function section<P extends Record<string, unknown>> (properties: P) {
   return { type: 'object', additionalProperties: false, default: {}, properties } as const
@@ -78,9 +81,37 @@ export const clusterSchema = {
       unhealthyThreshold: { ...posInt, default: 3 },
       healthyThreshold: { ...posInt, default: 1 },
     }),
+    // Passive health on RPC outcomes (cluster/outlier.ts, README "Outlier ejection and
+    // circuit breaking"). A caller's cancel and the caller's own deadline never count.
     outlier: section({
+      // Connect failures and resets (one per lost connection) in a row.
       consecutiveFailures: { ...posInt, default: 3 },
+      // Responses with a status below in a row. Statuses a caller can provoke (grpc-js answers
+      // INTERNAL to a body it cannot parse; sofa-rpc-node answers SERVER_EXCEPTION to an unknown
+      // service or a business exception) are opt-in: by default one caller cannot eject a host.
+      consecutiveStatusFailures: { ...posInt, default: 5 },
+      grpcStatuses: { type: 'array', items: { enum: OUTLIER_GRPC_STATUSES }, uniqueItems: true, maxItems: 16, default: ['UNAVAILABLE'] },
+      boltStatuses: { type: 'array', items: { enum: OUTLIER_BOLT_STATUSES }, uniqueItems: true, maxItems: 16, default: [] },
+      // Ejection time = ejectMs x (ejections of the host not yet decayed), at most maxEjectMs.
       ejectMs: { ...posInt, default: 10000 },
+      maxEjectMs: { ...posInt, default: 300000 },
+      // Hosts of the cluster ejected at once at most (one is always allowed, as in Envoy).
+      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 10 },
+      // Success-rate sweep period; each sweep also decays one ejection of hosts that stayed in.
+      intervalMs: { ...posInt, default: 10000 },
+      successRate: section({
+        enabled: { type: 'boolean', default: true },
+        minHosts: { ...posInt, default: 5 },
+        minRequests: { ...posInt, default: 100 },
+        stdevFactor: { type: 'number', minimum: 0, maximum: 100, default: 1.9 },
+      }),
+    }),
+    // Per-cluster caps (0: none); a trip answers ISTH_ERR_UPSTREAM_OVERLOADED.
+    circuitBreakers: section({
+      maxConnections: { ...nonNegInt, default: 0 },
+      maxPending: { ...nonNegInt, default: 0 },
+      maxRequests: { ...nonNegInt, default: 0 },
+      maxRetries: { ...nonNegInt, default: 0 },
     }),
     upstream: section({
       connectTimeoutMs: { ...posInt, default: 3000 },
@@ -147,6 +178,23 @@ export const routeSchema = {
     subset: labels,
     timeoutMs: { ...posInt, default: 30000 },
     requireMethod: { type: 'boolean', default: false },
+    // Retries before any response byte reached the caller (README "Retries").
+    retry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // Tries in all, the first included.
+        attempts: { type: 'integer', minimum: 1, maximum: 10, default: 2 },
+        on: { type: 'array', items: { enum: ['connect-failure', 'refused', 'unavailable', 'per-try-timeout'] }, uniqueItems: true, minItems: 1, default: ['connect-failure', 'refused', 'unavailable'] },
+        // Each try's own deadline, inside the caller's (0: the caller's deadline only).
+        perTryTimeoutMs: { ...nonNegInt, default: 0 },
+        // Retries in flight per cluster at most: budgetPercent of its calls in flight, never below minRetries.
+        budgetPercent: { type: 'number', minimum: 0, maximum: 100, default: 20 },
+        minRetries: { ...nonNegInt, default: 3 },
+        // Triple: request bytes kept for a retry; a longer body is not retried.
+        maxBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 65536 },
+      },
+    },
   },
 } as const
 

@@ -57,9 +57,10 @@ function connectReply (hostId: string, reason: string): LocalReply {
  *
  * Every entry from the wire (start, the upstream's response or failure, an async filter's
  * resume) runs inside a catch boundary: a bug answers ISTH_ERR_INTERNAL once, logs once, and
- * releases the upstream slot. Host health: resets and connect failures count against the
- * host; a timeout does not (a slow host is not a dead one, and the deadline may be the
- * caller's own), nor does a call the client abandoned (`cancel`).
+ * releases the upstream slot. Host health (cluster/outlier.ts): a response's status is an
+ * outcome; a lost connection or failed connect is one failure (the pool counts it); a timeout
+ * is none (a slow host is not a dead one, and the deadline may be the caller's own), nor is a
+ * call the client abandoned (`cancel`). Retries (route `retry`) resend the frame elsewhere.
  */
 export class BoltCall extends ProxiedCall implements BoltExchange {
   readonly frame: BoltFrame
@@ -111,14 +112,17 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
   #forward (): void {
     const host = this.host!
     const cluster = this.cluster!
-    const pool = this.downstream.pools.get(host, cluster.options)
+    const pool = this.downstream.pools.get(host, cluster.options, cluster.health)
     const now = performance.now()
+    const d = this.tryDeadline(now)
+    this.attempts++
     const conn = pool.acquire(now)
     if (conn === null) {
+      if (!pool.overloaded && this.#retry('connect-failure', now)) return
       this.fail(pool.overloaded ? localReplyFor('ISTH_ERR_UPSTREAM_OVERLOADED', `${host.id} has ${cluster.options.upstream.maxConnections * cluster.options.upstream.maxConcurrentStreams} calls in flight`) : connectReply(host.id, pool.lastConnectError))
       return
     }
-    const deadline = this.deadline === 0 ? Infinity : this.deadline
+    const deadline = d === 0 ? Infinity : d
     const left = deadline - now
     if (left <= 0) { this.fail(DEADLINE_REPLY); return }
     const f = this.frame
@@ -149,6 +153,21 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     if (!conn.send(this, id, buf, deadline)) this.downstream.waitUpstream(conn)
   }
 
+  /**
+   * Send the request again, to another host, when the route retries this failure (nothing
+   * reached the caller yet: a Bolt response is one frame). True when a retry went out or
+   * failed the call itself; false: the caller answers the failure.
+   */
+  #retry (on: 'connect-failure' | 'refused' | 'per-try-timeout', now: number): boolean {
+    if (this.frame.isOneway || this.mayRetry(on, now) === null) return false
+    const next = this.retryHost(this.host!, now)
+    if (next === null) return false
+    this.host = next
+    this.upstream = null
+    this.#forward()
+    return true
+  }
+
   /** Leave the upstream connection: its response, if any, is dropped; the host slot is freed. */
   #detach (): void {
     if (!this.#onUpstream) return
@@ -162,8 +181,11 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     this.#onUpstream = false
     const host = this.host!
     host.active--
-    host.recordSuccess()
     try {
+      const now = performance.now()
+      this.cluster!.health.boltOutcome(host, frame.status, now)
+      // A busy upstream refused the request unprocessed: another host may take it.
+      if (frame.status === BoltStatus.SERVER_THREADPOOL_BUSY && this.#retry('refused', now)) return
       this.response = frame
       if (this.taps !== null) tapResponseData(this, frame.content())
       this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
@@ -173,13 +195,20 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     }
   }
 
+  /**
+   * The request failed on its connection. Nothing counts against the host here: a lost
+   * connection is one host failure however many calls it carried (the pool counts it), and
+   * a timeout never is (a slow host is not a dead one, and the deadline may be the caller's).
+   */
   onUpstreamFailure (kind: UpstreamFailure): void {
     if (!this.#onUpstream) return
     this.#onUpstream = false
     const host = this.host!
     host.active--
-    if (kind !== UpstreamFailure.Timeout) host.recordFailure(this.cluster!.options.outlier, performance.now())
     try {
+      const now = performance.now()
+      if (kind === UpstreamFailure.Connect && this.#retry('connect-failure', now)) return
+      if (kind === UpstreamFailure.Timeout && this.callDeadline - now > 1 && this.#retry('per-try-timeout', now)) return
       this.fail(kind === UpstreamFailure.Connect ? connectReply(host.id, this.upstream?.lastError ?? '') : FAILURE_REPLIES[kind])
     } catch (err) {
       this.internalError(err)

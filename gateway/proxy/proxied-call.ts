@@ -9,6 +9,9 @@ import type { CompiledChain } from '../chain/compiled-chain.js'
 import { PENDING, runHooks, runLogHooks, runUpstreamHooks, type RunResult } from '../chain/runner.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { Cluster } from '../cluster/cluster.js'
+import type { Host } from '../cluster/host.js'
+import type { ClusterHealth } from '../cluster/outlier.js'
+import type { RetryOptions } from '../config/options.js'
 import { callMetrics, OTHER_LABEL } from '../metrics.js'
 
 /**
@@ -21,12 +24,62 @@ export abstract class ProxiedCall extends Call {
   readonly snapshot: Snapshot
   readonly chain: CompiledChain
   readonly logger: Logger
+  /** The cluster health this call counts in (`active`) from host choice to its end. */
+  held: ClusterHealth | null
+  /** Tries sent upstream so far (retries: README "Retries"). */
+  attempts: number
+  /** This call holds one of the cluster's retry slots. */
+  retryHeld: boolean
+  /** The caller's deadline (`deadline` may be a try's, inside it). */
+  callDeadline: number
 
   constructor (protocol: Protocol, listener: string, headers: CallHeaders, remoteAddress: string, snapshot: Snapshot, logger: Logger) {
     super(protocol, listener, headers, remoteAddress)
     this.snapshot = snapshot
     this.chain = protocol === 'triple' ? snapshot.chains.triple : snapshot.chains.bolt
     this.logger = logger
+    this.held = null
+    this.attempts = 0
+    this.retryHeld = false
+    this.callDeadline = 0
+  }
+
+  /** The route's retry policy, when this failure (`on`) may be retried now: attempts left,
+   *  time left, and room in the cluster's retry budget (taken here). */
+  mayRetry (on: RetryOptions['on'][number], now: number): RetryOptions | null {
+    const p = this.route?.retry ?? null
+    const h = this.held
+    if (p === null || h === null || this.attempts >= p.attempts || !p.on.includes(on)) return null
+    if (this.callDeadline !== 0 && this.callDeadline - now <= 1) return null
+    if (!this.retryHeld) {
+      if (!h.admitRetry(p.budgetPercent, p.minRetries)) return null
+      h.retries++
+      this.retryHeld = true
+    }
+    return p
+  }
+
+  /** Another host of the call's cluster than `not` (null: none available). Filters of the
+   *  afterHost phase do not run again for it. */
+  retryHost (not: Host, now: number): Host | null {
+    const c = this.cluster!
+    for (let i = 0; i < 4; i++) {
+      const h = c.choose(this, now)
+      if (h === null) return null
+      if (h !== not) return h
+    }
+    // The balancer keeps picking the same host (hash, or one left): the next available one.
+    for (const h of c.hosts) if (h !== not && h.isAvailable(now)) return h
+    return null
+  }
+
+  /** This try's deadline: the caller's, or `perTryTimeoutMs` from now when sooner. */
+  tryDeadline (now: number): number {
+    const per = this.route?.retry?.perTryTimeoutMs ?? 0
+    if (this.attempts === 0) this.callDeadline = this.deadline
+    if (per <= 0) return this.callDeadline
+    const d = now + per
+    return this.callDeadline === 0 || d < this.callDeadline ? d : this.callDeadline
   }
 
   protected override clusterNamed (name: string): Cluster | null {
@@ -69,6 +122,16 @@ export abstract class ProxiedCall extends Call {
   finish (status: number): void {
     if (this.phase === Phase.End) return
     if (this.status === -1) this.status = status
+    const h = this.held
+    if (h !== null) {
+      this.held = null
+      h.active--
+      if (this.retryHeld) {
+        this.retryHeld = false
+        h.retries--
+        if (this.status === 0) h.retriesOk++; else h.retriesFailed++
+      }
+    }
     this.endedAt = performance.now()
     this.phase = Phase.Log
     // The service label is a name some route gives exactly (config or discovery), never a
@@ -143,6 +206,10 @@ function advance (call: ProxiedCall): void {
         if (cluster === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_CLUSTER_NOT_FOUND', call.route?.cluster ?? '?')); return }
         const host = cluster.choose(call, performance.now())
         if (host === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST', cluster.name)); return }
+        const health = cluster.health
+        if (!health.admit()) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_UPSTREAM_OVERLOADED', `cluster ${cluster.name} has ${health.active} calls in flight (circuitBreakers.maxRequests)`)); return }
+        health.active++
+        call.held = health
         call.host = host
         call.phase = Phase.AfterHost
         break

@@ -15,7 +15,7 @@ import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
 import type { ForwardBatch } from './forward-batch.js'
 import { ProxiedCall } from './proxied-call.js'
 import { internalError, logInternal } from './triple-boundary.js'
-import { continueH2Response, forwardH2 } from './triple-h2.js'
+import { continueH2Response, forwardH2, retryAfterTryTimeout } from './triple-h2.js'
 import { openTripleSide } from './triple-side.js'
 import type { SideRefusal, SideRequest, SideSpec } from '../call/side.js'
 import { abandonHttp1, continueHttp1Response, forwardHttp1, type Http1Upstream } from './triple-http1.js'
@@ -88,6 +88,15 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
   /** The pool this call waits on for a stream slot, and its place there (PoolWaiter). */
   waitPool: H2Pool | null
   waitSeq: number
+  /** Request bytes kept for a retry (route `retry`), null when none are kept. */
+  replay: Buffer[] | null
+  replayBytes: number
+  /** The request outgrew `maxBodyBytes`: it cannot be sent again. */
+  replayLost: boolean
+  /** The downstream request ended. */
+  downEnded: boolean
+  /** The response's status was reported to outlier detection already. */
+  outcomeCounted: boolean
 
   constructor (snapshot: Snapshot, deps: TripleDeps, raw: IncomingHttpHeaders, remoteAddress: string,
     down: ServerHttp2Stream | null, req1: IncomingMessage | null, res1: ServerResponse | null, endOnHeaders: boolean,
@@ -115,6 +124,20 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
     this.localReset = false
     this.waitPool = null
     this.waitSeq = -1
+    this.replay = null
+    this.replayBytes = 0
+    this.replayLost = false
+    this.downEnded = false
+    this.outcomeCounted = false
+  }
+
+  /** Leave the pool's wait queue (and the cluster's pending count). */
+  stopWaiting (): void {
+    const p = this.waitPool
+    if (p === null) return
+    this.waitPool = null
+    p.cancelWait(this)
+    if (this.held !== null) this.held.pending--
   }
 
   /** Decode and run the request phases (the listener calls it inside its catch boundary). */
@@ -163,14 +186,14 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
 
   /** PoolWaiter: a stream slot on the upstream host is free. */
   onPoolSlot (_pool: H2Pool): void {
-    this.waitPool = null
+    this.stopWaiting()
     if (this.phase !== Phase.Upstream) return
     try { forwardH2(this) } catch (err) { internalError(this, err, 'forward') }
   }
 
   /** PoolWaiter: no slot within `pendingTimeoutMs`. */
   onPoolTimeout (pool: H2Pool): void {
-    this.waitPool = null
+    this.stopWaiting()
     if (this.phase !== Phase.Upstream) return
     this.overloaded(pool)
   }
@@ -246,7 +269,7 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
 
   /** Detach from the upstream stream (or pool wait) and cancel the stream if it still runs. */
   abandonUpstream (): void {
-    if (this.waitPool !== null) { this.waitPool.cancelWait(this); this.waitPool = null }
+    this.stopWaiting()
     if (this.h1 !== null) {
       abandonHttp1(this.h1)
       this.h1 = null
@@ -276,8 +299,15 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
   end (status: number): void {
     if (this.phase === Phase.End) return
     this.deps.deadlines.delete(this)
-    if (this.waitPool !== null) { this.waitPool.cancelWait(this); this.waitPool = null }
+    this.stopWaiting()
     if ((this.up !== null || this.h1 !== null) && this.host !== null) { this.host.active--; this.up = null; this.h1 = null }
+    // The upstream's own answer is an outcome of the host; a caller's cancel or deadline never.
+    const host = this.host
+    if (host !== null && this.held !== null && this.code === null && this.responseHeaders !== null && !this.outcomeCounted &&
+      status !== GrpcStatus.CANCELLED && status !== GrpcStatus.DEADLINE_EXCEEDED) {
+      this.outcomeCounted = true
+      this.held.grpcOutcome(host, status, performance.now())
+    }
     this.finish(status)
     const s = this.session
     if (s !== null) {
@@ -303,6 +333,8 @@ export class TripleCall extends ProxiedCall implements PoolWaiter {
       this.end(this.status)
       return
     }
+    // A try's own timeout (route retry.perTryTimeoutMs) before the caller's deadline.
+    if (this.phase === Phase.Upstream && this.deadline < this.callDeadline && this.responseHeaders === null && retryAfterTryTimeout(this)) return
     const reply = this.phase >= Phase.Upstream ? upstreamTimeout(this) : DEADLINE_BEFORE_SEND
     if (this.host !== null && this.phase >= Phase.Upstream) this.host.recordSuccess() // a slow host is not a dead host
     this.fail(reply)

@@ -12,13 +12,15 @@ import { formatGrpcTimeout } from '../protocol/triple/grpc-timeout.js'
 import { assertSendable, http1Headers, toH2Request } from '../protocol/triple/headers.js'
 import { H2Pool } from '../upstream/h2-pool.js'
 import { GrpcStatus } from '../errors.js'
+import { FailureClass } from '../cluster/outlier.js'
+import type { RetryOn } from '../config/options.js'
 import { internalError, logInternal } from './triple-boundary.js'
 import type { TripleCall } from './triple-call.js'
 import { DEADLINE_BEFORE_SEND, INTERNAL, statusOf, upstreamConnect, upstreamReset } from './triple-replies.js'
 import { kCall, type Tagged } from './triple-tag.js'
 import { tapRequestData, tapRequestEnd, tapResponseData } from './taps.js'
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
 const NGHTTP2_FLAG_END_STREAM = 1
 
 // Shared respond() options (node copies them; no object per call).
@@ -33,8 +35,10 @@ export function forwardH2 (call: TripleCall): void {
   const cluster = call.cluster!
   const host = call.host!
   const h = call.raw as OutgoingHttpHeaders
-  if (call.deadline !== 0 && h['grpc-timeout'] !== undefined) {
-    const left = call.deadline - performance.now()
+  const now = performance.now()
+  const tryEnd = call.tryDeadline(now)
+  if (tryEnd !== 0 && h['grpc-timeout'] !== undefined) {
+    const left = tryEnd - now
     if (left <= 0) { call.fail(DEADLINE_BEFORE_SEND); return }
     h['grpc-timeout'] = formatGrpcTimeout(left)
   }
@@ -45,11 +49,13 @@ export function forwardH2 (call: TripleCall): void {
   // onUpClose releases the pool slot (no pool listener per stream).
   const up = pool.request(h, call.endOnHeaders, true) as Tagged<ClientHttp2Stream> | null
   if (up === null) {
-    if (pool.wait(call)) call.waitPool = pool
-    else call.overloaded(pool)
+    if (call.held!.admitPending() && pool.wait(call)) { call.waitPool = pool; call.held!.pending++ } else call.overloaded(pool)
     return
   }
   host.active++
+  const first = call.attempts === 0
+  call.attempts++
+  if (!first || tryEnd !== call.deadline) { call.deadline = tryEnd; call.deps.deadlines.add(call) }
   up[kCall] = call
   call.up = up
   up.on('error', onUpError)
@@ -57,13 +63,55 @@ export function forwardH2 (call: TripleCall): void {
   up.on('trailers', onUpTrailers)
   up.on('end', onUpEnd)
   up.on('close', onUpClose)
-  if (!call.endOnHeaders) {
+  if (call.endOnHeaders) {
+    if (first && call.taps !== null) tapRequestEnd(call)
+    return
+  }
+  if (first) {
+    // A route that retries keeps the request bytes (up to maxBodyBytes) to send them again.
+    if (call.route?.retry != null) call.replay = []
     const src = (call.down ?? call.req1)!
     src.on('data', onDownData)
     src.on('end', onDownEnd)
-  } else if (call.taps !== null) {
-    tapRequestEnd(call)
+    return
   }
+  // A retry: what the caller sent so far goes to the new stream; the rest follows.
+  const chunks = call.replay!
+  for (let i = 0; i < chunks.length; i++) up.write(chunks[i])
+  if (call.downEnded) up.end()
+  else if (call.down !== null) call.down.resume(); else call.req1!.resume()
+}
+
+/**
+ * Retry a try that failed before any response byte (README "Retries"): on another host,
+ * within the route's attempts, the caller's deadline and the cluster's retry budget, with
+ * the request bytes kept. True when the retry went out (or failed the call itself).
+ */
+function retryH2 (call: TripleCall, up: ClientHttp2Stream, on: RetryOn): boolean {
+  if (call.responseHeaders !== null || call.responded || call.replayLost || call.phase !== Phase.Upstream) return false
+  const now = performance.now()
+  if (call.mayRetry(on, now) === null) return false
+  const prev = call.host!
+  const next = call.retryHost(prev, now)
+  if (next === null) return false
+  call.up = null
+  prev.active--
+  if (!up.closed && !up.destroyed) up.close(NGHTTP2_CANCEL)
+  call.host = next
+  call.upError = null
+  call.upEnded = false
+  call.trailersOnly = false
+  call.upTrailers = null
+  call.heldUp = false
+  call.drainWatch &= ~DRAIN_UP
+  forwardH2(call)
+  return true
+}
+
+/** The per-try timeout fired before any response: retry when the route says so. */
+export function retryAfterTryTimeout (call: TripleCall): boolean {
+  const up = call.up
+  return up !== null && retryH2(call, up, 'per-try-timeout')
 }
 
 /** Response hooks are done: write the upstream's response headers downstream. */
@@ -101,12 +149,13 @@ function upstreamClosed (call: TripleCall, up: ClientHttp2Stream, broken: boolea
   const host = call.host
   const connect = H2Pool.connectFailure(up, call.upError)
   if (connect !== null) {
-    hostFailed(call, up, code)
+    hostFailed(call, up, code, FailureClass.Connect)
+    if (retryH2(call, up, 'connect-failure')) return
     call.fail(upstreamConnect(host?.id ?? '?', connect))
     return
   }
   if (broken) {
-    hostFailed(call, up, code)
+    hostFailed(call, up, code, FailureClass.Reset)
     call.fail(upstreamReset(code))
     return
   }
@@ -117,7 +166,9 @@ function upstreamClosed (call: TripleCall, up: ClientHttp2Stream, broken: boolea
     upstreamEnded(call, up)
     return
   }
-  hostFailed(call, up, code)
+  // REFUSED_STREAM: the upstream did not process it (RFC 9113 8.7): safe to send elsewhere.
+  if (code === NGHTTP2_REFUSED_STREAM && retryH2(call, up, 'refused')) return
+  hostFailed(call, up, code, FailureClass.Reset)
   call.fail(call.responded || code !== NGHTTP2_NO_ERROR ? upstreamReset(code) : upstreamConnect(host?.id ?? '?', 'connection lost before the response'))
 }
 
@@ -125,14 +176,15 @@ function upstreamClosed (call: TripleCall, up: ClientHttp2Stream, broken: boolea
  * Count an upstream failure against the host, unless the host is not the one to blame: we
  * held its reads (a slow client), it refused the stream unprocessed (REFUSED_STREAM: retry
  * elsewhere), or it is answering cancels of ours on that session (an upstream's own
- * rapid-reset guard must not make us eject a healthy host).
+ * rapid-reset guard must not make us eject a healthy host). A lost session is one failure
+ * however many calls it carried.
  */
-function hostFailed (call: TripleCall, up: ClientHttp2Stream, code: number): void {
+function hostFailed (call: TripleCall, up: ClientHttp2Stream, code: number, kind: FailureClass): void {
   const host = call.host
   if (host === null || call.heldUp || code === NGHTTP2_REFUSED_STREAM) return
   const now = performance.now()
-  if (H2Pool.cancelledRecently(up, now)) return
-  host.recordFailure(call.cluster!.options.outlier, now)
+  if (H2Pool.cancelledRecently(up, now) || !H2Pool.firstLoss(up)) return
+  call.cluster!.health.failure(host, kind, now)
 }
 
 function upstreamEnded (call: TripleCall, up: ClientHttp2Stream): void {
@@ -164,6 +216,13 @@ function onUpResponse (this: Tagged<ClientHttp2Stream>, headers: IncomingHttpHea
   if (call.up !== this) return
   try {
     call.trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0
+    // Trailers-Only UNAVAILABLE: nothing reached the caller yet; another host may serve it.
+    if (call.trailersOnly && headers['grpc-status'] === '14' && call.route?.retry != null) {
+      const host = call.host
+      if (host !== null) call.cluster!.health.grpcOutcome(host, GrpcStatus.UNAVAILABLE, performance.now())
+      if (retryH2(call, this, 'unavailable')) return
+      call.outcomeCounted = true
+    }
     call.responseHeaders = new ObjectHeaders(headers as Record<string, string | string[] | undefined>)
     call.respond()
   } catch (err) {
@@ -209,9 +268,15 @@ function onUpDrain (this: Tagged<ClientHttp2Stream>): void {
 function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, chunk: Buffer): void {
   const call = this[kCall]
   const up = call.up
-  if (up === null) return
+  const keep = call.replay
+  if (up === null) {
+    // A retry waiting for a stream slot: keep the bytes for it.
+    if (keep !== null) { call.bytesIn += chunk.length; keepForRetry(call, keep, chunk) }
+    return
+  }
   call.bytesIn += chunk.length
   if (call.taps !== null) tapRequestData(call, chunk)
+  if (keep !== null) keepForRetry(call, keep, chunk)
   if (up.write(chunk)) return
   this.pause()
   if ((call.drainWatch & DRAIN_UP) === 0) {
@@ -220,12 +285,19 @@ function onDownData (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>, 
   }
 }
 
+function keepForRetry (call: TripleCall, keep: Buffer[], chunk: Buffer): void {
+  call.replayBytes += chunk.length
+  if (call.replayBytes <= call.route!.retry!.maxBodyBytes) keep.push(chunk)
+  else { call.replay = null; call.replayLost = true }
+}
+
 function onDownEnd (this: Tagged<ServerHttp2Stream> | Tagged<IncomingMessage>): void {
   const call = this[kCall]
+  call.downEnded = true
   const up = call.up
   // Node ends the readable side of a stream the client reset too, before it marks the reset:
   // taps hear of the end one turn later, once a reset would show.
-  if (call.taps !== null && up !== null) setImmediate(tapEndIfComplete, call, this)
+  if (call.taps !== null) setImmediate(tapEndIfComplete, call, this)
   if (up !== null && !up.writableEnded) up.end()
 }
 

@@ -14,6 +14,7 @@ import { PassThrough, type Readable } from 'node:stream'
 import proxy from 'http2-proxy'
 import { ObjectHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
+import { FailureClass } from '../cluster/outlier.js'
 import { grpcStatusFromHttp } from '../protocol/triple/mapping.js'
 import { assertSendable, http1Headers } from '../protocol/triple/headers.js'
 import { internalError } from './triple-boundary.js'
@@ -135,8 +136,9 @@ function failed (call: TripleCall, h1: Http1Upstream, err: Error & { code?: stri
   const code = err.code ?? ''
   if (OUR_ERRORS.has(code)) { internalError(call, err, 'http1 request'); return }
   const host = call.host!
-  host.recordFailure(call.cluster!.options.outlier, performance.now())
-  call.fail(h1.status === 0 && CONNECT_ERRORS.has(code) ? upstreamConnect(host.id, err.message) : upstreamReset(0))
+  const connect = h1.status === 0 && CONNECT_ERRORS.has(code)
+  call.cluster!.health.failure(host, connect ? FailureClass.Connect : FailureClass.Reset, performance.now())
+  call.fail(connect ? upstreamConnect(host.id, err.message) : upstreamReset(0))
 }
 
 /** Response hooks are done: write the HTTP/1.1 upstream's response downstream. */

@@ -1,5 +1,5 @@
 import type { Call } from '../call/call.js'
-import type { HeaderMatch, RouteOptions } from '../config/options.js'
+import type { HeaderMatch, RetryOptions, RouteOptions } from '../config/options.js'
 import { compileStringMatch, type StringMatcher } from './string-matcher.js'
 
 type HeaderPredicate = (call: Call) => boolean
@@ -11,6 +11,8 @@ export class RouteConfig {
   readonly subset: Readonly<Record<string, string>> | null
   readonly timeoutMs: number
   readonly requireMethod: boolean
+  /** Retry policy (README "Retries"); null: no retries. */
+  readonly retry: Readonly<RetryOptions> | null
   readonly options: Readonly<RouteOptions>
   readonly #protocol: string | undefined
   readonly #service: StringMatcher
@@ -25,6 +27,7 @@ export class RouteConfig {
     this.subset = o.subset !== undefined ? Object.freeze({ ...o.subset }) : null
     this.timeoutMs = o.timeoutMs
     this.requireMethod = o.requireMethod === true
+    this.retry = o.retry !== undefined && o.retry.attempts > 1 ? Object.freeze({ ...o.retry, on: Object.freeze([...o.retry.on]) as RetryOptions['on'] }) : null
     this.options = o
     this.#protocol = o.match.protocol
     this.#service = compileStringMatch(o.match.service)

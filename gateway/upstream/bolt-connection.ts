@@ -7,6 +7,7 @@ import { encodeHeartbeat } from '../protocol/bolt/encoder.js'
 import { HeartbeatAction, HeartbeatSchedule, type HeartbeatSettings } from '../protocol/bolt/heartbeat.js'
 import { BoltCmd, BoltType, DEFAULT_BOLT_LIMITS } from '../protocol/bolt/types.js'
 import type { Logger } from 'pino'
+import type { ClusterHealth } from '../cluster/outlier.js'
 import { sharedCounter, upstreamSessions } from '../metrics.js'
 
 /** What a connection needs from a request it carries (BoltCall implements it). */
@@ -47,7 +48,8 @@ export interface BoltDrainWaiter {
 /** Told when a connection ends or stops taking requests, so the pool replaces it. */
 export interface BoltConnectionOwner {
   onConnectionReady (c: BoltConnection): void
-  onConnectionClosed (c: BoltConnection, connected: boolean): void
+  /** `lost`: requests in flight the close failed (0 for a GoAway, which closes nothing yet). */
+  onConnectionClosed (c: BoltConnection, connected: boolean, lost: number): void
 }
 
 const MIN_SWEEP_MS = 10
@@ -84,6 +86,8 @@ export class BoltConnection implements BoltFrameSink {
   #waiters: BoltDrainWaiter[] = []
   /** Why the connection failed (socket error, TLS handshake or peer check), for the reply and the log. */
   lastError = ''
+  /** The cluster whose `connections` count this connection is in (circuit breakers). */
+  countedIn: ClusterHealth | null = null
 
   constructor (options: BoltConnectionOptions, owner: BoltConnectionOwner) {
     this.options = options
@@ -161,7 +165,7 @@ export class BoltConnection implements BoltFrameSink {
   onBoltFrame (frame: BoltFrame): void {
     if (frame.type !== BoltType.RESPONSE) {
       // Upstreams do not call us; a GoAway means: finish what is in flight, send nothing new.
-      if (frame.cmd === BoltCmd.GOAWAY) { this.draining = true; this.#owner.onConnectionClosed(this, true); if (this.#inflight.size === 0) this.close() }
+      if (frame.cmd === BoltCmd.GOAWAY) { this.draining = true; this.#owner.onConnectionClosed(this, true, 0); if (this.#inflight.size === 0) this.close() }
       return
     }
     const id = frame.requestId
@@ -297,7 +301,7 @@ export class BoltConnection implements BoltFrameSink {
     const pending = [...this.#inflight.values()]
     this.#inflight.clear()
     this.#deadlines.clear()
-    this.#owner.onConnectionClosed(this, this.connected)
+    this.#owner.onConnectionClosed(this, this.connected, pending.length)
     for (const ex of pending) ex.onUpstreamFailure(kind)
     this.handleDrain() // nothing more will be written: paused downstreams read again
   }

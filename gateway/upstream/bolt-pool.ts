@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { ConnectionOptions, TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Host } from '../cluster/host.js'
+import { FailureClass, type ClusterHealth } from '../cluster/outlier.js'
 import type { ClusterOptions } from '../config/options.js'
 import { BoltConnection, type BoltConnectionOwner } from './bolt-connection.js'
 
@@ -34,12 +35,14 @@ export type BoltTlsFactory = (cluster: Readonly<ClusterOptions>, host: Host) => 
 export class BoltPool implements BoltConnectionOwner {
   readonly host: Host
   options: Readonly<ClusterOptions>
+  /** Outlier detection and breakers of the cluster that last used this pool. */
+  health: ClusterHealth | null = null
+  #closed = false
   readonly #tls: BoltTlsFactory | null
   readonly #logger: Logger | null
   readonly conns: BoltConnection[] = []
   #failedConnects = 0
   #retryAt = 0
-  #closed = false
   /** Why the last connect failed (shown to callers failed fast during the back-off). */
   lastConnectError = ''
   /** Set by acquire() when it returned null because every connection is at its cap. */
@@ -71,6 +74,13 @@ export class BoltPool implements BoltConnectionOwner {
     // Cannot open another (draining ones still count, bounded; or backing off): full if we
     // have a connection at its cap, else unavailable.
     if (this.conns.length >= up.maxConnections + 2 || now < this.#retryAt) { this.overloaded = best !== null; return null }
+    const h = this.health
+    if (h !== null && !h.admitConnection()) {
+      // The cluster's maxConnections breaker: a busy connection is still better than none.
+      if (best !== null) return best
+      this.overloaded = true
+      return null
+    }
     return this.#open()
   }
 
@@ -93,6 +103,8 @@ export class BoltPool implements BoltConnectionOwner {
       verifyPeer: tls === null ? null : tls.verify,
       logger: this.#logger,
     }, this)
+    const h = this.health
+    if (h !== null) { h.connections++; c.countedIn = h }
     this.conns.push(c)
     return c
   }
@@ -103,17 +115,26 @@ export class BoltPool implements BoltConnectionOwner {
     this.host.recordSuccess()
   }
 
-  onConnectionClosed (c: BoltConnection, connected: boolean): void {
-    if (c.closed) {
-      const i = this.conns.indexOf(c)
-      if (i >= 0) this.conns.splice(i, 1)
-    }
-    if (!connected && c.closed) {
+  /**
+   * A connection closed (or got GoAway). A connect failure, or a connection lost with requests
+   * in flight, is ONE failure of the host however many requests it carried (one client's bad
+   * frame can make a sofa-rpc-node upstream close a connection it shares with many callers:
+   * that is one lost connection, not a failure per caller). The calls themselves do not count.
+   */
+  onConnectionClosed (c: BoltConnection, connected: boolean, lost: number): void {
+    if (!c.closed) return // GoAway: the connection drains; nothing failed
+    const i = this.conns.indexOf(c)
+    if (i >= 0) this.conns.splice(i, 1)
+    if (c.countedIn !== null) { c.countedIn.connections--; c.countedIn = null }
+    const now = performance.now()
+    if (!connected) {
       this.#failedConnects++
       this.lastConnectError = c.lastError === '' ? 'connection closed during connect' : c.lastError
-      this.#retryAt = performance.now() + reconnectDelay(this.#failedConnects)
-      this.host.recordFailure(this.options.outlier, performance.now())
+      this.#retryAt = now + reconnectDelay(this.#failedConnects)
+      this.health?.failure(this.host, FailureClass.Connect, now)
       this.#logger?.warn({ host: this.host.id, attempt: this.#failedConnects, reason: this.lastConnectError }, 'bolt upstream connect failed')
+    } else if (lost > 0 && !this.#closed) {
+      this.health?.failure(this.host, FailureClass.Reset, now)
     }
   }
 
@@ -148,7 +169,7 @@ export class BoltPoolRegistry {
     this.#logger = opts.logger ?? null
   }
 
-  get (host: Host, options: Readonly<ClusterOptions>): BoltPool {
+  get (host: Host, options: Readonly<ClusterOptions>, health: ClusterHealth | null = null): BoltPool {
     let p = this.#pools.get(host.id)
     if (p === undefined) {
       p = new BoltPool(host, options, this.#tls, this.#logger)
@@ -156,6 +177,7 @@ export class BoltPoolRegistry {
     } else if (p.options !== options) {
       p.options = options // a new revision: later connections use its settings
     }
+    if (health !== null) p.health = health
     return p
   }
 

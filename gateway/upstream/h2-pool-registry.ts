@@ -46,6 +46,7 @@ export class H2PoolRegistry {
       pool = new H2Pool(host, opts, this.#logger)
       pools.set(host, pool)
     }
+    pool.health = cluster.health
     return pool
   }
 

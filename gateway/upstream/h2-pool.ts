@@ -2,6 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHt
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Host } from '../cluster/host.js'
+import type { ClusterHealth } from '../cluster/outlier.js'
 import { upstreamSessions } from '../metrics.js'
 import { WaitQueue, type Waiter } from './wait-queue.js'
 
@@ -36,6 +37,8 @@ const kError = Symbol('isthmus.sessionError')
 const kCancelAt = Symbol('isthmus.cancelAt')
 const kSession = Symbol('isthmus.pooledSession')
 const kReleased = Symbol('isthmus.released')
+const kLost = Symbol('isthmus.lossCounted')
+const kCounted = Symbol('isthmus.countedIn')
 
 type PooledSession = ClientHttp2Session & {
   [kActive]: number
@@ -47,6 +50,10 @@ type PooledSession = ClientHttp2Session & {
   [kError]: string
   /** performance.now() of the last stream we cancelled on it, 0 when none. */
   [kCancelAt]: number
+  /** Its loss was counted against the host once already. */
+  [kLost]: boolean
+  /** The cluster whose `connections` count it is in (circuit breakers). */
+  [kCounted]: ClusterHealth | null
 }
 type PooledStream = ClientHttp2Stream & { [kSession]: PooledSession, [kReleased]: boolean }
 
@@ -83,6 +90,8 @@ export class H2Pool {
   #pendingTimer: NodeJS.Timeout | null = null
   #sessions: PooledSession[] = []
   #closing: Promise<void> | null = null
+  /** The cluster's breakers (maxConnections); set by the registry. */
+  health: ClusterHealth | null = null
 
   constructor (host: Host, opts: H2PoolOptions, logger: Logger) {
     this.host = host
@@ -159,6 +168,20 @@ export class H2Pool {
     if (s !== undefined) s[kCancelAt] = now
   }
 
+  /**
+   * Whether this stream's failure is the first of its session's loss (a session that never
+   * connected or died): a lost connection is ONE failure of the host, not one per stream it
+   * carried. A stream reset on a live session is its own failure (true every time).
+   */
+  static firstLoss (stream: ClientHttp2Stream): boolean {
+    const s = (stream as PooledStream)[kSession]
+    if (s === undefined) return true
+    if (s[kSettled] && !s.destroyed && !s.closed) return true
+    if (s[kLost]) return false
+    s[kLost] = true
+    return true
+  }
+
   /** The stream's session carried a cancel of ours within CANCEL_SHADOW_MS of `now`. */
   static cancelledRecently (stream: ClientHttp2Stream, now: number): boolean {
     const s = (stream as PooledStream)[kSession]
@@ -175,7 +198,10 @@ export class H2Pool {
       if (s[kActive] < this.#cap(s)) return s
     }
     // Sessions that died but are not forgotten yet do not hold the place of a live one.
-    if (usable === 0 || list.length < this.#opts.maxSessions) return this.#connect()
+    if (usable === 0 || list.length < this.#opts.maxSessions) {
+      if (this.health !== null && !this.health.admitConnection()) return null // the cluster's maxConnections
+      return this.#connect()
+    }
     return null
   }
 
@@ -238,6 +264,9 @@ export class H2Pool {
     s[kSettled] = false
     s[kError] = ''
     s[kCancelAt] = 0
+    s[kLost] = false
+    s[kCounted] = this.health
+    if (this.health !== null) this.health.connections++
     s.on('error', onSessionError)
     s[kTimer] = setTimeout(onConnectTimeout, o.connectTimeoutMs, s)
     s[kTimer].unref()
@@ -256,6 +285,7 @@ export class H2Pool {
     const pool = s[kPool]
     const i = pool.#sessions.indexOf(s)
     if (i !== -1) { pool.#sessions.splice(i, 1); upstreamSessions.dec(SESSION_LABELS) }
+    if (s[kCounted] !== null && (s.closed || s.destroyed)) { s[kCounted].connections--; s[kCounted] = null }
     if (pool.#queue.size > 0) pool.#wake()
   }
 

@@ -1,4 +1,5 @@
 import test from 'ava'
+import { FailureClass } from '../../../gateway/cluster/outlier.js'
 import { Call } from '../../../gateway/call/call.js'
 import { ObjectHeaders } from '../../../gateway/call/headers.js'
 import { Cluster } from '../../../gateway/cluster/cluster.js'
@@ -104,9 +105,9 @@ test('createLoadBalancer builds each policy: each picks only available candidate
 test('passive health: consecutive failures eject a host for ejectMs', (t) => {
   const c = cluster('round-robin', 2, { outlier: { consecutiveFailures: 2, ejectMs: 1000 } })
   const h = c.hosts[0]
-  h.recordFailure(c.options.outlier, 0)
+  c.health.failure(h, FailureClass.Connect, 0)
   t.true(h.isAvailable(0))
-  h.recordFailure(c.options.outlier, 0)
+  c.health.failure(h, FailureClass.Connect, 0)
   t.false(h.isAvailable(500))
   t.true(h.isAvailable(1001))
 })
