@@ -14,7 +14,8 @@ export function securityHeaders (): Record<string, string> {
   return {
     'content-security-policy': CSP,
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    // Not no-referrer: with it a browser sends `Origin: null` on the login POST, and the Origin check needs it.
+    'referrer-policy': 'same-origin',
     'x-frame-options': 'DENY',
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
@@ -82,8 +83,8 @@ header h1{font-size:1.2em;margin:0}.entity{color:#9cc3ff}header .note{color:#c8c
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em;padding:1em}
 .panel{background:#fff;border-radius:6px;padding:.6em 1em;box-shadow:0 1px 2px #0002}.panel.wide{grid-column:1/-1}
 .panel[hidden]{display:none}h2{font-size:1.05em;margin:.2em 0}h3{font-size:.95em;margin:.8em 0 .2em}h4{margin:.6em 0 .2em;font-size:.9em}
-.hint,.note{color:#667;font-size:.85em;margin:.1em 0 .5em}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #e3e5e8;font-size:.9em;vertical-align:top}th{color:#556}
+.hint,.note{color:#667;font-size:.85em;margin:.1em 0 .5em}.panel .body{overflow-x:auto}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #e3e5e8;font-size:.9em;vertical-align:top;overflow-wrap:anywhere}th{color:#556}
 .health.healthy{color:#17803d}.health.unhealthy,.health.ejected,.bad{color:#b42318;font-weight:600}.ok{color:#17803d}
 pre.diff{background:#f7f8fa;padding:.5em;overflow:auto;max-height:30em;font-size:.85em}.add{color:#17803d;background:#e9f7ee}.del{color:#b42318;background:#fdeceb}.hunk{color:#667}
 span.add,span.del,span.ctx,span.hunk{display:block;white-space:pre}

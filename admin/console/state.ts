@@ -6,7 +6,7 @@
  * Big lists are capped (the counts stay exact) so one state stays small.
  */
 import { downstreamConnections, registry } from '../../gateway/metrics.js'
-import type { HostOptions, RouteOptions, StringMatch } from '../../gateway/config/options.js'
+import type { GatewayOptions, HostOptions, RouteOptions, StringMatch } from '../../gateway/config/options.js'
 import type { Host } from '../../gateway/cluster/host.js'
 import type { ListenerInfo } from '../server.js'
 import type { AdminStore } from '../store.js'
@@ -56,8 +56,6 @@ export interface ConsoleState {
 const MAX_HOSTS = 200
 const MAX_APPS = 200
 const MAX_COUNTERS = 200
-/** Counters of the gateway's own filters worth watching on the console. */
-const FILTER_COUNTER = /^isthmus_(?!request|limit|upstream|downstream|active|process|nodejs)[a-z0-9_]+_total$/
 
 export async function buildState (src: ConsoleSources): Promise<ConsoleState> {
   const store = src.store
@@ -126,7 +124,7 @@ export async function buildState (src: ConsoleSources): Promise<ConsoleState> {
     discovery,
     revisions: store?.history.list() ?? null,
     ldc,
-    counters: await filterCounters(),
+    counters: await filterCounters(filterPrefixes(opts)),
   }
 }
 
@@ -181,12 +179,21 @@ async function listenerConnections (): Promise<Map<string, number>> {
   return out
 }
 
+/** Metric name prefixes of the configured chain's filters (config/compile.ts names them so). */
+function filterPrefixes (opts: Readonly<GatewayOptions> | undefined): string[] {
+  if (opts === undefined) return []
+  const out = opts.filters.filter(f => f.enabled !== false).map(f => `isthmus_${f.name.replace(/[^a-zA-Z0-9_]/g, '_')}_`)
+  if (opts.audit !== undefined) out.push('isthmus_audit_')
+  return out
+}
+
 /** The chain's filter counters (rate-limit decisions, stress refusals, LDC routing, audit
- *  records…), read as a scrape reads them. */
-async function filterCounters (): Promise<CounterState[]> {
+ *  records…), read as a scrape reads them; a counter with no series yet is not listed. */
+async function filterCounters (prefixes: readonly string[]): Promise<CounterState[]> {
   const out: CounterState[] = []
+  if (prefixes.length === 0) return out
   for (const m of await registry.getMetricsAsJSON()) {
-    if (String(m.type) !== 'counter' || !FILTER_COUNTER.test(m.name)) continue
+    if (String(m.type) !== 'counter' || !m.name.endsWith('_total') || !prefixes.some(p => m.name.startsWith(p))) continue
     for (const v of m.values) {
       if (out.length >= MAX_COUNTERS) return out
       const labels: Record<string, string> = {}
