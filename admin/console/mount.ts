@@ -100,8 +100,9 @@ export class AdminConsole {
     if (method !== 'GET' && method !== 'HEAD') { sendError(res, new IsthmusError('ISTH_ERR_ADMIN_METHOD', `${method} ${path}`), { allow: 'GET' }); return true }
     const verdict = this.#d.auth.check(req)
     if (verdict === 'foreign') { sendHtml(res, 403, loginPage('this admin API answers loopback requests only', false)); return true }
+    if (verdict === 'forbidden') { sendHtml(res, 403, loginPage('credentials not accepted', this.#d.auth.tokenLogin)); return true }
     if (verdict !== 'ok' && !this.hasSession(req)) {
-      sendHtml(res, 401, loginPage(verdict === 'forbidden' ? 'credentials not accepted' : null, this.#d.auth.tokenLogin), { 'www-authenticate': 'Bearer realm="isthmus-admin"' })
+      sendHtml(res, 401, loginPage(null, this.#d.auth.tokenLogin), { 'www-authenticate': 'Bearer realm="isthmus-admin"' })
       return true
     }
     this.#rates.sample()
