@@ -121,7 +121,7 @@ export const APP_JS = String.raw`'use strict'
   function counters (s) {
     show('panel-counters', s.counters.length > 0)
     fill('panel-counters', table(['counter', 'labels', 'value'], s.counters.map(function (c) {
-      return el('tr', null, [el('td', null, c.name), el('td', null, labels(c.labels)), el('td', null, c.value)])
+      return el('tr', { 'data-counter': c.name }, [el('td', null, c.name), el('td', null, labels(c.labels)), el('td', null, c.value)])
     })))
   }
   function render (s) {

@@ -5,6 +5,7 @@
  * page's first paint, never per call. A panel whose feature is not configured is absent.
  * Big lists are capped (the counts stay exact) so one state stays small.
  */
+import type { Metric } from 'prom-client'
 import { downstreamConnections, registry } from '../../gateway/metrics.js'
 import type { GatewayOptions, HostOptions, RouteOptions, StringMatch } from '../../gateway/config/options.js'
 import type { Host } from '../../gateway/cluster/host.js'
@@ -192,13 +193,18 @@ function filterPrefixes (opts: Readonly<GatewayOptions> | undefined): string[] {
 async function filterCounters (prefixes: readonly string[]): Promise<CounterState[]> {
   const out: CounterState[] = []
   if (prefixes.length === 0) return out
-  for (const m of await registry.getMetricsAsJSON()) {
-    if (String(m.type) !== 'counter' || !m.name.endsWith('_total') || !prefixes.some(p => m.name.startsWith(p))) continue
+  // Only the matching counters are collected (not the whole registry, as a scrape would).
+  // (getMetricsAsArray's declared type is the plain object; the registry holds the metrics.)
+  for (const metric of registry.getMetricsAsArray() as unknown as Metric[]) {
+    const name = (metric as unknown as { name: string }).name
+    if (!name.endsWith('_total') || !prefixes.some(p => name.startsWith(p))) continue
+    const m = await metric.get()
+    if (String(m.type) !== 'counter') continue
     for (const v of m.values) {
       if (out.length >= MAX_COUNTERS) return out
       const labels: Record<string, string> = {}
       for (const [k, x] of Object.entries(v.labels)) labels[k] = String(x)
-      out.push({ name: m.name, labels, value: v.value })
+      out.push({ name, labels, value: v.value })
     }
   }
   return out

@@ -60,6 +60,9 @@ test('log in, watch a discovery push and a killed upstream live, diff two revisi
   await page.waitForSelector('tr[data-route="greeter"]', WAIT)
   await page.waitForSelector(`tr[data-host="127.0.0.1:${a.port}"][data-health="healthy"]`, WAIT)
   await page.waitForSelector('#live.ok', WAIT)
+  // The example chain's deny filter refuses Internal* methods: its counter appears.
+  await new Promise<void>(resolve => { client.makeUnaryRequest('/isthmus.example.Greeter/InternalStats', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), () => resolve()) })
+  await page.waitForSelector('tr[data-counter="isthmus_deny_denied_total"] >> text=rule=no-internal-methods', WAIT)
 
   // A discovery push through the admin API shows up without a reload: the host and the revision.
   const push = await adminCall(ex.admin, 'PUT', '/v1/discovery/apps/farewell-app', {
