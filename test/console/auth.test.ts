@@ -7,10 +7,13 @@
 import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
+import { connect } from 'node:net'
 import pino from 'pino'
 import { startAdminServer } from '../../admin/server.js'
 import { renderDiff } from '../../admin/console/diff.js'
 import { TlsMaterial } from '../../certs/tls-material.js'
+import { limitTrips } from '../../gateway/metrics.js'
+import { eventually } from '../_helpers/spawned-triple.js'
 import { baseOptions, startAdmin, TOKEN } from '../_helpers/admin.js'
 import { makeCa, makeLeaf, tempDir } from '../_helpers/pki.js'
 
@@ -178,4 +181,56 @@ test('revisions: who and when per accepted write, a diff between any two kept ge
   t.false(text.includes('s3cr3t'))
   t.regex(text, /"clientSecret": "\[redacted\]"/)
   t.regex(text, /"passwordFile": "\/etc\/pw"/)
+})
+
+test('an event stream outlives the admin request deadline and keeps ticking', async (t) => {
+  const opts = baseOptions({ listeners: { triple: { port: 0 }, admin: { token: TOKEN, limits: { headersTimeoutMs: 1000, requestTimeoutMs: 1000 }, console: { eventIntervalMs: 200 } } } })
+  const h = await startAdmin(opts)
+  t.teardown(() => h.close())
+  const r = await fetch(`${h.url}/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  t.is(r.status, 200)
+  const reader = r.body!.getReader()
+  const started = Date.now()
+  let states = 0
+  let text = ''
+  // Wait on events, not on a clock: past the 1 s request deadline (checked every second) the
+  // stream must still deliver.
+  while (states < 2 || Date.now() - started < 3500) {
+    const { done, value } = await reader.read()
+    if (done) break
+    text += new TextDecoder().decode(value)
+    states = text.split('event: state').length - 1
+  }
+  await reader.cancel().catch(() => {})
+  t.true(Date.now() - started >= 3500, 'the stream was cut before the deadline passed')
+  t.true(states >= 2)
+})
+
+test('a watcher that does not read is dropped once its unsent bytes pass the bound; the others keep getting events', async (t) => {
+  // 60 clusters x 20 hosts: a state of ~150 KB, ten a second, fills a socket that is not read.
+  const clusters = Array.from({ length: 60 }, (_, i) => ({ name: `c${i}`, protocol: 'triple', hosts: Array.from({ length: 20 }, (_, j) => ({ address: '127.0.0.1', port: 20000 + i * 20 + j, labels: { version: `v${j}`, team: `team-${i}` } })) }))
+  const opts = baseOptions({ clusters, listeners: { triple: { port: 0 }, admin: { token: TOKEN, console: { eventIntervalMs: 100, maxEventBufferBytes: 256 * 1024 } } } })
+  const h = await startAdmin(opts)
+  t.teardown(() => h.close())
+  const trips = limitTrips('admin', 'events_slow')
+  const before = trips.n
+  const port = Number(new URL(h.url).port)
+  const slow = connect(port, '127.0.0.1')
+  slow.on('error', () => {})
+  let closed = false
+  slow.on('close', () => { closed = true })
+  slow.write(`GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`)
+  slow.pause()
+  t.teardown(() => slow.destroy())
+  const good = await fetch(`${h.url}/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  const reader = good.body!.getReader()
+  let received = 0
+  const reading = (async () => { for (;;) { const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined })); if (done === true || value === undefined) return; received += value.length } })()
+  t.true(await eventually(() => trips.n > before, 60000, 100), 'the slow watcher was dropped')
+  slow.resume()
+  t.true(await eventually(() => closed, 20000, 50), 'its connection is closed')
+  const at = received
+  t.true(await eventually(() => received > at, 20000, 50), 'the reading watcher still gets events')
+  await reader.cancel().catch(() => {})
+  await reading
 })
