@@ -68,7 +68,7 @@ export class AdminConsole {
 
   /** Mount the console's /v1 reads on the admin router. */
   mountRoutes (router: AdminRouter): void {
-    router.add('GET', '/v1/events', () => ({ status: 200, body: undefined, stream: (req, res) => { this.events.attach(req, res) } }))
+    router.add('GET', '/v1/events', () => ({ status: 200, body: undefined, stream: (req, res) => { if (req.method === 'HEAD') headOnly(res); else this.events.attach(req, res) } }))
     const store = this.#d.store
     if (store === null) return
     router.add('GET', '/v1/revisions', () => ({ status: 200, body: { generation: store.generation, oldestBase: store.history.oldestBase, revisions: store.history.list() } }))
@@ -153,6 +153,11 @@ export class AdminConsole {
     if (origin === undefined || host === undefined) return false
     return origin.toLowerCase() === `${this.#d.tls ? 'https' : 'http'}://${host.toLowerCase()}`
   }
+}
+
+function headOnly (res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
+  res.end()
 }
 
 function generationParam (v: string, name: string): number {

@@ -11,6 +11,7 @@ import { connect } from 'node:net'
 import pino from 'pino'
 import { startAdminServer } from '../../admin/server.js'
 import { renderDiff } from '../../admin/console/diff.js'
+import { CONFIG_FILE_KEY } from '../../admin/console/history.js'
 import { TlsMaterial } from '../../certs/tls-material.js'
 import { limitTrips } from '../../gateway/metrics.js'
 import { eventually } from '../_helpers/spawned-triple.js'
@@ -233,4 +234,26 @@ test('a watcher that does not read is dropped once its unsent bytes pass the bou
   t.true(await eventually(() => received > at, 20000, 50), 'the reading watcher still gets events')
   await reader.cancel().catch(() => {})
   await reading
+})
+
+test('a config reload is a revision too: its diff shows the file change with the admin token redacted', async (t) => {
+  const base = baseOptions()
+  const h = await startAdmin(base)
+  t.teardown(() => h.close())
+  const next = baseOptions({ clusters: [{ name: 'reloaded', protocol: 'triple', hosts: [{ address: '127.0.0.1', port: 7100 }] }] })
+  const r = await h.store.rebase(next)
+  t.true(r.changed)
+  const list = await h.call('GET', '/v1/revisions')
+  t.is(list.body.revisions[0].who, 'config reload')
+  t.deepEqual(list.body.revisions[0].keys, ['config file'])
+  const d = await h.call('GET', `/v1/revisions/1/diff/${r.generation}`)
+  t.is(d.status, 200)
+  const text = JSON.stringify(d.body)
+  t.regex(text, /reloaded/)
+  t.false(text.includes(TOKEN), 'the admin token never appears in a diff')
+  // The whole file shown (no earlier version): every line is in the diff, the token redacted.
+  const whole = renderDiff([{ key: CONFIG_FILE_KEY, revisionBefore: null, revisionAfter: null, before: null, after: next }])
+  const lines = whole[0].hunks.flatMap(x => x.lines).join('\n')
+  t.regex(lines, /"token": "\[redacted\]"/)
+  t.false(lines.includes(TOKEN))
 })
