@@ -43,7 +43,7 @@ export const APP_JS = String.raw`'use strict'
   function routes (s) {
     fill('panel-routes', table(['route', 'match', 'cluster', 'calls/s', 'errors'], s.routes.map(function (r) {
       return el('tr', { 'data-route': r.name }, [el('td', null, r.name), el('td', null, r.match), el('td', null, r.cluster + (r.subset ? ' [' + r.subset + ']' : '')),
-        el('td', null, r.service === null ? '–' : r.callsPerSec.toFixed(1)), el('td', { class: r.errorRate > 0 ? 'bad' : '' }, r.service === null ? '–' : pct(r.errorRate))])
+        el('td', { class: 'num' }, r.service === null ? '–' : r.callsPerSec.toFixed(1)), el('td', { class: r.errorRate > 0 ? 'num bad' : 'num' }, r.service === null ? '–' : pct(r.errorRate))])
     })))
   }
   function hostRow (h) {

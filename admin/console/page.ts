@@ -42,17 +42,18 @@ function head (title: string): string {
 <title>${escapeHtml(title)}</title><link rel="stylesheet" href="/console/style.css"><link rel="icon" href="/console/favicon.svg" type="image/svg+xml"></head>`
 }
 
-const PANELS: Array<[id: string, title: string, hint: string]> = [
+/** Panels in page order; `wide` ones take a whole row (tables with long names). */
+const PANELS: Array<[id: string, title: string, hint: string, wide?: boolean]> = [
   ['panel-listeners', 'Listeners', 'bound address, TLS, open downstream connections'],
-  ['panel-routes', 'Routes', 'match → cluster; calls/s and error share over the last second (per routed service)'],
-  ['panel-clusters', 'Clusters and hosts', 'labels, zone, health (active check) or outlier ejection, calls in flight, shard'],
+  ['panel-routes', 'Routes', 'match → cluster; calls/s and error share over the last second (per routed service)', true],
+  ['panel-clusters', 'Clusters and hosts', 'labels, zone, health (active check) or outlier ejection, calls in flight, shard', true],
   ['panel-discovery', 'Discovery', 'pushed apps and services: instances, last revision and when'],
   ['panel-ldc', 'LDC zones and shard map', 'zones this gateway serves, shard ranges to zones'],
   ['panel-counters', 'Filter counters', 'rate-limit decisions, stress and LDC routing, audit records, denials…'],
 ]
 
 export function consolePage (state: ConsoleState, entity: string): string {
-  const panels = PANELS.map(([id, title, hint]) => `<section id="${id}" class="panel"><h2>${title}</h2><p class="hint">${escapeHtml(hint)}</p><div class="body"><p class="note">loading…</p></div></section>`).join('\n')
+  const panels = PANELS.map(([id, title, hint, wide]) => `<section id="${id}" class="panel${wide === true ? ' wide' : ''}"><h2>${title}</h2><p class="hint">${escapeHtml(hint)}</p><div class="body"><p class="note">loading…</p></div></section>`).join('\n')
   return `${head(`Isthmus console · ${entity}`)}
 <body><header><h1>Isthmus <span class="entity">${escapeHtml(entity)}</span></h1><span id="live" class="note">connecting</span> <span id="status" class="note"></span>
 <form method="post" action="/console/logout" class="logout"><button type="submit">log out</button></form></header>
@@ -80,11 +81,11 @@ export function loginPage (message: string | null, tokenLogin: boolean): string 
 export const STYLE_CSS = `:root{font:14px/1.4 system-ui,sans-serif;color:#1d2330;background:#f4f5f7}
 body{margin:0}header{display:flex;gap:1em;align-items:baseline;padding:.6em 1.2em;background:#1d2330;color:#fff}
 header h1{font-size:1.2em;margin:0}.entity{color:#9cc3ff}header .note{color:#c8ccd4}.logout{margin-left:auto}
-main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em;padding:1em}
+main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));grid-auto-flow:row dense;gap:1em;padding:1em}
 .panel{background:#fff;border-radius:6px;padding:.6em 1em;box-shadow:0 1px 2px #0002}.panel.wide{grid-column:1/-1}
 .panel[hidden]{display:none}h2{font-size:1.05em;margin:.2em 0}h3{font-size:.95em;margin:.8em 0 .2em}h4{margin:.6em 0 .2em;font-size:.9em}
 .hint,.note{color:#667;font-size:.85em;margin:.1em 0 .5em}.panel .body{overflow-x:auto}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #e3e5e8;font-size:.9em;vertical-align:top;overflow-wrap:anywhere}th{color:#556}
+th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #e3e5e8;font-size:.9em;vertical-align:top;overflow-wrap:break-word}td.health,td.num{white-space:nowrap}th{color:#556}
 .health.healthy{color:#17803d}.health.unhealthy,.health.ejected,.bad{color:#b42318;font-weight:600}.ok{color:#17803d}
 pre.diff{background:#f7f8fa;padding:.5em;overflow:auto;max-height:30em;font-size:.85em}.add{color:#17803d;background:#e9f7ee}.del{color:#b42318;background:#fdeceb}.hunk{color:#667}
 span.add,span.del,span.ctx,span.hunk{display:block;white-space:pre}

@@ -41,7 +41,7 @@ test('log in, watch a discovery push and a killed upstream live, diff two revisi
   t.regex(await sayHello(client, 'console'), /^v[12]$/)
 
   const browser = await launch(t)
-  const context = await browser.newContext()
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } })
   const page = await context.newPage()
   // Log in: the console answers 401 with the login form.
   const first = await page.goto(`${ex.admin}/console`)
