@@ -257,3 +257,21 @@ test('a config reload is a revision too: its diff shows the file change with the
   t.regex(lines, /"token": "\[redacted\]"/)
   t.false(lines.includes(TOKEN))
 })
+
+test('a change adopted from Redis is a revision of its own, named after the replica that made it', async (t) => {
+  const h = await startAdmin(baseOptions())
+  t.teardown(() => h.close())
+  t.is((await h.call('PUT', '/v1/clusters/remote', { revision: 1, protocol: 'triple', hosts: [{ address: '127.0.0.1', port: 7200 }] })).status, 200)
+  // What another replica's write of revision 2 looks like when it arrives from Redis.
+  const mine = h.store.entry('cluster/remote')!
+  const theirs = structuredClone(mine.value) as { hosts: Array<{ port: number }> }
+  theirs.hosts[0].port = 7201
+  await h.store.adoptRemote(new Map([['cluster/remote', { revision: 2, value: theirs, origin: 'node-b', at: Date.now() }]]))
+  const list = await h.call('GET', '/v1/revisions')
+  t.is(list.body.revisions[0].who, 'redis node-b')
+  t.deepEqual(list.body.revisions[0].keys, ['cluster/remote'])
+  t.is(list.body.revisions[1].who, 'token')
+  const d = await h.call('GET', `/v1/revisions/${list.body.revisions[1].generation}/diff/${list.body.generation}`)
+  const lines: string[] = d.body.resources[0].hunks.flatMap((x: { lines: string[] }) => x.lines)
+  t.true(lines.some(l => l.startsWith('+') && l.includes('7201')), lines.join('\n'))
+})
