@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from './discovery/schema.js'
+import { consoleState } from './console/openapi-schema.js'
 
 type Schema = Record<string, unknown>
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
@@ -40,26 +41,6 @@ const writeResult: Schema = {
 const revisionAndName = { type: 'object', additionalProperties: false, required: ['name', 'revision'], properties: { name: { type: 'string' }, revision: ref('Revision') } }
 const listOf = (key: string, item: Schema): Schema => ({ type: 'object', additionalProperties: false, required: [key], properties: { [key]: { type: 'array', items: item } } })
 
-const obj = (required: string[], properties: Record<string, unknown>): Schema => ({ type: 'object', required, properties })
-/** One `state` event of GET /v1/events (admin/console/state.ts). */
-const consoleState: Schema = obj(['at', 'generation', 'listeners', 'routes', 'clusters', 'discovery', 'revisions', 'ldc', 'counters'], {
-  at: { type: 'string', format: 'date-time' },
-  generation: { type: ['integer', 'null'] },
-  listeners: { type: 'array', items: obj(['name', 'address', 'tls', 'connections'], { name: { type: 'string' }, address: { type: 'string' }, tls: { type: 'boolean' }, connections: { type: ['integer', 'null'] } }) },
-  routes: { type: 'array', items: obj(['name', 'match', 'cluster', 'callsPerSec', 'errorRate'], { name: { type: 'string' }, match: { type: 'string' }, cluster: { type: 'string' }, callsPerSec: { type: 'number' }, errorRate: { type: 'number', minimum: 0, maximum: 1 } }) },
-  clusters: {
-    type: 'array',
-    items: obj(['name', 'protocol', 'hosts', 'totalHosts'], {
-      name: { type: 'string' }, protocol: { type: 'string' }, totalHosts: { type: 'integer' },
-      hosts: { type: 'array', items: obj(['id', 'labels', 'zone', 'health', 'inFlight'], { id: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } }, zone: { type: 'string' }, health: { enum: ['healthy', 'unhealthy', 'ejected'] }, ejectedMsLeft: { type: 'number' }, ejectReason: { type: 'string' }, inFlight: { type: 'integer' }, shard: { enum: ['this replica', 'other replica'] } }) },
-    }),
-  },
-  discovery: { oneOf: [{ type: 'null' }, obj(['apps', 'total'], { total: { type: 'integer' }, apps: { type: 'array', items: obj(['name', 'kind', 'instances', 'revision', 'pushedAt'], { name: { type: 'string' }, kind: { enum: ['app', 'service'] }, instances: { type: 'integer' }, revision: { type: 'integer' }, pushedAt: { type: 'string' } }) } })] },
-  revisions: { oneOf: [{ type: 'null' }, { type: 'array', items: ref('Revision_') }] },
-  ldc: { oneOf: [{ type: 'null' }, { type: 'object' }] },
-  counters: { type: 'array', items: obj(['name', 'labels', 'value'], { name: { type: 'string' }, labels: { type: 'object' }, value: { type: 'number' } }) },
-})
-
 const components: Schema = {
   securitySchemes: {
     bearer: { type: 'http', scheme: 'bearer', description: 'listeners.admin token / tokenFile / tokenEnv (compared in constant time)' },
@@ -79,7 +60,7 @@ const components: Schema = {
     },
     WriteResult: writeResult,
     ConsoleState: consoleState,
-    Revision_: { type: 'object', additionalProperties: false, required: ['generation', 'at', 'who', 'keys'], properties: { generation: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, who: { type: 'string', description: 'token, cert <identity>, loopback, session, redis <node>, config reload, start' }, keys: { type: 'array', items: { type: 'string' } } } },
+    RevisionRecord: { type: 'object', additionalProperties: false, required: ['generation', 'at', 'who', 'keys'], properties: { generation: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, who: { type: 'string', description: 'token, cert <identity>, loopback, session, redis <node>, config reload, start' }, keys: { type: 'array', items: { type: 'string' } } } },
     Config: plain(gatewaySchema),
     Cluster: plain(clusterSchema),
     Host: plain(hostSchema),
@@ -132,7 +113,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   'GET /v1/revisions': {
     summary: 'The last accepted config changes (newest first): generation, when, who, which resources',
-    response: { type: 'object', additionalProperties: false, required: ['generation', 'oldestBase', 'revisions'], properties: { generation: { type: 'integer' }, oldestBase: { type: 'integer', description: 'the oldest generation a diff can start from' }, revisions: { type: 'array', items: ref('Revision_') } } },
+    response: { type: 'object', additionalProperties: false, required: ['generation', 'oldestBase', 'revisions'], properties: { generation: { type: 'integer' }, oldestBase: { type: 'integer', description: 'the oldest generation a diff can start from' }, revisions: { type: 'array', items: ref('RevisionRecord') } } },
     responseExample: { generation: 2, oldestBase: 1, revisions: [{ generation: 2, at: '2026-01-01T00:00:00.000Z', who: 'token', keys: ['app/greeter-app'] }, { generation: 1, at: '2026-01-01T00:00:00.000Z', who: 'start', keys: [] }] },
   },
   'GET /v1/revisions/{from}/diff/{to}': {
