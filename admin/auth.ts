@@ -38,6 +38,25 @@ export class AdminAuth {
   /** True when neither a token nor admin identities are configured (loopback only). */
   get open (): boolean { return this.#tokenDigest === null && this.#identities.length === 0 }
 
+  /** A token is configured (the console's login form can be used). */
+  get tokenLogin (): boolean { return this.#tokenDigest !== null }
+
+  /** `token` is the configured admin token (constant time). */
+  tokenMatches (token: string): boolean {
+    return this.#tokenDigest !== null && timingSafeEqual(digest(token), this.#tokenDigest)
+  }
+
+  /** Who an accepted request is, for the config history: `token`, `cert <identity>` or `loopback`. */
+  who (req: IncomingMessage): string {
+    if (req.headers.authorization !== undefined) return 'token'
+    const socket = req.socket as TLSSocket
+    if (socket.encrypted === true) {
+      const id = peerIdentityOfSocket(socket)
+      if (id !== null) return `cert ${id}`
+    }
+    return 'loopback'
+  }
+
   check (req: IncomingMessage): AuthVerdict {
     const header = req.headers.authorization
     if (header !== undefined) {

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from './discovery/schema.js'
+import { consoleState } from './console/openapi-schema.js'
 
 type Schema = Record<string, unknown>
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
@@ -43,6 +44,7 @@ const listOf = (key: string, item: Schema): Schema => ({ type: 'object', additio
 const components: Schema = {
   securitySchemes: {
     bearer: { type: 'http', scheme: 'bearer', description: 'listeners.admin token / tokenFile / tokenEnv (compared in constant time)' },
+    consoleSession: { type: 'apiKey', in: 'cookie', name: 'isthmus_console', description: 'console session from POST /console/login; authenticates reads (GET) only' },
     adminCertificate: { type: 'mutualTLS', description: 'a client certificate whose SPIFFE identity is in listeners.admin.adminIdentities' },
   },
   schemas: {
@@ -66,6 +68,8 @@ const components: Schema = {
         digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
       },
     },
+    ConsoleState: consoleState,
+    RevisionRecord: { type: 'object', additionalProperties: false, required: ['generation', 'at', 'who', 'keys'], properties: { generation: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, who: { type: 'string', description: 'token, cert <identity>, loopback, session, redis <node>, config reload, start' }, keys: { type: 'array', items: { type: 'string' } } } },
     Config: plain(gatewaySchema),
     Cluster: plain(clusterSchema),
     Host: plain(hostSchema),
@@ -100,6 +104,8 @@ interface Operation {
   errors?: number[]
   /** DELETE: the revision may come as ?revision= instead of a body. */
   revisionQuery?: boolean
+  /** A Server-Sent Events stream: `response` is the schema of each event's data. */
+  eventStream?: boolean
 }
 
 const int = { type: 'integer' } as const
@@ -140,6 +146,30 @@ const written = { key: 'cluster/payments', revision: 1, changed: true, generatio
 /** Every /v1 operation, keyed `METHOD /path/{param}` (the router's patterns with {} for :). */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/openapi.json': { summary: 'This document', response: { type: 'object', required: ['openapi', 'paths'] }, responseExample: { openapi: '3.1.0', info: { title: 'Isthmus admin API', version: '0.1.0' }, paths: {} } },
+  'GET /v1/events': {
+    summary: 'Server-Sent Events: a `state` event (the console state: listeners, routes with calls/s, clusters and hosts, discovery, revisions, LDC, filter counters) once a second. Bounded watchers (503 past listeners.admin.console.maxEventClients); a watcher that does not read is dropped',
+    eventStream: true, response: ref('ConsoleState'),
+    responseExample: { at: '2026-01-01T00:00:00.000Z', generation: 1, listeners: [{ name: 'triple', address: '127.0.0.1:9090', tls: false, connections: 0 }], routes: [], clusters: [], discovery: { apps: [], total: 0 }, revisions: [{ generation: 1, at: '2026-01-01T00:00:00.000Z', who: 'start', keys: [] }], ldc: null, counters: [] },
+    errors: [503],
+  },
+  'GET /v1/revisions': {
+    summary: 'The last accepted config changes (newest first): generation, when, who, which resources',
+    response: { type: 'object', additionalProperties: false, required: ['generation', 'oldestBase', 'revisions'], properties: { generation: { type: 'integer' }, oldestBase: { type: 'integer', description: 'the oldest generation a diff can start from' }, revisions: { type: 'array', items: ref('RevisionRecord') } } },
+    responseExample: { generation: 2, oldestBase: 1, revisions: [{ generation: 2, at: '2026-01-01T00:00:00.000Z', who: 'token', keys: ['app/greeter-app'] }, { generation: 1, at: '2026-01-01T00:00:00.000Z', who: 'start', keys: [] }] },
+  },
+  'GET /v1/revisions/{from}/diff/{to}': {
+    summary: 'What changed between two kept generations: per resource, a unified diff of its JSON (secrets redacted)',
+    params: { from: '1', to: '2' },
+    response: {
+      type: 'object', additionalProperties: false, required: ['from', 'to', 'resources'],
+      properties: {
+        from: { type: 'integer' }, to: { type: 'integer' },
+        resources: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['key', 'kind', 'revisionBefore', 'revisionAfter', 'hunks'], properties: { key: { type: 'string' }, kind: { enum: ['added', 'removed', 'changed', 'tooLarge'] }, revisionBefore: { type: ['integer', 'null'] }, revisionAfter: { type: ['integer', 'null'] }, hunks: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['header', 'lines'], properties: { header: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } } } } } } },
+      },
+    },
+    responseExample: { from: 1, to: 2, resources: [{ key: 'cluster/payments', kind: 'added', revisionBefore: null, revisionAfter: 1, hunks: [{ header: '@@ -0,0 +1,3 @@', lines: ['+{', '+  "name": "payments"', '+}'] }] }] },
+    errors: [400, 404],
+  },
   'GET /v1/listeners': {
     summary: 'Bound listener addresses',
     response: { type: 'object', required: ['listeners'], properties: { listeners: { type: 'object', additionalProperties: { type: 'object', additionalProperties: false, required: ['host', 'port', 'tls'], properties: { host: { type: 'string' }, port: { type: 'integer' }, tls: { type: 'boolean' } } } } } },
@@ -342,6 +372,23 @@ const OPEN: Record<string, Schema> = {
   '/healthz': {
     get: { summary: 'Liveness', security: [], operationId: 'getHealthz', responses: { 200: { description: 'alive', content: { 'application/json': { schema: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }, example: { status: 'ok' } } } } } },
   },
+  '/console': {
+    get: {
+      summary: 'The operator console (HTML, read-only): 200 with a valid session cookie, token or admin certificate, else 401 with the login form', operationId: 'getConsole',
+      security: [{ bearer: [] }, { adminCertificate: [] }, { consoleSession: [] }],
+      responses: { 200: { description: 'the console page', content: { 'text/html': { schema: { type: 'string' } } } }, 401: { description: 'the login form', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  },
+  '/console/login': {
+    post: {
+      summary: 'Log in with the admin token (form field `token`); sets the session cookie. Origin must be this admin origin', security: [], operationId: 'postConsoleLogin',
+      requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
+      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' } },
+    },
+  },
+  '/console/logout': {
+    post: { summary: 'End the console session', security: [], operationId: 'postConsoleLogout', responses: { 303: { description: 'logged out: redirect to /console' }, 403: { description: 'cross-origin post refused' } } },
+  },
   '/metrics': {
     get: { summary: 'Prometheus metrics (docs/METRICS.md)', security: [], operationId: 'getMetrics', responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } },
   },
@@ -350,7 +397,7 @@ const OPEN: Record<string, Schema> = {
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid body or file (code ISTH_ERR_CONFIG_INVALID, path: the JSON pointer of the first error)',
   401: 'no credentials', 403: 'credentials not accepted', 404: 'no such resource', 409: 'stale revision, or a reload that needs a restart',
-  413: 'body over listeners.admin.maxBodyBytes', 500: 'internal error',
+  413: 'body over listeners.admin.maxBodyBytes', 500: 'internal error', 503: 'too many event watchers (listeners.admin.console.maxEventClients)',
 }
 
 function operationId (key: string): string {
@@ -364,7 +411,9 @@ function operationObject (key: string, op: Operation): Schema {
   for (const [name, example] of Object.entries(op.params ?? {})) params.push({ name, in: 'path', required: true, schema: { type: 'string' }, example })
   if (op.revisionQuery === true) params.push({ name: 'revision', in: 'query', required: false, schema: ref('Revision'), description: 'instead of a {"revision": n} body' })
   const responses: Schema = {
-    [op.status ?? 200]: { description: 'OK', content: { 'application/json': { schema: op.response, example: op.responseExample } } },
+    [op.status ?? 200]: op.eventStream === true
+      ? { description: 'text/event-stream; each `data:` is one JSON object of this schema', content: { 'text/event-stream': { schema: op.response, example: op.responseExample } } }
+      : { description: 'OK', content: { 'application/json': { schema: op.response, example: op.responseExample } } },
   }
   for (const s of [401, 403, ...(op.errors ?? [])]) responses[s] = { description: ERROR_TEXT[s], content: { 'application/json': { schema: ref('Error') } } }
   const out: Schema = { operationId: operationId(key), summary: op.summary, responses }

@@ -33,6 +33,9 @@ export function redactUrl (url: string): string {
   }
 }
 
+/** Any pushed resource value (a filter's config, a cluster, an app) with secret-named settings redacted. */
+export function redactValue (v: unknown): unknown { return redactDeep(v) }
+
 function redactDeep (v: unknown): unknown {
   if (Array.isArray(v)) return v.map(redactDeep)
   if (v === null || typeof v !== 'object') return v

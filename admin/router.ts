@@ -11,11 +11,15 @@ export interface AdminRequest {
   readonly query: URLSearchParams
   /** Parsed JSON body (mutations only); undefined when empty. */
   readonly body: unknown
+  /** Who asks (admin/console/principal.ts): `token`, `cert <identity>`, `session`, `loopback`. */
+  readonly principal: string
 }
 
 export interface AdminReply {
   readonly status: number
   readonly body: unknown
+  /** A streaming reply (GET /v1/events): the server hands it the response instead of `body`. */
+  readonly stream?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
 }
 
 export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminReply>

@@ -16,6 +16,7 @@ import type { AdminLimits, AdminListenerOptions } from '../gateway/config/option
 import { IsthmusError } from '../gateway/errors.js'
 import { limitTrips, registry } from '../gateway/metrics.js'
 import { AdminAuth } from './auth.js'
+import { AdminConsole, DEFAULT_CONSOLE } from './console/mount.js'
 import { checkMediaType, publicError, readJsonBody, sendError, sendJson } from './http.js'
 import { openApiDocument, packageVersion } from './openapi.js'
 import { AdminRouter, type AdminRequest } from './router.js'
@@ -43,6 +44,8 @@ export interface AdminDeps {
   baseDir?: string
   /** Environment for `tokenEnv` (default: process.env). */
   env?: NodeJS.ProcessEnv
+  /** The entity name the console shows. */
+  entity?: string
 }
 
 export interface AdminServer {
@@ -92,6 +95,10 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
   const auth = new AdminAuth(o, requireClientCert, deps.baseDir, deps.env)
   const log = deps.logger.child({ component: 'admin' })
 
+  const adminConsole = new AdminConsole({
+    logger: log, auth, tls: deps.tls !== null, entity: deps.entity ?? '', options: o.console ?? DEFAULT_CONSOLE, listeners: deps.listeners, store: deps.store,
+  })
+
   const router = new AdminRouter()
   router.add('GET', '/v1/listeners', () => ({ status: 200, body: { listeners: deps.listeners() } }))
   // Published by the mirror filter (filters/mirror/samples.ts); empty when it never ran.
@@ -103,6 +110,7 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
   if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes)
   const reload = deps.reload
   if (reload !== undefined) router.add('POST', '/v1/reload', async () => ({ status: 200, body: await reload() }))
+  adminConsole.mountRoutes(router)
   // The OpenAPI document lists what this router mounted (admin/openapi.ts).
   const version = packageVersion()
   router.add('GET', '/v1/openapi.json', () => ({ status: 200, body: openApiDocument(router.list(), version) }))
@@ -150,7 +158,13 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
       return
     }
 
-    const verdict = auth.check(req)
+    // The console: its page, login, assets (admin/console/mount.ts).
+    if ((path === '/console' || path.startsWith('/console/')) && await adminConsole.serve(req, res, path, method)) return
+
+    let verdict = auth.check(req)
+    let principal = ''
+    // A console session authenticates reads only: a write still needs the token or a certificate.
+    if (verdict === 'unauthenticated' && (method === 'GET' || method === 'HEAD') && adminConsole.hasSession(req)) { verdict = 'ok'; principal = 'session' }
     if (verdict !== 'ok') {
       req.resume()
       if (verdict === 'unauthenticated') {
@@ -176,10 +190,11 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
       checkMediaType(req)
       body = await readJsonBody(req, o.maxBodyBytes)
     } else req.resume()
-    const areq: AdminRequest = { method, params: m.params, query: url.searchParams, body }
+    const areq: AdminRequest = { method, params: m.params, query: url.searchParams, body, principal: principal === '' ? auth.who(req) : principal }
     const reply = await m.handler(areq)
-    if (MUTATING.has(method)) log.info({ method, path, status: reply.status }, 'admin change')
-    sendJson(res, reply.status, reply.body)
+    if (MUTATING.has(method)) log.info({ method, path, status: reply.status, who: areq.principal }, 'admin change')
+    if (reply.stream !== undefined) reply.stream(req, res)
+    else sendJson(res, reply.status, reply.body)
   }
 
   const limits = o.limits ?? DEFAULT_LIMITS
@@ -207,6 +222,7 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
     server,
     close (): Promise<void> {
       if (closing !== null) return closing
+      adminConsole.close()
       closing = new Promise<void>(resolve => {
         server.close(() => resolve())
         server.closeIdleConnections()

@@ -17,6 +17,7 @@ import { Slicer } from './slicer.js'
 import { StateJournal, validRevision, type CorruptStatePolicy, type ResourceEntry } from './state-file.js'
 import { MAX_REVISION } from './discovery/schema.js'
 import { ChunkedMap } from '../gateway/util/chunked-map.js'
+import { CONFIG_FILE_KEY, ConfigHistory, type HistoryChange } from './console/history.js'
 
 export type { ResourceEntry } from './state-file.js'
 
@@ -53,6 +54,8 @@ export interface AdminStoreOpenOptions {
   hosts?: HostRegistry
   /** Replication factory (admin/replication.ts); called once the local state is loaded. */
   replicator? (store: AdminStore): StoreReplicator
+  /** Accepted changes the config history keeps (default 50). */
+  historyRecords?: number
 }
 
 export interface WriteResult {
@@ -67,6 +70,8 @@ export interface WriteResult {
 export interface WriteOptions {
   /** Rewrite error paths of the effective config into the request body's paths. */
   rebasePath? (path: string): string | undefined
+  /** Who asks (the config history records it): `token`, `cert <identity>`, `loopback`. */
+  who?: string
 }
 
 export class AdminStore {
@@ -85,6 +90,8 @@ export class AdminStore {
   #replicator: StoreReplicator | null = null
   #journal: StateJournal | null = null
   #closed = false
+  /** The last accepted changes, with who/when and the values before and after. */
+  readonly history: ConfigHistory
 
   private constructor (o: AdminStoreOpenOptions, resources: ChunkedMap<ResourceEntry>, builder: EffectiveBuilder, effective: Effective, snapshot: Snapshot, generation: number) {
     this.#o = o
@@ -96,6 +103,8 @@ export class AdminStore {
     this.#effective = effective
     this.#snapshot = snapshot
     this.#generation = generation
+    this.history = new ConfigHistory(o.historyRecords)
+    this.history.record({ generation, at: Date.now(), who: 'start', changes: [] })
   }
 
   /**
@@ -160,7 +169,9 @@ export class AdminStore {
       const builder = new EffectiveBuilder(options)
       await this.#install(this.#resources, true, null, builder)
       this.#builder = builder
+      const before = this.#base
       this.#base = options
+      this.history.record({ generation: this.#generation, at: Date.now(), who: 'config reload', changes: [{ key: CONFIG_FILE_KEY, revisionBefore: null, revisionAfter: null, before, after: options }] })
       return { changed: true, generation: this.#generation }
     })
   }
@@ -210,6 +221,7 @@ export class AdminStore {
         throw err
       }
       await this.#persist([{ key, entry, prev }])
+      this.history.record({ generation: this.#generation, at: entry.at, who: opts.who ?? 'admin', changes: [historyChange(key, prev, entry)] })
       const result: WriteResult = { key, revision, changed: true, generation: this.#generation }
       if (this.#replicator !== null) {
         const winner = await this.#replicator.publish(key, entry).catch((err: unknown) => {
@@ -272,6 +284,10 @@ export class AdminStore {
       const e = this.#resources.get(k)
       if (e !== undefined && e !== before.get(k)) changes.push({ key: k, entry: e, prev: before.get(k) })
     }
+    if (changes.length > 0) {
+      const origins = [...new Set(changes.map(c => c.entry.origin))].slice(0, 3).join(', ')
+      this.history.record({ generation: this.#generation, at: Date.now(), who: `redis ${origins}`, changes: changes.map(c => historyChange(c.key, c.prev, c.entry)) })
+    }
     await this.#persist(changes)
   }
 
@@ -325,6 +341,10 @@ export class AdminStore {
 }
 
 /** `app/payments` -> `app payments`, as admin messages name resources. */
+function historyChange (key: string, prev: ResourceEntry | undefined, entry: ResourceEntry): HistoryChange {
+  return { key, revisionBefore: prev?.revision ?? null, revisionAfter: entry.revision, before: prev?.value ?? null, after: entry.value }
+}
+
 function describeKey (key: string): string {
   const i = key.indexOf('/')
   return i < 0 ? key : `${key.slice(0, i)} ${key.slice(i + 1)}`

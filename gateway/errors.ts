@@ -71,6 +71,7 @@ export const ERRORS = {
   ISTH_ERR_ADMIN_METHOD: { message: 'method not allowed: %s', grpc: -1, bolt: -1, http: 405 },
   ISTH_ERR_ADMIN_BAD_REQUEST: { message: 'bad request: %s', grpc: -1, bolt: -1, http: 400 },
   ISTH_ERR_ADMIN_MEDIA_TYPE: { message: 'unsupported media type: %s', grpc: -1, bolt: -1, http: 415 },
+  ISTH_ERR_ADMIN_EVENTS_FULL: { message: 'too many event watchers: %s', grpc: -1, bolt: -1, http: 503 },
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
   // A TLS peer (upstream gateway) presented another identity than the cluster's peerIdentity.

@@ -122,7 +122,7 @@ function mountSection (router: AdminRouter, store: AdminStore, key: 'ldc' | 'pol
   router.add('PUT', `/v1/${key}`, about(() => what, async (req) => {
     const body = validate(req.body)
     const value = strip(body)
-    return ok(await store.write(key, body.revision, () => value, { rebasePath: p => p.startsWith(prefix) ? p.slice(prefix.length - 1) : undefined }))
+    return ok(await store.write(key, body.revision, () => value, { who: req.principal, rebasePath: p => p.startsWith(prefix) ? p.slice(prefix.length - 1) : undefined }))
   }))
 }
 
@@ -228,7 +228,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const body = validateClusterBody(req.body)
     if (body.name !== undefined && body.name !== name) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/name: must equal the name in the path (${name})`, '/name')
     const value = { ...strip(body), name } as ClusterOptions
-    return ok(await store.write(resourceKey('cluster', name), body.revision, () => value))
+    return ok(await store.write(resourceKey('cluster', name), body.revision, () => value, { who: req.principal }))
   }))
   router.add('DELETE', '/v1/clusters/:name', async (req) => {
     const name = nameParam(req, 'name', 'cluster')
@@ -237,7 +237,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     if (store.discoveredClusters.has(name) && store.entry(resourceKey('cluster', name)) === undefined) {
       throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/: cluster ${name} comes from discovery; delete the app (DELETE /v1/discovery/apps/{app})`, '/')
     }
-    return ok(await store.write(resourceKey('cluster', name), revision, () => null))
+    return ok(await store.write(resourceKey('cluster', name), revision, () => null, { who: req.principal }))
   })
   router.add('PATCH', '/v1/clusters/:name/hosts', about(req => `cluster ${req.params.name}`, async (req) => {
     const name = nameParam(req, 'name', 'cluster')
@@ -258,14 +258,14 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
           return inst
         })
         return { ...push, instances }
-      }))
+      }, { who: req.principal }))
     }
     const base = store.options.clusters.find(c => c.name === name)
     if (base === undefined) notFound(`cluster ${name}`)
     return ok(await store.write(resourceKey('cluster', name), body.revision, (cur) => {
       const c = (cur ?? base) as ClusterOptions
       return { ...c, hosts: patchList(c.hosts, remove, add, h => h.port, h => h) }
-    }))
+    }, { who: req.principal }))
   }))
 
   // ---- discovery
@@ -275,14 +275,14 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const app = nameParam(req, 'app', 'app')
     const body = await validatePush(req.body, validateAppPush, validateAppPushHead, 'instances')
     const value = strip(body)
-    return ok(await store.write(resourceKey('app', app), body.revision, () => value))
+    return ok(await store.write(resourceKey('app', app), body.revision, () => value, { who: req.principal }))
   }))
   router.add('DELETE', '/v1/discovery/apps/:app', async (req) => {
     const app = nameParam(req, 'app', 'app')
     const revision = deleteRevision(req)
     const key = resourceKey('app', app)
     if (store.entry(key)?.value == null) notFound(`app ${app}`)
-    return ok(await store.write(key, revision, () => null))
+    return ok(await store.write(key, revision, () => null, { who: req.principal }))
   })
   router.add('GET', '/v1/discovery/services', () => ({ status: 200, body: { services: listKind(store, 'service/') } }))
   router.add('GET', '/v1/discovery/services/:service', (req) => { const service = nameParam(req, 'service', 'service'); return readResource(store, resourceKey('service', service), `service ${service}`) })
@@ -290,14 +290,14 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const service = nameParam(req, 'service', 'service')
     const body = await validatePush(req.body, validateServicePush, validateServicePushHead, 'providers')
     const value = strip(body)
-    return ok(await store.write(resourceKey('service', service), body.revision, () => value))
+    return ok(await store.write(resourceKey('service', service), body.revision, () => value, { who: req.principal }))
   }))
   router.add('DELETE', '/v1/discovery/services/:service', async (req) => {
     const service = nameParam(req, 'service', 'service')
     const revision = deleteRevision(req)
     const key = resourceKey('service', service)
     if (store.entry(key)?.value == null) notFound(`service ${service}`)
-    return ok(await store.write(key, revision, () => null))
+    return ok(await store.write(key, revision, () => null, { who: req.principal }))
   })
 
   // ---- routes, ldc, policies
@@ -317,7 +317,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const routes = body.routes
     const bad = routes.findIndex(r => r.name.startsWith('discovery:'))
     if (bad >= 0) throw new IsthmusError('ISTH_ERR_CONFIG_INVALID', `/routes/${bad}/name: the prefix "discovery:" is reserved for auto-routes`, `/routes/${bad}/name`)
-    return ok(await store.write('routes', body.revision, () => routes, { rebasePath: p => /^\/routes\/\d+/.test(p) ? p : undefined }))
+    return ok(await store.write('routes', body.revision, () => routes, { who: req.principal, rebasePath: p => /^\/routes\/\d+/.test(p) ? p : undefined }))
   }))
   // ---- whole-section resources: the LDC table and the authorization policies
   mountSection(router, store, 'ldc', 'ldc table', validateLdcBody)
@@ -342,6 +342,7 @@ export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _ma
     const value = strip(body)
     const prefix = `/filters/${index}`
     return ok(await store.write(resourceKey('filter', name), body.revision, () => value, {
+      who: req.principal,
       rebasePath: p => p === prefix ? '/' : p.startsWith(prefix + '/') ? p.slice(prefix.length) : undefined,
     }))
   }))

@@ -87,6 +87,20 @@ export interface AdminListenerOptions {
   /** Socket bounds of the admin server: headers and whole-request deadlines, open connections
    *  (filled by the schema; optional for programs that build options by hand). */
   limits?: AdminLimits
+  /** The operator console (filled by the schema; optional for programs that build options by hand). */
+  console?: AdminConsoleOptions
+}
+
+export interface AdminConsoleOptions {
+  /** Browser sessions kept (the oldest goes first) and their lifetime. */
+  maxSessions: number
+  sessionTtlMs: number
+  /** Accepted config changes the history keeps (console revisions panel, GET /v1/revisions). */
+  historyRecords: number
+  /** GET /v1/events: watchers at once, unsent bytes per watcher before it is dropped, tick. */
+  maxEventClients: number
+  maxEventBufferBytes: number
+  eventIntervalMs: number
 }
 
 export interface AdminLimits {

@@ -496,6 +496,15 @@ export const gatewaySchema = {
           requestTimeoutMs: { ...posInt, default: 60000 },
           maxConnections: { ...posInt, default: 256 },
         }),
+        // The operator console (admin/console/): browser sessions and the /v1/events stream.
+        console: section({
+          maxSessions: { ...posInt, maximum: 10000, default: 64 },
+          sessionTtlMs: { ...posInt, default: 8 * 60 * 60 * 1000 },
+          historyRecords: { ...posInt, minimum: 2, maximum: 1000, default: 50 },
+          maxEventClients: { ...posInt, maximum: 10000, default: 128 },
+          maxEventBufferBytes: { ...posInt, default: 1024 * 1024 },
+          eventIntervalMs: { ...posInt, minimum: 100, default: 1000 },
+        }),
       }),
     }),
     clusters: { type: 'array', items: clusterSchema, default: [] },

@@ -91,6 +91,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
     nodeId,
     compile: (next, _revision, previous) => compileSnapshot(next, ++revision, deps, live?.current ?? previous),
     apply: (snap) => { swap(snap) },
+    historyRecords: options.listeners.admin.console?.historyRecords,
     onHostsDropped: (ids) => { logger.debug({ hosts: ids.length }, 'hosts dropped by an admin change') },
     replicator: options.redis === undefined ? undefined : redisReplicator({ url: options.redis.url, keyPrefix: options.redis.keyPrefix, nodeId, logger, password: redisPassword(options.redis.passwordEnv, env) }),
   })
@@ -230,6 +231,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       store,
       baseDir: o.baseDir,
       env,
+      entity: options.entity,
     })
     addresses.admin = admin.address
     // Admin certificates reload like the data listeners' (https.Server is a tls.Server).

@@ -31,6 +31,7 @@ const SCENARIO = [
   'PUT /v1/discovery/services/{service}', 'GET /v1/discovery/services', 'GET /v1/discovery/services/{service}',
   'PUT /v1/routes', 'GET /v1/routes', 'PUT /v1/ldc', 'GET /v1/ldc', 'PUT /v1/policies', 'GET /v1/policies',
   'GET /v1/mirror/mismatches', 'GET /v1/filters', 'GET /v1/filters/{name}', 'PUT /v1/filters/{name}', 'POST /v1/reload',
+  'GET /v1/revisions', 'GET /v1/revisions/{from}/diff/{to}', 'GET /v1/events',
   'DELETE /v1/discovery/services/{service}', 'DELETE /v1/discovery/apps/{app}', 'DELETE /v1/clusters/{name}',
   'POST /v1/drain',
 ]
@@ -71,6 +72,27 @@ filters:
 
 function call (gw: Gateway, method: string, path: string, body?: unknown): Promise<HttpReply> {
   return httpJson(gw.addresses.admin.port, method, path, body, { authorization: `Bearer ${TOKEN}` })
+}
+
+function assertEventStream (type: string | null): void {
+  if (type === null || !type.startsWith('text/event-stream')) throw new Error(`content-type ${type}`)
+}
+
+/** The data of the first `state` event of an SSE stream, then close it. */
+async function firstEvent (port: number, path: string): Promise<unknown> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  if (r.status !== 200 || r.body === null) throw new Error(`${path}: ${r.status}`)
+  assertEventStream(r.headers.get('content-type'))
+  const reader = r.body.getReader()
+  let buf = ''
+  const dec = new TextDecoder()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) throw new Error(`${path}: stream ended without a state event`)
+    buf += dec.decode(value, { stream: true })
+    const m = /event: state\ndata: (.*)\n\n/.exec(buf)
+    if (m !== null) { await reader.cancel(); return JSON.parse(m[1]) as unknown }
+  }
 }
 
 function validatorFor (doc: Doc): Ajv2020 {
@@ -117,7 +139,7 @@ test('the document is valid OpenAPI 3.1 and lists exactly the mounted routes, ea
   t.deepEqual(undocumented, [], 'routes mounted without a documented operation (add them to admin/openapi.ts)')
   t.deepEqual(Object.keys(OPERATIONS).filter(k => !listed.includes(k)), [], 'documented operations without a route')
   t.deepEqual([...SCENARIO].sort(), [...listed].sort(), 'the scenario below runs every operation once')
-  t.deepEqual(Object.keys(doc.paths).filter(p => !p.startsWith('/v1/')).sort(), ['/healthz', '/metrics', '/ready'])
+  t.deepEqual(Object.keys(doc.paths).filter(p => !p.startsWith('/v1/')).sort(), ['/console', '/console/login', '/console/logout', '/healthz', '/metrics', '/ready'])
 })
 
 test('every example request is accepted by a running gateway and every response matches the documented schema', async (t) => {
@@ -132,6 +154,13 @@ test('every example request is accepted by a running gateway and every response 
     const media = op.requestBody?.content['application/json']
     if (media !== undefined) t.is(check(ajv, media.schema, media.example), null, `${key}: the example request matches its schema`)
     const [status, ok] = Object.entries(op.responses).find(([s]) => s.startsWith('2'))!
+    const stream = ok.content!['text/event-stream']
+    if (stream !== undefined) {
+      t.is(check(ajv, stream.schema, stream.example), null, `${key}: the example event matches its schema`)
+      const data = await firstEvent(gw.addresses.admin.port, path)
+      t.is(check(ajv, stream.schema, data), null, `${key}: the live event matches the documented schema`)
+      continue
+    }
     const documented = ok.content!['application/json']
     t.is(check(ajv, documented.schema, documented.example), null, `${key}: the example response matches its schema`)
 
