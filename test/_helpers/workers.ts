@@ -16,7 +16,7 @@ import { echoClient, startEchoServer, unary, type EchoClient, type EchoServer } 
 export const TOKEN = 'workers-token'
 const STAMP = fileURLToPath(new URL('./filters/worker-stamp.mjs', import.meta.url))
 
-export interface WorkerInfo { worker: number, pid: number | null, generation: number, state: string }
+export interface WorkerInfo { worker: number, pid: number | null, generation: number, state: string, restarts: number }
 export interface WorkersSetup { dir: string, gw: RunningGateway, echo: EchoServer }
 
 export async function startWorkers (t: ExecutionContext, count = 2): Promise<WorkersSetup> {
