@@ -24,6 +24,18 @@ export function collectProcessMetrics (precisionMs = DEFAULT_EVENT_LOOP_PRECISIO
   if (processMetrics) return
   processMetrics = true
   collectDefaultMetrics({ register: registry, prefix: 'isthmus_', eventLoopMonitoringPrecision: precisionMs })
+  // Node's delay histogram records the whole interval between samples (its minimum is the
+  // precision): report the delay beyond it, as the metric's name says, whatever the precision.
+  for (const stat of ['min', 'max', 'mean', 'p50', 'p90', 'p99']) {
+    const g = registry.getSingleMetric(`isthmus_nodejs_eventloop_lag_${stat}_seconds`) as Gauge | undefined
+    if (g === undefined) continue
+    const get = g.get.bind(g)
+    g.get = async () => {
+      const r = await get()
+      // Copies: the values are the gauge's own cells.
+      return { ...r, values: r.values.map(v => ({ ...v, value: Math.max(0, v.value - precisionMs / 1000) })) }
+    }
+  }
 }
 
 export const requestsTotal = new Counter({
