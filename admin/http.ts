@@ -20,7 +20,7 @@ export interface PublicError { status: number, code: ErrorCode, message: string,
 export function publicError (err: unknown): PublicError {
   if (err instanceof IsthmusError) {
     const status = ERRORS[err.code].http > 0 ? ERRORS[err.code].http : 500
-    if (status < 500 || err.code === 'ISTH_ERR_GATEWAY_DRAINING') {
+    if (status < 500 || err.code === 'ISTH_ERR_GATEWAY_DRAINING' || err.code === 'ISTH_ERR_WORKER_APPLY') {
       const e: PublicError = { status, code: err.code, message: err.message, internal: false }
       if (err.path !== undefined) e.path = err.path
       return e

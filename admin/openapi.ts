@@ -140,7 +140,7 @@ const CLUSTER_STATE: Schema = {
     },
   },
 }
-const WRITE_ERRORS = [400, 409, 413]
+const WRITE_ERRORS = [400, 409, 413, 503]
 const written = { key: 'cluster/payments', revision: 1, changed: true, generation: 2 }
 
 /** Every /v1 operation, keyed `METHOD /path/{param}` (the router's patterns with {} for :). */
@@ -187,11 +187,25 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       properties: { file: { type: 'string' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, shadowed: { type: 'array', items: { type: 'string' }, description: 'file changes overridden by pushed resources' } },
     },
     responseExample: { file: '/etc/isthmus/config.yaml', changed: true, generation: 7, shadowed: [] },
-    errors: [400, 409, 500],
+    errors: [400, 409, 500, 503],
   },
   'GET /v1/config': {
     summary: 'The effective config (file + pushed resources), secrets redacted',
-    response: { type: 'object', additionalProperties: false, required: ['generation', 'config'], properties: { generation: { type: 'integer' }, config: ref('Config') } },
+    response: {
+      type: 'object', additionalProperties: false, required: ['generation', 'config'],
+      properties: {
+        generation: { type: 'integer' },
+        workers: {
+          type: 'array',
+          description: 'multi-worker gateway (workers > 1): each worker process and the generation it serves',
+          items: {
+            type: 'object', additionalProperties: false, required: ['worker', 'pid', 'generation', 'state', 'restarts'],
+            properties: { worker: { type: 'integer' }, pid: { type: ['integer', 'null'] }, generation: { type: 'integer' }, state: { enum: ['starting', 'ready', 'draining', 'exited'] }, restarts: { type: 'integer' } },
+          },
+        },
+        config: ref('Config'),
+      },
+    },
     responseExample: { generation: 1, config: { entity: 'acme', listeners: { admin: { host: '127.0.0.1', port: 9901, token: '[redacted]' } } } },
   },
   'GET /v1/clusters': {
@@ -397,7 +411,8 @@ const OPEN: Record<string, Schema> = {
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid body or file (code ISTH_ERR_CONFIG_INVALID, path: the JSON pointer of the first error)',
   401: 'no credentials', 403: 'credentials not accepted', 404: 'no such resource', 409: 'stale revision, or a reload that needs a restart',
-  413: 'body over listeners.admin.maxBodyBytes', 500: 'internal error', 503: 'too many event watchers (listeners.admin.console.maxEventClients)',
+  413: 'body over listeners.admin.maxBodyBytes', 500: 'internal error',
+  503: 'writes: a worker could not apply the change (code ISTH_ERR_WORKER_APPLY, the message names it), nothing changed on any worker; /v1/events: too many event watchers (listeners.admin.console.maxEventClients)',
 }
 
 function operationId (key: string): string {

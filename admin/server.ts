@@ -40,6 +40,10 @@ export interface AdminDeps {
   reload? (): Promise<object>
   /** The config store behind the /v1 resources; null serves only the basic endpoints. */
   store: AdminStore | null
+  /** A multi-worker primary: each worker's generation, shown in GET /v1/config. */
+  workers? (): ReadonlyArray<{ worker: number, pid: number | null, generation: number, state: string }>
+  /** A multi-worker primary: the /metrics text summed over its workers (default: this process's registry). */
+  metrics? (): Promise<string>
   /** Directory `tokenFile` resolves against (default: cwd). */
   baseDir?: string
   /** Environment for `tokenEnv` (default: process.env). */
@@ -107,7 +111,7 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
     await deps.drain()
     return { status: 200, body: { drained: true } }
   })
-  if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes)
+  if (deps.store !== null) mountResourceRoutes(router, deps.store, o.maxBodyBytes, deps.workers)
   const reload = deps.reload
   if (reload !== undefined) router.add('POST', '/v1/reload', async () => ({ status: 200, body: await reload() }))
   adminConsole.mountRoutes(router)
@@ -152,7 +156,7 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
         const ready = deps.isReady()
         return sendJson(res, ready ? 200 : 503, { ready })
       }
-      const text = await registry.metrics()
+      const text = deps.metrics === undefined ? await registry.metrics() : await deps.metrics()
       res.writeHead(200, { 'content-type': registry.contentType })
       res.end(text)
       return

@@ -46,8 +46,12 @@ export interface AdminStoreOpenOptions {
   logger: Logger
   nodeId: string
   compile: CompileFn
-  /** Swap the live snapshot (called for every accepted change after open). */
-  apply (snapshot: Snapshot): void
+  /**
+   * Swap the live snapshot (called for every accepted change after open). A multi-worker
+   * primary returns a promise: the change is accepted only when it resolves (every worker
+   * applied `generation`); a rejection rejects the write and the store keeps its state.
+   */
+  apply (snapshot: Snapshot, options: Readonly<GatewayOptions>, generation: number): void | Promise<void>
   /** Host ids no cluster of the new snapshot uses any more (pools close gracefully). */
   onHostsDropped? (ids: string[]): void
   /** The registry compile interns hosts in; dropped hosts are released from it. */
@@ -305,7 +309,10 @@ export class AdminStore {
     const snapshot = await this.#o.compile(effective.options, generation, this.#snapshot)
     await slicer.pause()
     const old = this.#snapshot
-    if (apply) this.#o.apply(snapshot)
+    if (apply) {
+      const pending = this.#o.apply(snapshot, effective.options, generation)
+      if (pending !== undefined) await pending
+    }
     this.#resources = resources
     this.#effective = effective
     this.#snapshot = snapshot

@@ -2,6 +2,7 @@
  * The `isthmus` command line (run by bin/isthmus.ts). Every error is one line on stderr and a non-zero exit:
  * 2 for bad usage or bad config, 1 for a failure at run time.
  */
+import cluster from 'node:cluster'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -52,6 +53,8 @@ starts the example upstream services it routes to (needs the dev dependencies).
 Options:
   -c, --config <file>   config file (YAML, validated against the schema)
   --check               validate the config and exit (0 valid, 2 invalid)
+  --workers <n|auto>    data-plane worker processes (overrides "workers" in the config;
+                        auto: one per core; 1: a single process)
   -h, --help            show this help
 
 Signals: SIGTERM/SIGINT drain (stop accepting, GOAWAY, finish in-flight calls up to
@@ -102,11 +105,17 @@ export async function main (argv: string[]): Promise<number> {
 }
 
 async function start (argv: string[]): Promise<number> {
-  let values: { config?: string, check?: boolean, help?: boolean }
+  // A worker of a multi-worker gateway (forked by the primary with the same arguments): its
+  // options come from the primary, generation by generation.
+  if (cluster.isWorker) {
+    const { runWorker } = await import('./lifecycle/worker-main.js')
+    return runWorker()
+  }
+  let values: { config?: string, check?: boolean, help?: boolean, workers?: string }
   try {
     values = parseArgs({
       args: argv,
-      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } },
       strict: true,
       allowPositionals: false,
     }).values
@@ -114,6 +123,12 @@ async function start (argv: string[]): Promise<number> {
     return fail(`${(err as Error).message} (run "isthmus start --help")`)
   }
   if (values.help === true) { process.stdout.write(START_USAGE + '\n'); return 0 }
+  let workersFlag: number | 'auto' | undefined
+  if (values.workers !== undefined) {
+    const w = values.workers
+    if (w !== 'auto' && !(/^[1-9][0-9]*$/.test(w) && Number(w) <= 64)) return fail(`--workers: must be an integer from 1 to 64 or "auto", got "${w}"`)
+    workersFlag = w === 'auto' ? 'auto' : Number(w)
+  }
 
   let loaded: LoadedConfig
   const example = values.config === undefined
@@ -160,7 +175,9 @@ async function start (argv: string[]): Promise<number> {
   }
 
   const { startGateway } = await import('./lifecycle/start.js')
-  let gateway: Awaited<ReturnType<typeof startGateway>>
+  const { startPrimary, workerCount } = await import('./lifecycle/primary.js')
+  const workers = workerCount(workersFlag ?? loaded.options.workers)
+  let gateway: import('./lifecycle/primary.js').RunningGateway
   // SIGHUP re-reads the config file (as nginx and haproxy users expect); the reload logs its
   // outcome in one line, success or refusal. Installed before start so an early SIGHUP does
   // not kill the process (its default action); one during start-up is ignored.
@@ -170,7 +187,10 @@ async function start (argv: string[]): Promise<number> {
     else process.stderr.write('isthmus: SIGHUP during start-up ignored\n')
   })
   try {
-    gateway = await startGateway(loaded.options, { baseDir: loaded.baseDir, configFile: loaded.source })
+    const so = { baseDir: loaded.baseDir, configFile: loaded.source }
+    // More than one worker: this process is the primary (admin, state, replication) and the
+    // workers run the listeners; one: today's single process.
+    gateway = workers > 1 ? await startPrimary(loaded.options, workers, so) : await startGateway(loaded.options, so)
   } catch (err) {
     await stopExamples?.()
     if (err instanceof IsthmusError) return fail((inConfigFile(err, loaded.source) as Error).message)

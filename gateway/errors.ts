@@ -77,6 +77,8 @@ export const ERRORS = {
   // A TLS peer (upstream gateway) presented another identity than the cluster's peerIdentity.
   ISTH_ERR_CERTS_PEER_IDENTITY: { message: 'peer identity %s', grpc: -1, bolt: -1, http: -1 },
   ISTH_ERR_INTERNAL: { message: 'internal error: %s', grpc: GrpcStatus.INTERNAL, bolt: BoltStatus.SERVER_EXCEPTION, http: 500 },
+  // A worker could not apply a new generation (multi-worker gateway): nothing changed anywhere.
+  ISTH_ERR_WORKER_APPLY: { message: 'change not applied: %s', grpc: -1, bolt: -1, http: 503 },
   ISTH_ERR_AUDIT_UNAVAILABLE: { message: 'audit trail unavailable: %s', grpc: GrpcStatus.UNAVAILABLE, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: 503 },
 } as const satisfies Record<string, ErrorSpec>
 

@@ -9,7 +9,34 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type Metr
  * most MAX_FILTER_SERIES label sets (then `other`).
  */
 export const registry = new Registry()
-collectDefaultMetrics({ register: registry, prefix: 'isthmus_' })
+
+/** Default sampling interval of the event-loop delay monitor (config `metrics.eventLoopPrecisionMs`). */
+export const DEFAULT_EVENT_LOOP_PRECISION_MS = 200
+let processMetrics = false
+/**
+ * Register prom-client's process and runtime metrics (`isthmus_process_*`, `isthmus_nodejs_*`)
+ * once per process; the first caller's precision wins. The event-loop delay monitor wakes the
+ * loop once per `precisionMs`: prom-client's default of 10 ms wakes an idle gateway ~100 times
+ * a second, so the gateway's default is coarser (a delay longer than one interval is still
+ * seen: the sample that waited for it records it).
+ */
+export function collectProcessMetrics (precisionMs = DEFAULT_EVENT_LOOP_PRECISION_MS): void {
+  if (processMetrics) return
+  processMetrics = true
+  collectDefaultMetrics({ register: registry, prefix: 'isthmus_', eventLoopMonitoringPrecision: precisionMs })
+  // Node's delay histogram records the whole interval between samples (its minimum is the
+  // precision): report the delay beyond it, as the metric's name says, whatever the precision.
+  for (const stat of ['min', 'max', 'mean', 'p50', 'p90', 'p99']) {
+    const g = registry.getSingleMetric(`isthmus_nodejs_eventloop_lag_${stat}_seconds`) as Gauge | undefined
+    if (g === undefined) continue
+    const get = g.get.bind(g)
+    g.get = async () => {
+      const r = await get()
+      // Copies: the values are the gauge's own cells.
+      return { ...r, values: r.values.map(v => ({ ...v, value: Math.max(0, v.value - precisionMs / 1000) })) }
+    }
+  }
+}
 
 export const requestsTotal = new Counter({
   name: 'isthmus_requests_total',

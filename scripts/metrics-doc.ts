@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 // Every module that registers a metric at load time is reachable from the gateway's start.
 import '../gateway/lifecycle/start.js'
+import '../gateway/lifecycle/primary.js'
 import { registerBuiltinFilters } from '../filters/index.js'
 import { HostRegistry } from '../gateway/cluster/host.js'
 import { compileSnapshot } from '../gateway/config/compile.js'

@@ -194,8 +194,14 @@ function clusterState (c: Cluster): Record<string, unknown> {
   }
 }
 
-export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _maxBodyBytes: number): void {
-  router.add('GET', '/v1/config', () => ({ status: 200, body: { generation: store.generation, config: redactOptions(store.options) } }))
+export function mountResourceRoutes (router: AdminRouter, store: AdminStore, _maxBodyBytes: number, workers?: () => ReadonlyArray<object>): void {
+  // A multi-worker gateway also lists each worker's generation (every ready one serves `generation`).
+  router.add('GET', '/v1/config', () => ({
+    status: 200,
+    body: workers === undefined
+      ? { generation: store.generation, config: redactOptions(store.options) }
+      : { generation: store.generation, workers: workers(), config: redactOptions(store.options) },
+  }))
 
   // ---- clusters
   router.add('GET', '/v1/clusters', () => ({

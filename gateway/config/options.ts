@@ -353,4 +353,18 @@ export interface GatewayOptions {
   state?: string
   log: LogOptions
   drain: { timeoutMs: number }
+  /** Data-plane worker processes; unset or 1: one process (gateway/lifecycle/primary.ts). */
+  workers?: number | 'auto'
+  workerLimits?: WorkerLimits
+  metrics?: { eventLoopPrecisionMs: number }
+}
+
+/** The primary's bounds on its waits for its workers. */
+export interface WorkerLimits {
+  /** A (re)started worker must compile its generation and listen within this. */
+  startTimeoutMs: number
+  /** Each phase of a generation (prepare, commit) must be acknowledged within this. */
+  applyTimeoutMs: number
+  /** A worker that does not answer a metrics scrape within this is left out of it. */
+  metricsTimeoutMs: number
 }

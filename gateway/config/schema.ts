@@ -530,5 +530,20 @@ export const gatewaySchema = {
       access: { enum: ['info', 'debug', 'trace', 'off'], default: 'debug' },
     }),
     drain: section({ timeoutMs: { ...posInt, default: 25000 } }),
+    // Data-plane worker processes (node:cluster); unset or 1: one process, no workers.
+    workers: { oneOf: [{ type: 'integer', minimum: 1, maximum: 64 }, { const: 'auto' }] },
+    // Bounds on the primary's waits for its workers (gateway/lifecycle/worker-pool.ts).
+    workerLimits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        startTimeoutMs: { ...posInt, default: 30000 },
+        applyTimeoutMs: { ...posInt, default: 10000 },
+        metricsTimeoutMs: { ...posInt, default: 2000 },
+      },
+    },
+    // Process metrics: the event-loop delay monitor's sampling interval (each sample wakes
+    // the loop; prom-client's own default of 10 ms wakes an idle gateway ~100 times a second).
+    metrics: { type: 'object', additionalProperties: false, properties: { eventLoopPrecisionMs: { type: 'integer', minimum: 1, maximum: 60000, default: 200 } } },
   },
 } as const satisfies JsonSchema

@@ -17,7 +17,7 @@ import { IsthmusError } from '../errors.js'
 import { checkListenerAddresses, inConfigFile } from './check.js'
 
 /** Top-level sections the running process read at start; changing one needs a restart. */
-export const RESTART_ONLY: ReadonlyArray<keyof GatewayOptions> = ['entity', 'trustDomain', 'nodeId', 'listeners', 'redis', 'state', 'drain']
+export const RESTART_ONLY: ReadonlyArray<keyof GatewayOptions> = ['entity', 'trustDomain', 'nodeId', 'listeners', 'redis', 'state', 'drain', 'workers', 'workerLimits', 'metrics']
 
 export interface ReloadResult {
   file: string

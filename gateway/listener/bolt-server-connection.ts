@@ -49,7 +49,6 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   readonly listener: BoltListener
   readonly socket: Socket
   readonly decoder: BoltDecoder
-  readonly remoteAddress: string
   readonly pools: BoltPoolRegistry
   /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
   readonly peer: PeerIdentity | null
@@ -78,7 +77,9 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #stallMark = 0
   #capPaused = false
   /** Full upstreams we fed and wait on ('drain'). */
-  #waitingOn: BoltConnection[] = []
+  #waitingOn: BoltConnection[] | null = null
+  /** The peer's address, read on first use (an idle connection never needs it). */
+  #remote: string | null = null
   readonly #calls = new InflightCalls()
 
   constructor (listener: BoltListener, socket: Socket, now: number) {
@@ -86,7 +87,6 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
     this.socket = socket
     ;(socket as SocketWithConn)[CONN] = this
     this.pools = listener.deps.pools
-    this.remoteAddress = socket.remoteAddress ?? ''
     this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
     this.decoder = new BoltDecoder(this, listener.limits)
     this.#acceptedAt = now
@@ -259,19 +259,21 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
 
   uncork (): void { this.#corked = false; this.socket.uncork() }
 
+  get remoteAddress (): string { return (this.#remote ??= this.socket.remoteAddress ?? '') }
+
   // Backpressure.
 
   waitUpstream (up: BoltConnection): void {
-    if (up.closed || this.#waitingOn.includes(up)) return
-    this.#waitingOn.push(up)
+    if (up.closed || this.#waitingOn?.includes(up) === true) return
+    ;(this.#waitingOn ??= []).push(up)
     up.waitDrain(this)
     this.#pauseRead()
   }
 
   onUpstreamDrain (up: BoltConnection): void {
-    const i = this.#waitingOn.indexOf(up)
+    const i = this.#waitingOn?.indexOf(up) ?? -1
     if (i < 0) return
-    this.#waitingOn.splice(i, 1)
+    ;(this.#waitingOn as BoltConnection[]).splice(i, 1)
     this.#resumeRead()
   }
 
@@ -307,7 +309,9 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   handleClose (): void {
     this.#gone = true
     this.decoder.stopped = true
-    this.#waitingOn = []
+    // Read the address while the socket still knows it (close logs name the peer).
+    this.#remote ??= this.socket.remoteAddress ?? ''
+    this.#waitingOn = null
     this.#calls.cancelAll()
     this.listener.onConnectionClosed(this)
   }

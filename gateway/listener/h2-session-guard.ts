@@ -65,7 +65,8 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   /** The connection's own socket (not node's proxy of it, whose destroy() is the session's). */
   readonly socket: Socket
   readonly owner: GuardOwner
-  readonly remote: string
+  /** The peer's address, read on the first call (an idle session never needs it). */
+  #remote: string | null = null
   readonly peer: PeerIdentity | null
   readonly openedAt: number
   /** Calls in flight. */
@@ -90,13 +91,14 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     this.owner = owner
     this.session = session
     this.socket = socket
-    this.remote = socket.remoteAddress ?? ''
     this.peer = peer
     this.openedAt = now
     this.idleSince = now
     this.probedAt = now
     ;(session as Guarded)[kGuard] = this
   }
+
+  get remote (): string { return (this.#remote ??= this.socket.remoteAddress ?? '') }
 
   /** Guard a new session: its event listeners are module-level and find the guard on it. */
   static attach (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null): SessionGuard {

@@ -31,8 +31,8 @@ export interface RunningGateway {
 }
 
 /** Start `isthmus start -c file` and wait until every configured listener logged its port. */
-export async function spawnGateway (configFile: string, listeners: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningGateway> {
-  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function spawnGateway (configFile: string, listeners: string[], env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<RunningGateway> {
+  const child = spawn(process.execPath, [CLI, 'start', '-c', configFile, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const logs: Array<Record<string, unknown>> = []
   const ports: Record<string, number> = {}
   let buf = ''

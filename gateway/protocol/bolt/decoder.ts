@@ -31,7 +31,8 @@ export class BoltDecoder {
   readonly #sink: BoltFrameSink
   readonly #limits: BoltLimitsConfig
   readonly #checkCrc: boolean
-  #pending: Buffer[] = []
+  /** Bytes kept for later; null when none (most idle connections never need the array). */
+  #pending: Buffer[] | null = null
   #pendingLen = 0
   /** Bytes the pending frame needs in total; 0 when not yet known. */
   #need = 0
@@ -60,7 +61,7 @@ export class BoltDecoder {
     if (!this.#held) return
     this.#held = false
     if (this.#pendingLen === 0 || this.#failed || this.stopped) return
-    const all = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending, this.#pendingLen)
+    const all = this.#joined()
     this.#reset()
     this.#drain(all, 0)
   }
@@ -68,12 +69,12 @@ export class BoltDecoder {
   push (chunk: Buffer): void {
     if (this.#failed || this.stopped || chunk.length === 0) return
     if (this.#pendingLen === 0 && !this.#held) { this.#drain(chunk, 0); return }
-    this.#pending.push(chunk)
+    ;(this.#pending ??= []).push(chunk)
     this.#pendingLen += chunk.length
     if (this.#held) return
     if (this.#need === 0) {
       if (this.#pendingLen < V2_REQUEST_HEADER && !this.#headerKnowable()) return
-      const joined = Buffer.concat(this.#pending, this.#pendingLen)
+      const joined = this.#joined()
       this.#pending = [joined]
       const r = this.#frameLength(joined, 0, joined.length)
       if (r === Step.Error) { this.#reset(); return }
@@ -81,21 +82,27 @@ export class BoltDecoder {
       this.#need = r
     }
     if (this.#pendingLen < this.#need) return
-    const all = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending, this.#pendingLen)
+    const all = this.#joined()
     this.#reset()
     this.#drain(all, 0)
   }
 
   /** Whether the fixed header is complete even though fewer than 24 bytes arrived. */
   #headerKnowable (): boolean {
-    const first = this.#pending[0]
+    const first = (this.#pending as Buffer[])[0]
     const proto = first[0]
     if (proto !== BoltProto.V1 && proto !== BoltProto.V2) return true // error is knowable now
     return this.#pendingLen >= V1_RESPONSE_HEADER
   }
 
+  /** The pending bytes as one buffer (only called with some pending). */
+  #joined (): Buffer {
+    const p = this.#pending as Buffer[]
+    return p.length === 1 ? p[0] : Buffer.concat(p, this.#pendingLen)
+  }
+
   #reset (): void {
-    this.#pending = []
+    this.#pending = null
     this.#pendingLen = 0
     this.#need = 0
   }
@@ -106,7 +113,7 @@ export class BoltDecoder {
       if (this.#failed || this.stopped) return
       if (this.#held) {
         const rest = o === 0 ? b : b.subarray(o)
-        this.#pending.push(rest)
+        this.#pending = [rest]
         this.#pendingLen = rest.length
         this.#need = 0
         return
@@ -115,7 +122,7 @@ export class BoltDecoder {
       if (r === Step.Error) return
       if (r === Step.Need || o + r > len) {
         const rest = o === 0 ? b : b.subarray(o)
-        this.#pending.push(rest)
+        this.#pending = [rest]
         this.#pendingLen = rest.length
         this.#need = r === Step.Need ? 0 : r
         return

@@ -1,0 +1,161 @@
+/**
+ * `npm run bench:connections`: memory per idle connection, Isthmus beside a bare Node server of
+ * the same kind, in one run. Kinds: plain Bolt (one heartbeat, then silent), mutual-TLS Bolt,
+ * h2c (preface + SETTINGS, no stream). Connections come from several client processes
+ * (bench/idle-clients.ts), each binding its own source address in 127.0.0.0/8 (a process may
+ * hold at most 20,000 open files here). Per kind and server: RSS (VmRSS of every process of the
+ * server, summed) and heap (gateway: isthmus_nodejs_heap_size_used_bytes from /metrics, summed
+ * over workers; bare: its own after gc) before and after, divided by the count; then the
+ * gateway's idle CPU and event-loop delay over IDLE_MS with every connection open.
+ * Env: CONNS (per kind, 15000), CLIENTS (client processes, 4), WORKERS (gateway workers, 1),
+ * IDLE_MS (10000), KINDS (bolt,bolt-tls,h2c). Writes bench/results/connections-<date>.json.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cpuMicros, freePort, sleep, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const CONNS = Number(process.env.CONNS ?? 15000)
+const CLIENTS = Number(process.env.CLIENTS ?? 4)
+const WORKERS = Number(process.env.WORKERS ?? 1)
+const IDLE_MS = Number(process.env.IDLE_MS ?? 10000)
+const KINDS = (process.env.KINDS ?? 'bolt,bolt-tls,h2c').split(',') as Kind[]
+type Kind = 'bolt' | 'bolt-tls' | 'h2c'
+const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-conns-'))
+const cli = join(root, 'dist/bin/isthmus.js')
+
+function certs (): { ca: string, server: { cert: string, key: string }, client: { cert: string, key: string } } {
+  const ca = join(tmp, 'ca')
+  const run = (...a: string[]): void => { execFileSync(process.execPath, [cli, 'certs', ...a], { stdio: 'ignore' }) }
+  run('init-ca', '--entity', 'acme', '--out', ca)
+  run('issue', '--ca', ca, '--entity', 'acme', '--app', 'gw', '--out', join(tmp, 'server'), '--name', 'tls', '--server', '--ip', '127.0.0.1', '--dns', 'localhost')
+  run('issue', '--ca', ca, '--entity', 'acme', '--app', 'client', '--out', join(tmp, 'client'), '--name', 'tls', '--client')
+  return {
+    ca: join(tmp, 'server', 'ca.crt'),
+    server: { cert: join(tmp, 'server', 'tls.crt'), key: join(tmp, 'server', 'tls.key') },
+    client: { cert: join(tmp, 'client', 'tls.crt'), key: join(tmp, 'client', 'tls.key') },
+  }
+}
+
+function rssOf (pids: number[]): number {
+  let n = 0
+  for (const p of pids) {
+    try { n += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024 } catch {}
+  }
+  return n
+}
+
+interface Server { name: string, child: Child, port: number, pids (): Promise<number[]>, heap (): Promise<number>, lagP99 (): Promise<number> }
+
+async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promise<Server> {
+  const [port, admin] = [await freePort(), await freePort()]
+  const big = 100000000
+  const listener = kind === 'h2c'
+    ? `triple: { host: 0.0.0.0, port: ${port}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big}, headersTimeoutMs: ${big}, idleTimeoutMs: ${big} } }`
+    : `bolt: { host: 0.0.0.0, port: ${port}, idleTimeoutMs: ${big}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big} }${kind === 'bolt-tls' && tls !== null ? `, tls: { cert: ${tls.server.cert}, key: ${tls.server.key}, ca: ${tls.ca}, requireClientCert: true }` : ''} }`
+  const file = join(tmp, `gw-${kind}.yaml`)
+  writeFileSync(file, `entity: acme\nlisteners:\n  ${listener}\n  admin: { host: 127.0.0.1, port: ${admin}, token: bench }\nlog: { level: warn, access: off }\n`)
+  const child = startChild(`isthmus-${kind}`, process.execPath, ['--expose-gc', cli, 'start', '-c', file, '--workers', String(WORKERS)], root)
+  await waitForPort(child, admin, 60000)
+  await waitForPort(child, port, 60000)
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
+  const sum = (text: string, name: string): number => text.split('\n').filter(l => l.startsWith(name + ' ') || l.startsWith(name + '{')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+  return {
+    name: 'isthmus', child, port,
+    pids: async () => {
+      if (WORKERS <= 1) return [child.pid]
+      const b = await (await fetch(`http://127.0.0.1:${admin}/v1/config`, { headers: { authorization: 'Bearer bench' } })).json() as { workers: Array<{ pid: number }> }
+      return [child.pid, ...b.workers.map(w => w.pid)]
+    },
+    heap: async () => sum(await metrics(), 'isthmus_nodejs_heap_size_used_bytes'),
+    lagP99: async () => sum(await metrics(), 'isthmus_nodejs_eventloop_lag_p99_seconds') * 1000 / Math.max(1, WORKERS),
+  }
+}
+
+async function bare (kind: Kind, tls: ReturnType<typeof certs> | null): Promise<Server> {
+  const port = await freePort()
+  const args = [kind, String(port)]
+  if (kind === 'bolt-tls' && tls !== null) args.push(tls.server.cert, tls.server.key, tls.ca)
+  const child = startChild(`bare-${kind}`, process.execPath, ['--expose-gc', '--import', 'tsx', join(root, 'bench/bare-idle-server.ts'), ...args], root)
+  await waitForPort(child, port, 60000)
+  const ask = (): Promise<{ heap: number }> => new Promise((resolve) => {
+    const on = (d: Buffer): void => { const m = /HEAP (\d+)/.exec(d.toString()); if (m !== null) { child.proc.stdout!.off('data', on); resolve({ heap: Number(m[1]) }) } }
+    child.proc.stdout!.on('data', on)
+    child.proc.kill('SIGUSR2')
+  })
+  return { name: 'bare', child, port, pids: async () => [child.pid], heap: async () => (await ask()).heap, lagP99: async () => NaN }
+}
+
+/** Open `n` idle connections of `kind` from CLIENTS processes; resolves when all are open. */
+async function openClients (kind: Kind, port: number, n: number, tls: ReturnType<typeof certs> | null): Promise<Child[]> {
+  const per = Math.ceil(n / CLIENTS)
+  const kids: Child[] = []
+  const ready: Array<Promise<void>> = []
+  for (let i = 0; i < CLIENTS; i++) {
+    const args = [kind, String(port), String(per), `127.0.${1 + i}.1`]
+    if (kind === 'bolt-tls' && tls !== null) args.push(tls.client.cert, tls.client.key, tls.ca)
+    const c = startChild(`clients-${i}`, process.execPath, ['--import', 'tsx', join(root, 'bench/idle-clients.ts'), ...args], root)
+    kids.push(c)
+    ready.push(new Promise((resolve, reject) => {
+      c.proc.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('OPEN')) resolve() })
+      c.proc.on('exit', (code) => reject(new Error(`clients exited ${code}: ${c.tail.join(' | ')}`)))
+    }))
+  }
+  await Promise.all(ready)
+  return kids
+}
+
+async function measure (kind: Kind, s: Server, tls: ReturnType<typeof certs> | null): Promise<Record<string, number>> {
+  await sleep(1000)
+  const pids = await s.pids()
+  const rss0 = rssOf(pids)
+  const heap0 = await s.heap()
+  const kids = await openClients(kind, s.port, CONNS, tls)
+  await sleep(3000)
+  const rss1 = rssOf(await s.pids())
+  const heap1 = await s.heap()
+  const out: Record<string, number> = { conns: CONNS, rssPerConn: (rss1 - rss0) / CONNS, heapPerConn: (heap1 - heap0) / CONNS }
+  if (s.name === 'isthmus') {
+    const p = await s.pids()
+    let c0 = 0
+    for (const x of p) c0 += cpuMicros(x)
+    await sleep(IDLE_MS)
+    let c1 = 0
+    for (const x of p) c1 += cpuMicros(x)
+    out.idleCpuPercentOfCore = (c1 - c0) / (IDLE_MS * 10)
+    out.eventLoopLagP99Ms = await s.lagP99()
+  }
+  for (const k of kids) await stopChild(k, 1000)
+  return out
+}
+
+async function main (): Promise<void> {
+  const tls = KINDS.includes('bolt-tls') ? certs() : null
+  const results: Record<string, Record<string, Record<string, number>>> = {}
+  try {
+    for (const kind of KINDS) {
+      results[kind] = {}
+      for (const make of [bare, gateway]) {
+        const s = await make(kind, tls)
+        try { results[kind][s.name] = await measure(kind, s, tls) } finally { await stopChild(s.child) }
+        process.stderr.write(`${kind} ${s.name}: ${JSON.stringify(results[kind][s.name])}\n`)
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+  console.log('kind     | server  | RSS B/conn | heap B/conn | ratio RSS | ratio heap | idle CPU % | loop p99 ms')
+  for (const [kind, r] of Object.entries(results)) {
+    const b = r.bare
+    for (const [name, x] of Object.entries(r)) {
+      console.log(`${kind.padEnd(8)} | ${name.padEnd(7)} | ${x.rssPerConn.toFixed(0)} | ${x.heapPerConn.toFixed(0)} | ${(x.rssPerConn / b.rssPerConn).toFixed(2)} | ${(x.heapPerConn / b.heapPerConn).toFixed(2)} | ${x.idleCpuPercentOfCore?.toFixed(2) ?? '-'} | ${x.eventLoopLagP99Ms?.toFixed(1) ?? '-'}`)
+    }
+  }
+  mkdirSync(join(root, 'bench/results'), { recursive: true })
+  writeFileSync(join(root, `bench/results/connections-${new Date().toISOString().slice(0, 10)}.json`), JSON.stringify({ node: process.version, conns: CONNS, clients: CLIENTS, workers: WORKERS, loadavg: os.loadavg(), results }, null, 2))
+}
+
+main().catch((err: unknown) => { console.error(err); process.exit(1) })
