@@ -36,7 +36,16 @@ export async function startBoltCli (t: ExecutionContext, config: Record<string, 
     dir,
     alive: () => gw.child.exitCode === null && gw.child.signalCode === null,
     async metric (series: string): Promise<number> {
-      const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
+      let text: string
+      try {
+        text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
+      } catch (err) {
+        // Say whether the gateway is gone, and why: a bare "fetch failed" hides a crash.
+        const c = gw.child
+        const state = c.exitCode === null && c.signalCode === null ? 'still running' : `exited code=${String(c.exitCode)} signal=${String(c.signalCode)}`
+        const last = gw.logs.slice(-5).map(l => JSON.stringify(l)).join(' | ')
+        throw new Error(`/metrics unreachable (${(err as Error).message}; cause: ${String((err as { cause?: unknown }).cause)}); gateway ${state}; last logs: ${last}`)
+      }
       for (const line of text.split('\n')) if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1))
       return 0
     },
