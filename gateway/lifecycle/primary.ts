@@ -22,7 +22,7 @@ import { IsthmusError } from '../errors.js'
 import { collectProcessMetrics, registry } from '../metrics.js'
 import { setAccessLogLevel } from '../proxy/proxied-call.js'
 import { closeFilters } from './data-plane.js'
-import { reloadFor, redisPassword, wireFilterFailureLogs, type GatewayAddresses, type StartOptions } from './start.js'
+import { listenerAddresses, reloadFor, redisPassword, wireFilterFailureLogs, type GatewayAddresses, type StartOptions } from './start.js'
 import type { Reload } from './reload.js'
 import { DEFAULT_WORKER_LIMITS, WorkerPool, type WorkerStatus } from './worker-pool.js'
 
@@ -114,13 +114,7 @@ export async function startPrimary (options: Readonly<GatewayOptions>, count: nu
       options: l.admin,
       tls: adminTls?.secureContextOptions() ?? null,
       isReady: () => !draining && pool.anyReady,
-      listeners: () => {
-        const out: Record<string, { host: string, port: number, tls: boolean }> = {}
-        if (addresses.triple !== undefined) out.triple = { host: addresses.triple.address, port: addresses.triple.port, tls: l.triple?.tls !== undefined }
-        if (addresses.bolt !== undefined) out.bolt = { host: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt?.tls !== undefined }
-        if (admin !== null) out.admin = { host: admin.address.address, port: admin.address.port, tls: l.admin.tls !== undefined }
-        return out
-      },
+      listeners: () => listenerAddresses(l, addresses, admin),
       drain,
       reload,
       store,

@@ -94,13 +94,7 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
       options: l.admin,
       tls: adminTls?.secureContextOptions() ?? null,
       isReady: () => !plane.draining,
-      listeners: () => {
-        const out: Record<string, { host: string, port: number, tls: boolean }> = {}
-        if (addresses.triple !== undefined) out.triple = { host: addresses.triple.address, port: addresses.triple.port, tls: l.triple?.tls !== undefined }
-        if (addresses.bolt !== undefined) out.bolt = { host: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt?.tls !== undefined }
-        if (admin !== null) out.admin = { host: admin.address.address, port: admin.address.port, tls: l.admin.tls !== undefined }
-        return out
-      },
+      listeners: () => listenerAddresses(l, addresses, admin),
       drain,
       reload,
       store,
@@ -152,6 +146,15 @@ export async function startGateway (options: Readonly<GatewayOptions>, o: StartO
 }
 
 /** Config reload for this process: re-reads `o.configFile` into the store (reload.ts). */
+/** What the admin's /ready and the console report of each listener: address and TLS. */
+export function listenerAddresses (l: GatewayOptions['listeners'], addresses: Partial<GatewayAddresses>, admin: AdminServer | null): Record<string, { host: string, port: number, tls: boolean }> {
+  const out: Record<string, { host: string, port: number, tls: boolean }> = {}
+  if (addresses.triple !== undefined) out.triple = { host: addresses.triple.address, port: addresses.triple.port, tls: l.triple?.tls !== undefined }
+  if (addresses.bolt !== undefined) out.bolt = { host: addresses.bolt.address, port: addresses.bolt.port, tls: l.bolt?.tls !== undefined }
+  if (admin !== null) out.admin = { host: admin.address.address, port: admin.address.port, tls: l.admin.tls !== undefined }
+  return out
+}
+
 export function reloadFor (o: StartOptions, store: AdminStore, logger: Logger): Reload {
   // --- config reload: the file's options become the store's new base (pushed resources stay).
   return o.configFile === undefined
