@@ -1,20 +1,27 @@
 #!/usr/bin/env node
-// Runs the ava suite with the TAP reporter and prints the closing line CI reads:
-// "N passed, M failed" (ava's own summary is not read as a count).
+// Runs the ava suite and prints the closing line CI reads: "N passed, M failed".
+// ava's default reporter, not --tap: ava 7's TAP reporter itself crashes when its inactivity
+// timeout trips (a TypeError in tap.js writeTimeout), which hides the tests that were pending;
+// the default one lists them ("◌ file › title") and prints each slow test's duration.
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 
-const args = ['ava', '--tap', ...process.argv.slice(2)]
-const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env })
+const args = ['ava', ...process.argv.slice(2)]
+const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } })
 let passed = 0
 let failed = 0
 let skipped = 0
-const rl = createInterface({ input: child.stdout })
-rl.on('line', (line) => {
-  process.stdout.write(line + '\n')
-  if (/^ok \d+/.test(line)) { if (/# SKIP/i.test(line)) skipped++; else passed++ }
-  else if (/^not ok \d+/.test(line)) { if (/# TODO/i.test(line)) skipped++; else failed++ }
-})
+function count (line) {
+  if (/^\s*✔ /.test(line)) passed++
+  else if (/^\s*✘ \[(fail|unexpected pass)\]/.test(line)) failed++
+  else if (/^\s*◌ /.test(line)) failed++ // pending when the inactivity timeout tripped
+  else if (/^\s*(Uncaught exception|Unhandled rejection) in /.test(line)) failed++
+  else if (/^\s*✘ .* exited (with a non-zero exit code|due to)/.test(line)) failed++
+  else if (/^\s*- \[(skip|todo)\]/.test(line)) skipped++
+}
+for (const [from, to] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
+  createInterface({ input: from }).on('line', (line) => { to.write(line + '\n'); count(line) })
+}
 child.on('close', (code) => {
   const ran = passed + failed
   if (code !== 0 && failed === 0) failed = 1 // a crash outside any test still fails the run

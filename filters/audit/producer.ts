@@ -6,8 +6,11 @@
  * back-off (same job id, so a retry of an add Redis did take is a no-op), and the trail
  * files are the spool meanwhile. Checkpoints also go out as their own jobs when they are made.
  *
- * Job `records`: {trail, entity, node, seg, from, to, lines}; id `<trail>-<seg>-<from>-<to>`
- * (byte offsets of the chunk in its segment). Job `checkpoint`: {trail, line}; id
+ * Job `records`: {trail, entity, node, seg, from, to, lines, after, afterJob}; id
+ * `<trail>-<seg>-<from>-<to>` (byte offsets of the chunk in its segment); `after` is where the
+ * chunk enqueued before it ended ({seg, off}) and `afterJob` that job's id (both null for the
+ * first), so the exporter can tell a job that overtook an earlier one (left active by a dead
+ * exporter) from the next one in line. Job `checkpoint`: {trail, line}; id
  * `<trail>-ckpt-<seq>`. Lines are the trail's own (headers, records, gaps, checkpoints), so
  * an exported copy verifies with `isthmus audit verify` like the local one.
  */
@@ -61,6 +64,9 @@ export class Producer {
   readonly #redis: Redis
   readonly #queue: Queue
   pos: ExportPosition
+  /** End and job id of the last chunk enqueued (torn tails and dropped segments skipped by `pos` are not in it). */
+  #after: { seg: number, off: number } | null
+  #afterJob: string | null
   queueDepth = -1
   #redisUp = false
   #closed = false
@@ -73,7 +79,10 @@ export class Producer {
     this.o = o
     this.#src = src
     this.#events = events
-    this.pos = loadCursor(o.dir, src.segments)
+    const saved = loadCursor(o.dir)
+    this.pos = saved ?? { seg: src.segments[0]?.n ?? 1, offset: 0, seq: 0 }
+    this.#after = saved === null ? null : { seg: saved.seg, off: saved.offset }
+    this.#afterJob = saved?.job ?? null
     this.#redis = new Redis(o.redisUrl, {
       // Fail fast while Redis is down: the chunk stays on disk and is retried.
       enableOfflineQueue: false,
@@ -125,11 +134,12 @@ export class Producer {
     while (!this.#closed) {
       const chunk = this.#next()
       if (chunk === null) { await new Promise<void>(resolve => { this.#wake = resolve }); continue }
+      const jobId = `${chunk.trail}-${chunk.seg}-${chunk.from}-${chunk.to}`
       for (;;) {
         try {
           await this.#queue.add('records', {
-            trail: chunk.trail, entity: this.o.entity, node: this.o.node, seg: chunk.seg, from: chunk.from, to: chunk.to, lines: chunk.lines,
-          }, { jobId: `${chunk.trail}-${chunk.seg}-${chunk.from}-${chunk.to}`, removeOnComplete: true })
+            trail: chunk.trail, entity: this.o.entity, node: this.o.node, seg: chunk.seg, from: chunk.from, to: chunk.to, lines: chunk.lines, after: this.#after, afterJob: this.#afterJob,
+          }, { jobId, removeOnComplete: true })
           if (!this.#redisUp) { this.#redisUp = true; this.#events.onRedis(true) }
           delay = RETRY_MIN_MS
           break
@@ -143,7 +153,9 @@ export class Producer {
         }
       }
       this.pos = { seg: chunk.seg, offset: chunk.to, seq: chunk.lastSeq > 0 ? chunk.lastSeq : this.pos.seq }
-      saveCursor(this.o.dir, this.pos, this.#events)
+      this.#after = { seg: chunk.seg, off: chunk.to }
+      this.#afterJob = jobId
+      saveCursor(this.o.dir, { ...this.pos, job: jobId }, this.#events)
       this.#events.onEnqueued(chunk.records)
     }
   }
@@ -221,15 +233,21 @@ function countRecords (text: string): number {
   return n
 }
 
-function loadCursor (dir: string, segments: readonly SegmentInfo[]): ExportPosition {
+/** What the cursor file holds: the end of the last chunk Redis took, and that chunk's job id. */
+interface SavedCursor extends ExportPosition { readonly job?: string }
+
+/** The saved cursor, or null on a first run. */
+function loadCursor (dir: string): SavedCursor | null {
   try {
-    const c = JSON.parse(readFileSync(join(dir, CURSOR_FILE), 'utf8')) as Partial<ExportPosition>
-    if (typeof c.seg === 'number' && typeof c.offset === 'number' && typeof c.seq === 'number') return { seg: c.seg, offset: c.offset, seq: c.seq }
+    const c = JSON.parse(readFileSync(join(dir, CURSOR_FILE), 'utf8')) as Partial<SavedCursor>
+    if (typeof c.seg === 'number' && typeof c.offset === 'number' && typeof c.seq === 'number') {
+      return { seg: c.seg, offset: c.offset, seq: c.seq, ...(typeof c.job === 'string' ? { job: c.job } : {}) }
+    }
   } catch {}
-  return { seg: segments[0]?.n ?? 1, offset: 0, seq: 0 }
+  return null
 }
 
-function saveCursor (dir: string, pos: ExportPosition, events: ProducerEvents): void {
+function saveCursor (dir: string, pos: SavedCursor, events: ProducerEvents): void {
   const file = join(dir, CURSOR_FILE)
   try {
     writeFileSync(file + '.tmp', JSON.stringify(pos) + '\n', { mode: 0o600 })

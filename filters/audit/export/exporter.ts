@@ -9,11 +9,11 @@
  * lock in Redis (renewed) keeps a second one waiting.
  */
 import { randomUUID } from 'node:crypto'
-import { Worker, WaitingError, type Job } from 'bullmq'
+import { DelayedError, Queue, Worker, WaitingError, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { bullPrefix } from '../producer.js'
-import { advance, emptyMark, isNew, jobLines, type ExportLine, type Mark, type Marks } from './positions.js'
+import { advance, behind, emptyMark, isNew, jobLines, type ExportLine, type Mark, type Marks } from './positions.js'
 import type { Sink } from './sinks.js'
 
 export interface ExporterOptions {
@@ -27,11 +27,14 @@ export interface ExporterOptions {
 }
 
 const LOCK_MS = 15_000
+/** BullMQ's stalled-job check period (its default is 30 s; a dead exporter's job comes back sooner). */
+const STALLED_MS = 5_000
 
 export class Exporter {
   readonly o: ExporterOptions
   readonly #cmd: Redis
   #worker: Worker | null = null
+  #workerConn: Redis | null = null
   readonly #marks = new Map<Sink, Marks>()
   #closing = false
   #lockTimer: NodeJS.Timeout | null = null
@@ -40,6 +43,10 @@ export class Exporter {
   /** Jobs processed, and when the last one finished (for --until-idle). */
   processed = 0
   lastJobAt = Date.now()
+  /** The last job that stepped aside (one warning per job). */
+  #warnedFor: string | null = null
+  /** Reads job states (where the job before a job is). */
+  #queue: Queue | null = null
 
   constructor (o: ExporterOptions) {
     this.o = o
@@ -57,8 +64,11 @@ export class Exporter {
       for (const [trail, v] of Object.entries(saved)) m[trail] = JSON.parse(v) as Mark
       this.#marks.set(s, m)
     }
+    this.#queue = new Queue(this.o.queueName, { connection: this.#cmd, prefix: bullPrefix(this.o.keyPrefix) })
+    this.#queue.on('error', () => {})
     const connection = new Redis(this.o.redisUrl, { maxRetriesPerRequest: null, ...(this.o.password === undefined ? {} : { password: this.o.password }) })
     connection.on('error', () => {})
+    this.#workerConn = connection
     this.#worker = new Worker(this.o.queueName, (job, token) => this.#process(job, token), {
       connection,
       prefix: bullPrefix(this.o.keyPrefix),
@@ -66,6 +76,7 @@ export class Exporter {
       // A stalled job (an exporter killed mid-job) goes back to the head of the queue, however often.
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       lockDuration: LOCK_MS,
+      stalledInterval: STALLED_MS,
     })
     this.#worker.on('error', (err: Error) => this.o.logger.warn({ err: err.message }, 'audit export worker error'))
     this.o.logger.info({ queue: this.o.queueName, sinks: this.o.sinks.map(s => s.name) }, 'audit exporter running')
@@ -84,8 +95,35 @@ export class Exporter {
     if (this.#lockTimer !== null) clearInterval(this.#lockTimer)
     await this.#worker?.close()
     await this.#cmd.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, this.#lockKey, this.#lockId).catch(() => {})
+    await this.#queue?.close().catch(() => {})
     for (const s of this.o.sinks) await s.close().catch(() => {})
+    this.#workerConn?.disconnect()
     this.#cmd.disconnect()
+  }
+
+  /**
+   * The sinks do not hold the chunk enqueued just before this job. When that chunk's job is
+   * still in the queue (active: left by an exporter that died, until BullMQ's stalled check puts
+   * it back; or waiting, delayed), delivering this one first would make its lines look delivered
+   * and they would be skipped: this job steps aside (delayed briefly, so the other comes first).
+   * When that job is gone (Redis lost it, or the sink is new), this one is delivered; a sink that
+   * already held part of the trail then has a gap, logged (the local trail holds the lines, and
+   * `isthmus audit verify` on the export shows the break).
+   */
+  async #stepAside (job: Job, token: string | undefined, afterJob: string, fresh: boolean): Promise<void> {
+    const state = await this.#queue!.getJobState(afterJob)
+    if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') {
+      if (this.#warnedFor !== job.id) {
+        this.#warnedFor = String(job.id)
+        this.o.logger.warn({ job: job.id, before: afterJob, state }, 'audit export: a job arrived before the one enqueued ahead of it; waiting for that one')
+      }
+      await job.moveToDelayed(Date.now() + STEP_ASIDE_MS, token)
+      throw new DelayedError()
+    }
+    if (!fresh) {
+      this.o.logger.error({ job: job.id, before: afterJob, state },
+        'audit export: the job enqueued ahead of this one is not in the queue; delivering with a gap (the local trail holds the missing lines)')
+    }
   }
 
   #marksKey (s: Sink): string { return `${this.o.keyPrefix}audit:marks:${this.o.queueName}:${s.name}` }
@@ -106,8 +144,12 @@ export class Exporter {
   }
 
   async #process (job: Job, token: string | undefined): Promise<void> {
-    const data = job.data as { trail?: string, seg?: number, from?: number, lines?: string, line?: string }
+    const data = job.data as { trail?: string, seg?: number, from?: number, lines?: string, line?: string, after?: { seg: number, off: number } | null, afterJob?: string | null }
     const trail = String(data.trail ?? '')
+    if (job.name === 'records' && typeof data.afterJob === 'string') {
+      const marks = this.o.sinks.map(s => this.#marks.get(s)![trail] ?? emptyMark())
+      if (marks.some(m => behind(m, data.after))) await this.#stepAside(job, token, data.afterJob, marks.every(m => m.seg === 0 && m.off === 0))
+    }
     const lines = jobLines(job.name, data)
     for (const sink of this.o.sinks) {
       const marks = this.#marks.get(sink)!
@@ -116,12 +158,17 @@ export class Exporter {
       const records: ExportLine[] = []
       const checkpoints: ExportLine[] = []
       for (const l of lines) {
-        if (!isNew(next, l)) continue
-        if (l.kind === 'ckpt') checkpoints.push(l); else records.push(l)
+        if (isNew(next, l)) { if (l.kind === 'ckpt') checkpoints.push(l); else records.push(l) }
         advance(next, l)
       }
-      if (records.length === 0 && checkpoints.length === 0) continue
+      if (next.seg === mark.seg && next.off === mark.off && next.ckpt === mark.ckpt) continue
       const updated: Marks = { ...marks, [trail]: next }
+      if (records.length === 0 && checkpoints.length === 0 && sink.ownMarks === null) {
+        // Nothing new, but the mark moves past lines already delivered (a checkpoint sent on its own).
+        this.#marks.set(sink, updated)
+        await this.#cmd.hset(this.#marksKey(sink), trail, JSON.stringify(next))
+        continue
+      }
       let delay = this.o.retry.baseMs
       for (let attempt = 1; ; attempt++) {
         try {
@@ -145,5 +192,8 @@ export class Exporter {
     this.lastJobAt = Date.now()
   }
 }
+
+/** How long a job that arrived early steps aside before it is tried again. */
+const STEP_ASIDE_MS = 300
 
 function sleep (ms: number): Promise<void> { return new Promise(resolve => setTimeout(resolve, ms)) }

@@ -29,9 +29,21 @@ export function isNew (m: Mark, l: ExportLine): boolean {
 }
 
 export function advance (m: Mark, l: ExportLine): void {
-  if (l.kind === 'ckpt') { if (l.seq > m.ckpt) m.ckpt = l.seq; return }
-  m.seg = l.seg
-  m.off = l.end
+  if (l.kind === 'ckpt' && l.seq > m.ckpt) m.ckpt = l.seq
+  if (l.seg < 0) return // a checkpoint job's line has no place in a segment
+  // Every in-trail line moves the mark forward, a checkpoint already delivered by its own job
+  // too: the mark ends where the job's chunk ends (see `overtakes`). Never backwards.
+  if (l.seg > m.seg || (l.seg === m.seg && l.end > m.off)) { m.seg = l.seg; m.off = l.end }
+}
+
+/**
+ * True when a sink's mark is before `after`, the end of the chunk enqueued just before a job:
+ * the sink does not hold that chunk yet (the job overtook it, or the chunk is lost, or the sink
+ * is new). The exporter then asks where that chunk's job is.
+ */
+export function behind (m: Mark, after: { seg: number, off: number } | null | undefined): boolean {
+  if (after === null || after === undefined) return false
+  return m.seg < after.seg || (m.seg === after.seg && m.off < after.off)
 }
 
 /** The lines of a `records` job ({seg, from, lines}) or a `checkpoint` job ({line}). */
