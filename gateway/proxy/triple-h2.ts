@@ -168,8 +168,11 @@ function upstreamClosed (call: TripleCall, up: ClientHttp2Stream, broken: boolea
   }
   // REFUSED_STREAM: the upstream did not process it (RFC 9113 8.7): safe to send elsewhere.
   if (code === NGHTTP2_REFUSED_STREAM && retryH2(call, up, 'refused')) return
-  hostFailed(call, up, code, FailureClass.Reset)
-  call.fail(call.responded || code !== NGHTTP2_NO_ERROR ? upstreamReset(code) : upstreamConnect(host?.id ?? '?', 'connection lost before the response'))
+  // No response yet, and no error code (or node cancelling the streams of a session it
+  // destroyed): the connection was lost, not this call reset.
+  const lost = !call.responded && (code === NGHTTP2_NO_ERROR || up.session === undefined || up.session.destroyed)
+  hostFailed(call, up, code, FailureClass.Reset, lost)
+  call.fail(lost ? upstreamConnect(host?.id ?? '?', 'connection lost before the response') : upstreamReset(code))
 }
 
 /**
@@ -179,16 +182,21 @@ function upstreamClosed (call: TripleCall, up: ClientHttp2Stream, broken: boolea
  * rapid-reset guard must not make us eject a healthy host). A lost session is one failure
  * however many calls it carried.
  */
-function hostFailed (call: TripleCall, up: ClientHttp2Stream, code: number, kind: FailureClass): void {
+function hostFailed (call: TripleCall, up: ClientHttp2Stream, code: number, kind: FailureClass, sessionLost = false): void {
   const host = call.host
   if (host === null || call.heldUp || code === NGHTTP2_REFUSED_STREAM) return
   const now = performance.now()
-  if (H2Pool.cancelledRecently(up, now) || !H2Pool.firstLoss(up)) return
+  if (H2Pool.cancelledRecently(up, now) || !(sessionLost ? H2Pool.lossOnce(up) : H2Pool.firstLoss(up))) return
   call.cluster!.health.failure(host, kind, now)
 }
 
 function upstreamEnded (call: TripleCall, up: ClientHttp2Stream): void {
   if (call.up !== up || call.upEnded) return
+  // No response HEADERS at all: an upstream cannot end a stream that way (RFC 9113 8.1), but a
+  // lost connection does (Node ends the readable side of every stream before it closes them,
+  // rstCode 0). Marking the call ended here left it waiting for the route timeout; the stream's
+  // 'close' follows and decides, once the session shows as lost (one host failure, not one per call).
+  if (call.responseHeaders === null) return
   // Node also ends the readable side when the connection dies. A gRPC response is complete
   // only with trailers (or Trailers-Only); anything else ending on a dead session is a reset.
   if (call.responded && !call.trailersOnly && (call.grpc ? call.upTrailers === null : up.session === undefined || up.session.destroyed)) {

@@ -182,6 +182,19 @@ export class H2Pool {
     return true
   }
 
+  /**
+   * A stream that closed without a response and without an error code: its connection is being
+   * lost (nghttp2 closes the streams on EOF before node marks the session destroyed), so only
+   * the first such stream of the session counts.
+   */
+  static lossOnce (stream: ClientHttp2Stream): boolean {
+    const s = (stream as PooledStream)[kSession]
+    if (s === undefined) return true
+    if (s[kLost]) return false
+    s[kLost] = true
+    return true
+  }
+
   /** The stream's session carried a cancel of ours within CANCEL_SHADOW_MS of `now`. */
   static cancelledRecently (stream: ClientHttp2Stream, now: number): boolean {
     const s = (stream as PooledStream)[kSession]
