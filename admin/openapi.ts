@@ -353,7 +353,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     responseExample: { total: 0, kept: 0, capacity: 0, mismatches: [] },
   },
   'GET /v1/audit/recent': {
-    summary: 'The audit filter\'s last records, newest first: the trail\'s metadata (time, caller, service/method, route, cluster, status, error code, latency), never bodies; redacted headers stay redacted. `enabled: false` where no audit filter runs (with workers: on the primary)',
+    summary: 'The audit filter\'s last records, newest first: the trail\'s metadata (time, caller, service/method, route, cluster, status, error code, latency), never bodies; redacted headers stay redacted. `enabled: false` where no audit filter runs',
     response: {
       type: 'object', additionalProperties: false, required: ['enabled', 'total', 'capacity', 'records'],
       properties: {
