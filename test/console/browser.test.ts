@@ -34,6 +34,7 @@ function watchErrors (page: Page): string[] {
 }
 
 const SECRET = 'Bearer SECRET-in-browser-3c9f'
+const NOTE = '<img src=x id=injected onerror="document.title=1">'
 
 test('log in, watch a discovery push, a killed upstream and an audited call live, diff two revisions, no console errors', async (t) => {
   if (!chromiumInstalled()) { t.fail(NO_CHROMIUM); return }
@@ -43,10 +44,11 @@ test('log in, watch a discovery push, a killed upstream and an audited call live
   const auditDir = mkdtempSync(join(tmpdir(), 'isthmus-console-audit-'))
   t.teardown(() => rmSync(auditDir, { recursive: true, force: true }))
   // The example config, with a long ejection so the marked host stays marked while we look,
-  // and the audit trail on (authorization allow-listed: the trail and the panel redact it).
+  // and the audit trail on (authorization allow-listed: the trail and the panel redact it;
+  // x-note: a caller's value the panel shows as text, never as markup).
   const ex = await startExample(t, [a.port, b.port], cfg => {
     cfg.clusters.find(x => x.name === 'greeter')!.outlier = { consecutiveFailures: 3, ejectMs: 600000 }
-    cfg.audit = { enabled: true, dir: auditDir, flushMs: 50, headers: { allow: ['authorization'] } }
+    cfg.audit = { enabled: true, dir: auditDir, flushMs: 50, headers: { allow: ['authorization', 'x-note'] } }
   })
   const client = greeterClient(t, ex.triple)
   t.regex(await sayHello(client, 'console'), /^v[12]$/)
@@ -78,7 +80,7 @@ test('log in, watch a discovery push, a killed upstream and an audited call live
   // An audited call appears in the recent-records panel without a reload (the marker survives).
   await page.evaluate(() => { (globalThis as unknown as { loaded: string }).loaded = 'first' })
   const trace = '0af7651916cd43dd8448eb211c80319c'
-  t.regex(await sayHello(client, 'audited', { traceparent: `00-${trace}-b7ad6b7169203331-01`, authorization: SECRET }), /^v[12]$/)
+  t.regex(await sayHello(client, 'audited', { traceparent: `00-${trace}-b7ad6b7169203331-01`, authorization: SECRET, 'x-note': NOTE }), /^v[12]$/)
   const row = page.locator(`tr[data-audit-trace="${trace}"]`)
   await row.waitFor(WAIT)
   const text = await row.innerText()
@@ -86,6 +88,8 @@ test('log in, watch a discovery push, a killed upstream and an audited call live
   t.regex(text, /greeter → greeter/)
   t.regex(text, /authorization: \[redacted\]/)
   t.false(text.includes('SECRET'), text)
+  t.true(text.includes(`x-note: ${NOTE}`), text)
+  t.is(await page.locator('#panel-audit img').count(), 0, 'a header value is text, not markup')
   t.is(await row.getAttribute('data-audit-status'), '0')
   t.is(await page.evaluate(() => (globalThis as unknown as { loaded?: string }).loaded), 'first', 'the page was not reloaded')
   t.false((await page.content()).includes('SECRET-in-browser'), 'the secret is nowhere in the page')
