@@ -6,6 +6,8 @@
  */
 import test from 'ava'
 import * as grpc from '@grpc/grpc-js'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormatsModule from 'ajv-formats'
 import { RECENT_CAPACITY } from '../../../filters/audit/recent.js'
 import { echoClient, startEchoServer, unary } from '../../_peers/grpc-echo.js'
 import { startTestGateway, tripleConfig } from '../../_helpers/gateway.js'
@@ -16,6 +18,20 @@ import { tempDir } from './_trail.js'
 const BODY = 'BODY-MARKER-recent-5d1e'
 const SECRET = 'Bearer SECRET-recent-77ab'
 const AUTH = { authorization: 'Bearer test-token' }
+
+type AddFormats = (a: Ajv2020) => Ajv2020
+const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).default ?? addFormatsModule) as unknown as AddFormats
+
+/** The response against the operation's schema in the gateway's own OpenAPI document. */
+async function matchesDocument (port: number, value: unknown): Promise<string | null> {
+  const doc = (await httpJson(port, 'GET', '/v1/openapi.json', undefined, AUTH)).body as { components: object, paths: Record<string, any> }
+  const ajv = new Ajv2020({ strict: false, allErrors: true })
+  addFormats(ajv)
+  ajv.addSchema({ $id: 'urn:isthmus:admin', components: doc.components } as object)
+  const schema = doc.paths['/v1/audit/recent'].get.responses['200'].content['application/json'].schema as object
+  const fn = ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"urn:isthmus:admin#/components/')) as object)
+  return fn(value) ? null : ajv.errorsText(fn.errors)
+}
 
 interface Recent { enabled: boolean, total: number, capacity: number, records: Array<Record<string, any>> }
 
@@ -84,6 +100,7 @@ test.serial('the last records, newest first, metadata only: no body, redacted he
   t.regex(first.time, /^\d{4}-\d\d-\d\dT/)
   t.is(typeof first.ms, 'number')
   t.is(first.host, `127.0.0.1:${echo.port}`)
+  t.is(await matchesDocument(admin, r.body), null, 'as documented in admin/openapi.ts')
   t.false(r.text.includes(BODY), 'no body byte')
   t.false(r.text.includes('SECRET-recent'), 'a redacted header value is never shown')
   const page = await (await fetch(`http://127.0.0.1:${admin}/console`, { headers: AUTH })).text()
