@@ -411,14 +411,14 @@ const OPEN: Record<string, Schema> = {
     get: {
       summary: 'The operator console (HTML, read-only): 200 with a valid session cookie, token or admin certificate, else 401 with the login form', operationId: 'getConsole',
       security: [{ bearer: [] }, { adminCertificate: [] }, { consoleSession: [] }],
-      responses: { 200: { description: 'the console page', content: { 'text/html': { schema: { type: 'string' } } } }, 401: { description: 'the login form', content: { 'text/html': { schema: { type: 'string' } } } }, 429: { description: 'too many refused tokens from this address (Retry-After)' } },
+      responses: { 200: { description: 'the console page', content: { 'text/html': { schema: { type: 'string' } } } }, 401: { description: 'the login form', content: { 'text/html': { schema: { type: 'string' } } } } },
     },
   },
   '/console/login': {
     post: {
       summary: 'Log in with the admin token (form field `token`); sets the session cookie. Origin must be this admin origin', security: [], operationId: 'postConsoleLogin',
       requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
-      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' }, 429: { description: 'too many refused tokens from this address (Retry-After)' } },
+      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' } },
     },
   },
   '/console/logout': {
@@ -431,8 +431,7 @@ const OPEN: Record<string, Schema> = {
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid body or file (code ISTH_ERR_CONFIG_INVALID, path: the JSON pointer of the first error)',
-  401: 'no credentials', 403: 'credentials not accepted',
-  429: 'too many refused tokens from this source address (code ISTH_ERR_ADMIN_THROTTLED, Retry-After; listeners.admin.console.loginMaxFailures per loginWindowMs)', 404: 'no such resource', 409: 'stale revision, or a reload that needs a restart',
+  401: 'no credentials', 403: 'credentials not accepted', 404: 'no such resource', 409: 'stale revision, or a reload that needs a restart',
   413: 'body over listeners.admin.maxBodyBytes', 500: 'internal error',
   503: 'writes: a worker could not apply the change (code ISTH_ERR_WORKER_APPLY, the message names it), nothing changed on any worker; /v1/events: too many event watchers (listeners.admin.console.maxEventClients)',
 }
@@ -452,7 +451,7 @@ function operationObject (key: string, op: Operation): Schema {
       ? { description: 'text/event-stream; each `data:` is one JSON object of this schema', content: { 'text/event-stream': { schema: op.response, example: op.responseExample } } }
       : { description: 'OK', content: { 'application/json': { schema: op.response, example: op.responseExample } } },
   }
-  for (const s of [401, 403, 429, ...(op.errors ?? [])]) responses[s] = { description: ERROR_TEXT[s], content: { 'application/json': { schema: ref('Error') } } }
+  for (const s of [401, 403, ...(op.errors ?? [])]) responses[s] = { description: ERROR_TEXT[s], content: { 'application/json': { schema: ref('Error') } } }
   const out: Schema = { operationId: operationId(key), summary: op.summary, responses }
   if (params.length > 0) out.parameters = params
   if (op.body !== undefined) out.requestBody = { required: op.revisionQuery !== true, content: { 'application/json': { schema: op.body, example: op.bodyExample } } }

@@ -171,12 +171,6 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
     // The console: its page, login, assets (admin/console/mount.ts).
     if ((path === '/console' || path.startsWith('/console/')) && await adminConsole.serve(req, res, path, method)) return
 
-    // Refused bearer tokens are bounded per source, as console logins are (admin/console/login-limit.ts).
-    const wait = adminConsole.tokenThrottled(req)
-    if (wait > 0) {
-      req.resume()
-      return sendError(res, new IsthmusError('ISTH_ERR_ADMIN_THROTTLED', `try again in ${Math.ceil(wait / 1000)} s (listeners.admin.console.loginMaxFailures)`), { 'retry-after': String(Math.ceil(wait / 1000)) })
-    }
     let verdict = auth.check(req)
     let principal = ''
     // A console session authenticates reads only: a write still needs the token or a certificate.
@@ -189,7 +183,6 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
       if (verdict === 'foreign') {
         return sendError(res, new IsthmusError('ISTH_ERR_ADMIN_FORBIDDEN', 'without a token the admin API answers only requests whose Host and Origin are loopback (a web page or a rebound DNS name is refused); configure listeners.admin.token to call it from elsewhere'))
       }
-      adminConsole.tokenRefused(req)
       return sendError(res, new IsthmusError('ISTH_ERR_ADMIN_FORBIDDEN', 'credentials not accepted'))
     }
 

@@ -72,8 +72,6 @@ export const ERRORS = {
   ISTH_ERR_ADMIN_BAD_REQUEST: { message: 'bad request: %s', grpc: -1, bolt: -1, http: 400 },
   ISTH_ERR_ADMIN_MEDIA_TYPE: { message: 'unsupported media type: %s', grpc: -1, bolt: -1, http: 415 },
   ISTH_ERR_ADMIN_EVENTS_FULL: { message: 'too many event watchers: %s', grpc: -1, bolt: -1, http: 503 },
-  // A source past listeners.admin.console.loginMaxFailures refused tokens (admin/console/login-limit.ts).
-  ISTH_ERR_ADMIN_THROTTLED: { message: 'too many refused tokens from this address: %s', grpc: -1, bolt: -1, http: 429 },
   ISTH_ERR_STATE_CORRUPT: { message: 'state file is corrupt: %s', grpc: -1, bolt: -1, http: 500 },
   ISTH_ERR_CERTS: { message: 'certificate error: %s', grpc: -1, bolt: -1, http: 500 },
   // A TLS peer (upstream gateway) presented another identity than the cluster's peerIdentity.

@@ -74,23 +74,6 @@ export class AdminConsole {
     return id !== null && this.sessions.valid(id)
   }
 
-  /**
-   * A request with an Authorization header from a source past the refused-token bound: the
-   * milliseconds it must wait (0: go on). The API and the page count refused bearer tokens
-   * with the login form, so the token cannot be guessed through them instead.
-   */
-  tokenThrottled (req: IncomingMessage): number {
-    if (req.headers.authorization === undefined) return 0
-    const wait = this.logins.blockedFor(req.socket.remoteAddress)
-    if (wait > 0) TRIP_LOGIN.n++
-    return wait
-  }
-
-  /** The auth verdict `forbidden` for a request: a refused bearer token counts against its source. */
-  tokenRefused (req: IncomingMessage): void {
-    if (req.headers.authorization !== undefined) this.logins.fail(req.socket.remoteAddress)
-  }
-
   /** Mount the console's /v1 reads on the admin router. */
   mountRoutes (router: AdminRouter): void {
     router.add('GET', '/v1/events', () => ({ status: 200, body: undefined, stream: (req, res) => { if (req.method === 'HEAD') headOnly(res); else this.events.attach(req, res) } }))
@@ -123,11 +106,9 @@ export class AdminConsole {
     if (path !== '/console' && path !== '/console/') return false
     req.resume()
     if (method !== 'GET' && method !== 'HEAD') { sendError(res, new IsthmusError('ISTH_ERR_ADMIN_METHOD', `${method} ${path}`), { allow: 'GET' }); return true }
-    const wait = this.tokenThrottled(req)
-    if (wait > 0) { this.#throttledPage(res, wait); return true }
     const verdict = this.#d.auth.check(req)
     if (verdict === 'foreign') { sendHtml(res, 403, loginPage('this admin API answers loopback requests only', false)); return true }
-    if (verdict === 'forbidden') { this.tokenRefused(req); sendHtml(res, 403, loginPage('credentials not accepted', this.#d.auth.tokenLogin)); return true }
+    if (verdict === 'forbidden') { sendHtml(res, 403, loginPage('credentials not accepted', this.#d.auth.tokenLogin)); return true }
     if (verdict !== 'ok' && !this.hasSession(req)) {
       sendHtml(res, 401, loginPage(null, this.#d.auth.tokenLogin), { 'www-authenticate': 'Bearer realm="isthmus-admin"' })
       return true
@@ -147,7 +128,8 @@ export class AdminConsole {
       // Refused before the token is read: a throttled source learns nothing about it.
       req.resume()
       TRIP_LOGIN.n++
-      this.#throttledPage(res, wait)
+      const s = Math.ceil(wait / 1000)
+      sendHtml(res, 429, loginPage(`too many refused logins from this address: try again in ${s} s`, this.#d.auth.tokenLogin), { 'retry-after': String(s) })
       return
     }
     if (!this.#sameOrigin(req)) {
@@ -171,11 +153,6 @@ export class AdminConsole {
     this.#d.logger.info({ remote: req.socket.remoteAddress, sessions: this.sessions.size }, 'console login')
     res.writeHead(303, { ...securityHeaders(), location: '/console', 'set-cookie': setCookieValue(id, this.#d.tls, this.sessions.ttlMs), 'content-length': 0 })
     res.end()
-  }
-
-  #throttledPage (res: ServerResponse, waitMs: number): void {
-    const s = Math.ceil(waitMs / 1000)
-    sendHtml(res, 429, loginPage(`too many refused tokens from this address: try again in ${s} s`, this.#d.auth.tokenLogin), { 'retry-after': String(s) })
   }
 
   #logout (req: IncomingMessage, res: ServerResponse, method: string): void {
