@@ -418,7 +418,7 @@ const OPEN: Record<string, Schema> = {
     post: {
       summary: 'Log in with the admin token (form field `token`); sets the session cookie. Origin must be this admin origin', security: [], operationId: 'postConsoleLogin',
       requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
-      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' } },
+      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' }, 429: { description: 'too many refused tokens from this address within listeners.admin.console.loginWindowMs (Retry-After); the token is not checked' } },
     },
   },
   '/console/logout': {
