@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { appPushSchema, instanceSchema, revisionSchema, servicePushSchema } from './discovery/schema.js'
-import { consoleState } from './console/openapi-schema.js'
+import { auditRecent, auditRecord, consoleState } from './console/openapi-schema.js'
 
 type Schema = Record<string, unknown>
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
@@ -69,6 +69,7 @@ const components: Schema = {
       },
     },
     ConsoleState: consoleState,
+    AuditRecord: auditRecord,
     RevisionRecord: { type: 'object', additionalProperties: false, required: ['generation', 'at', 'who', 'keys'], properties: { generation: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, who: { type: 'string', description: 'token, cert <identity>, loopback, session, redis <node>, config reload, start' }, keys: { type: 'array', items: { type: 'string' } } } },
     Config: plain(gatewaySchema),
     Cluster: plain(clusterSchema),
@@ -147,9 +148,9 @@ const written = { key: 'cluster/payments', revision: 1, changed: true, generatio
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
   'GET /v1/openapi.json': { summary: 'This document', response: { type: 'object', required: ['openapi', 'paths'] }, responseExample: { openapi: '3.1.0', info: { title: 'Isthmus admin API', version: '0.1.0' }, paths: {} } },
   'GET /v1/events': {
-    summary: 'Server-Sent Events: a `state` event (the console state: listeners, routes with calls/s, clusters and hosts, discovery, revisions, LDC, filter counters) once a second. Bounded watchers (503 past listeners.admin.console.maxEventClients); a watcher that does not read is dropped',
+    summary: 'Server-Sent Events: a `state` event (the console state: listeners, routes with calls/s, clusters and hosts, discovery, revisions, LDC, filter counters, recent audit records) once a second. Bounded watchers (503 past listeners.admin.console.maxEventClients); a watcher that does not read is dropped',
     eventStream: true, response: ref('ConsoleState'),
-    responseExample: { at: '2026-01-01T00:00:00.000Z', generation: 1, listeners: [{ name: 'triple', address: '127.0.0.1:9090', tls: false, connections: 0 }], routes: [], clusters: [], discovery: { apps: [], total: 0 }, revisions: [{ generation: 1, at: '2026-01-01T00:00:00.000Z', who: 'start', keys: [] }], ldc: null, counters: [] },
+    responseExample: { at: '2026-01-01T00:00:00.000Z', generation: 1, listeners: [{ name: 'triple', address: '127.0.0.1:9090', tls: false, connections: 0 }], routes: [], clusters: [], discovery: { apps: [], total: 0 }, revisions: [{ generation: 1, at: '2026-01-01T00:00:00.000Z', who: 'start', keys: [] }], ldc: null, counters: [], audit: null },
     errors: [503],
   },
   'GET /v1/revisions': {
@@ -351,6 +352,26 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     },
     responseExample: { total: 0, kept: 0, capacity: 0, mismatches: [] },
   },
+  'GET /v1/audit/recent': {
+    summary: 'The audit filter\'s last records, newest first: the trail\'s metadata (time, caller, service/method, route, cluster, status, error code, latency), never bodies; redacted headers stay redacted. `enabled: false` where no audit filter runs',
+    response: {
+      type: 'object', additionalProperties: false, required: ['enabled', 'total', 'capacity', 'records'],
+      properties: {
+        enabled: { type: 'boolean' },
+        total: { type: 'integer', description: 'records this process audited since it started' },
+        capacity: { type: 'integer', description: 'records kept' },
+        records: { type: 'array', items: ref('AuditRecord') },
+      },
+    },
+    responseExample: {
+      enabled: true, total: 1, capacity: 50,
+      records: [{
+        time: '2026-01-01T00:00:00.000Z', proto: 'triple', caller: { principal: 'spiffe://acme.test/entity/acme/app/shop', entity: 'acme', app: 'shop', auth: 'mtls' }, peer: 'spiffe://acme.test/entity/acme/app/shop', addr: '127.0.0.1',
+        service: 'isthmus.example.Greeter', method: 'SayHello', route: 'greeter', cluster: 'greeter', host: '127.0.0.1:50051', status: 0, code: null, ms: 1.25,
+        traceId: '4bf92f3577b34da6a3ce929d0e0e4736', sofaTraceId: '', decisions: [], headers: { authorization: '[redacted]' },
+      }],
+    },
+  },
   'GET /v1/filters': {
     summary: 'The filter chain',
     response: listOf('filters', { type: 'object', additionalProperties: false, required: ['name', 'enabled', 'revision'], properties: { name: { type: 'string' }, enabled: { type: 'boolean' }, revision: ref('Revision') } }),
@@ -397,7 +418,7 @@ const OPEN: Record<string, Schema> = {
     post: {
       summary: 'Log in with the admin token (form field `token`); sets the session cookie. Origin must be this admin origin', security: [], operationId: 'postConsoleLogin',
       requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['token'], properties: { token: { type: 'string' } } } } } },
-      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' } },
+      responses: { 303: { description: 'logged in: redirect to /console with Set-Cookie' }, 401: { description: 'token not accepted (the login form again)' }, 403: { description: 'cross-origin post refused' }, 429: { description: 'too many refused tokens from this address within listeners.admin.console.loginWindowMs (Retry-After); the token is not checked' } },
     },
   },
   '/console/logout': {

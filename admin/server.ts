@@ -17,6 +17,7 @@ import { IsthmusError } from '../gateway/errors.js'
 import { limitTrips, registry } from '../gateway/metrics.js'
 import { AdminAuth } from './auth.js'
 import { AdminConsole, DEFAULT_CONSOLE } from './console/mount.js'
+import { auditRecent, NO_AUDIT } from './console/audit-view.js'
 import { checkMediaType, publicError, readJsonBody, sendError, sendJson } from './http.js'
 import { openApiDocument, packageVersion } from './openapi.js'
 import { AdminRouter, type AdminRequest } from './router.js'
@@ -107,6 +108,11 @@ export async function startAdminServer (deps: AdminDeps): Promise<AdminServer> {
   router.add('GET', '/v1/listeners', () => ({ status: 200, body: { listeners: deps.listeners() } }))
   // Published by the mirror filter (filters/mirror/samples.ts); empty when it never ran.
   router.add('GET', '/v1/mirror/mismatches', () => ({ status: 200, body: readView('mirror/mismatches') ?? EMPTY_MISMATCHES }))
+  // Published by the audit filter (filters/audit/recent.ts); `enabled: false` where it does not run.
+  router.add('GET', '/v1/audit/recent', () => {
+    const recent = auditRecent()
+    return { status: 200, body: { enabled: recent !== null, ...(recent ?? NO_AUDIT) } }
+  })
   router.add('POST', '/v1/drain', async () => {
     await deps.drain()
     return { status: 200, body: { drained: true } }

@@ -288,7 +288,7 @@ export function plainCounter (name: string, help: string, labelNames: readonly s
 export type LimitName =
   | 'first_byte' | 'headers' | 'request' | 'idle' | 'goaway_grace' | 'frame' | 'write_stall'
   | 'connections' | 'connections_per_source' | 'streams' | 'buffered_bytes' | 'rapid_reset' | 'pending'
-  | 'events_clients' | 'events_slow'
+  | 'events_clients' | 'events_slow' | 'login_failures'
 
 /** One bound's trip count: the path that trips it bumps `n`; prom-client reads it at scrape. */
 export interface TripCell { n: number, reported: number, readonly labels: Readonly<{ listener: string, limit: LimitName }> }

@@ -124,8 +124,26 @@ export const APP_JS = String.raw`'use strict'
       return el('tr', { 'data-counter': c.name }, [el('td', null, c.name), el('td', null, labels(c.labels)), el('td', null, c.value)])
     })))
   }
+  function who (c) {
+    if (c === null) return 'anonymous'
+    return (c.entity || '?') + (c.app ? '/' + c.app : '') + ' (' + c.auth + ')'
+  }
+  function audit (s) {
+    show('panel-audit', s.audit !== null)
+    if (s.audit === null) return
+    var a = s.audit
+    var t = table(['time', 'caller', 'service / method', 'route → cluster', 'status', 'error code', 'ms', 'trace', 'headers'], a.records.map(function (r) {
+      var h = Object.keys(r.headers).map(function (k) { return k + ': ' + r.headers[k] }).join(', ')
+      return el('tr', { 'data-audit-trace': r.traceId || null, 'data-audit-status': r.status }, [el('td', { class: 'num' }, r.time), el('td', { title: r.caller ? r.caller.principal : (r.peer || r.addr) }, who(r.caller)),
+        el('td', null, r.proto + ' ' + r.service + '/' + r.method), el('td', null, (r.route || '–') + ' → ' + (r.cluster || '–')),
+        el('td', { class: r.status === 0 ? 'num' : 'num bad' }, r.status), el('td', null, r.code || '–'), el('td', { class: 'num' }, r.ms),
+        el('td', { class: 'mono' }, r.traceId || r.sofaTraceId || '–'), el('td', null, h || '–')])
+    }))
+    var note = el('p', { class: 'note' }, a.total + ' records audited by this process; the last ' + a.capacity + ' are kept here')
+    fill('panel-audit', a.records.length === 0 ? el('p', { class: 'note' }, 'no call audited yet') : el('div', null, [t, note]))
+  }
   function render (s) {
-    listeners(s); routes(s); clusters(s); discovery(s); revisions(s); ldc(s); counters(s)
+    listeners(s); routes(s); clusters(s); discovery(s); revisions(s); ldc(s); counters(s); audit(s)
     $('status').textContent = 'generation ' + s.generation + ' · updated ' + s.at
   }
 

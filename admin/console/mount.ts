@@ -5,11 +5,13 @@
  * session cookie authenticates reads only (GET/HEAD); writes still need the token or an
  * admin certificate, so the console cannot change anything. The login POST is CSRF-safe: its
  * Origin (and Sec-Fetch-Site, when sent) must be this admin origin, and the cookie is
- * SameSite=Strict, so no other site's page can use it.
+ * SameSite=Strict, so no other site's page can use it. Refused logins are bounded per source
+ * address (login-limit.ts): past the bound, 429 with Retry-After.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { IsthmusError } from '../../gateway/errors.js'
+import { limitTrips } from '../../gateway/metrics.js'
 import type { AdminConsoleOptions } from '../../gateway/config/options.js'
 import type { AdminAuth } from '../auth.js'
 import { sendError } from '../http.js'
@@ -22,14 +24,18 @@ import { EventHub } from './events.js'
 import { consolePage, FAVICON_SVG, loginPage, securityHeaders, sendHtml, STYLE_CSS } from './page.js'
 import { RateTracker } from './rates.js'
 import { SessionTable, sessionCookie, setCookieValue } from './session.js'
+import { DEFAULT_LOGIN_MAX_FAILURES, DEFAULT_LOGIN_WINDOW_MS, LoginLimiter } from './login-limit.js'
 import { buildState } from './state.js'
 
 export const DEFAULT_CONSOLE: Readonly<AdminConsoleOptions> = Object.freeze({
   maxSessions: 64, sessionTtlMs: 8 * 60 * 60 * 1000, historyRecords: 50, maxEventClients: 128, maxEventBufferBytes: 1024 * 1024, eventIntervalMs: 1000,
+  loginMaxFailures: DEFAULT_LOGIN_MAX_FAILURES, loginWindowMs: DEFAULT_LOGIN_WINDOW_MS,
 })
 
 /** A login form body is one short field. */
 const MAX_LOGIN_BYTES = 4096
+/** Logins answered 429 (a source past `loginMaxFailures`). */
+const TRIP_LOGIN = limitTrips('admin', 'login_failures')
 
 export interface ConsoleDeps {
   logger: Logger
@@ -50,12 +56,14 @@ const STATIC: Record<string, { type: string, body: string }> = {
 export class AdminConsole {
   readonly sessions: SessionTable
   readonly events: EventHub
+  readonly logins: LoginLimiter
   readonly #d: ConsoleDeps
   readonly #rates = new RateTracker()
 
   constructor (d: ConsoleDeps) {
     this.#d = d
     this.sessions = new SessionTable(d.options.maxSessions, d.options.sessionTtlMs)
+    this.logins = new LoginLimiter(d.options.loginMaxFailures ?? DEFAULT_LOGIN_MAX_FAILURES, d.options.loginWindowMs ?? DEFAULT_LOGIN_WINDOW_MS)
     this.events = new EventHub({ listeners: d.listeners, store: d.store, rates: this.#rates },
       { maxClients: d.options.maxEventClients, maxBufferedBytes: d.options.maxEventBufferBytes, intervalMs: d.options.eventIntervalMs }, d.logger)
   }
@@ -114,6 +122,16 @@ export class AdminConsole {
 
   async #login (req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     if (method !== 'POST') { req.resume(); sendError(res, new IsthmusError('ISTH_ERR_ADMIN_METHOD', `${method} /console/login`), { allow: 'POST' }); return }
+    const source = req.socket.remoteAddress
+    const wait = this.logins.blockedFor(source)
+    if (wait > 0) {
+      // Refused before the token is read: a throttled source learns nothing about it.
+      req.resume()
+      TRIP_LOGIN.n++
+      const s = Math.ceil(wait / 1000)
+      sendHtml(res, 429, loginPage(`too many refused logins from this address: try again in ${s} s`, this.#d.auth.tokenLogin), { 'retry-after': String(s) })
+      return
+    }
     if (!this.#sameOrigin(req)) {
       req.resume()
       sendHtml(res, 403, loginPage('login refused: the form must be posted from this console (Origin check)', this.#d.auth.tokenLogin))
@@ -124,10 +142,13 @@ export class AdminConsole {
     const body = await readSmallBody(req, MAX_LOGIN_BYTES)
     const token = body === null ? null : new URLSearchParams(body).get('token')
     if (token === null || !this.#d.auth.tokenMatches(token.trim())) {
-      this.#d.logger.warn({ remote: req.socket.remoteAddress }, 'console login refused')
+      this.logins.fail(source)
+      const throttled = this.logins.blockedFor(source) > 0
+      this.#d.logger.warn({ remote: source, throttled }, throttled ? 'console login refused; further logins from this source answer 429 until its window ends' : 'console login refused')
       sendHtml(res, 401, loginPage('token not accepted', this.#d.auth.tokenLogin))
       return
     }
+    this.logins.succeed(source)
     const id = this.sessions.create()
     this.#d.logger.info({ remote: req.socket.remoteAddress, sessions: this.sessions.size }, 'console login')
     res.writeHead(303, { ...securityHeaders(), location: '/console', 'set-cookie': setCookieValue(id, this.#d.tls, this.sessions.ttlMs), 'content-length': 0 })

@@ -7,7 +7,27 @@ type Schema = Record<string, unknown>
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
 const obj = (required: string[], properties: Record<string, unknown>): Schema => ({ type: 'object', required, properties })
 /** One `state` event of GET /v1/events (admin/console/state.ts). */
-export const consoleState: Schema = obj(['at', 'generation', 'listeners', 'routes', 'clusters', 'discovery', 'revisions', 'ldc', 'counters'], {
+const nullable = (type: string): Schema => ({ type: [type, 'null'] })
+/** One record of the audit filter's recent records (filters/audit/recent.ts): metadata, no body. */
+export const auditRecord: Schema = {
+  ...obj(['time', 'proto', 'caller', 'peer', 'addr', 'service', 'method', 'route', 'cluster', 'host', 'status', 'code', 'ms', 'traceId', 'sofaTraceId', 'decisions', 'headers'], {
+    time: { type: 'string', format: 'date-time', description: 'when the call started (the trail record\'s `time`)' },
+    proto: { enum: ['triple', 'bolt'] },
+    caller: { oneOf: [{ type: 'null' }, obj(['principal', 'entity', 'app', 'auth'], { principal: { type: 'string' }, entity: nullable('string'), app: nullable('string'), auth: { type: 'string' } })] },
+    peer: nullable('string'), addr: { type: 'string' }, service: { type: 'string' }, method: { type: 'string' },
+    route: nullable('string'), cluster: nullable('string'), host: nullable('string'),
+    status: { type: 'integer', description: 'gRPC status (Triple) or Bolt response status' },
+    code: { ...nullable('string'), description: 'ISTH_ERR_* code of a gateway-made failure' },
+    ms: { type: 'number', description: 'latency' },
+    traceId: { type: 'string', description: 'W3C trace id (finds the record in the trail)' }, sofaTraceId: { type: 'string' },
+    decisions: { type: 'array', items: obj(['filter', 'action'], { filter: { type: 'string' }, action: { type: 'string' } }) },
+    headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'the allow-listed headers as the trail has them; redacted ones read "[redacted]"' },
+  }),
+  additionalProperties: false,
+}
+export const auditRecent: Schema = obj(['total', 'capacity', 'records'], { total: { type: 'integer' }, capacity: { type: 'integer' }, records: { type: 'array', items: ref('AuditRecord') } })
+
+export const consoleState: Schema = obj(['at', 'generation', 'listeners', 'routes', 'clusters', 'discovery', 'revisions', 'ldc', 'counters', 'audit'], {
   at: { type: 'string', format: 'date-time' },
   generation: { type: ['integer', 'null'] },
   listeners: { type: 'array', items: obj(['name', 'address', 'tls', 'connections'], { name: { type: 'string' }, address: { type: 'string' }, tls: { type: 'boolean' }, connections: { type: ['integer', 'null'] } }) },
@@ -23,4 +43,5 @@ export const consoleState: Schema = obj(['at', 'generation', 'listeners', 'route
   revisions: { oneOf: [{ type: 'null' }, { type: 'array', items: ref('RevisionRecord') }] },
   ldc: { oneOf: [{ type: 'null' }, { type: 'object' }] },
   counters: { type: 'array', items: obj(['name', 'labels', 'value'], { name: { type: 'string' }, labels: { type: 'object' }, value: { type: 'number' } }) },
+  audit: { oneOf: [{ type: 'null' }, auditRecent] },
 })

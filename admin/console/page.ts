@@ -50,6 +50,7 @@ const PANELS: Array<[id: string, title: string, hint: string, wide?: boolean]> =
   ['panel-discovery', 'Discovery', 'pushed apps and services: instances, last revision and when'],
   ['panel-ldc', 'LDC zones and shard map', 'zones this gateway serves, shard ranges to zones'],
   ['panel-counters', 'Filter counters', 'rate-limit decisions, stress and LDC routing, audit records, denials…'],
+  ['panel-audit', 'Recent audit records', 'the audit trail\'s last records, newest first: metadata only, never bodies; redacted headers stay redacted', true],
 ]
 
 export function consolePage (state: ConsoleState, entity: string): string {
@@ -83,7 +84,7 @@ body{margin:0}header{display:flex;gap:1em;align-items:baseline;padding:.6em 1.2e
 header h1{font-size:1.2em;margin:0}.entity{color:#9cc3ff}header .note{color:#c8ccd4}.logout{margin-left:auto}
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));grid-auto-flow:row dense;gap:1em;padding:1em}
 .panel{background:#fff;border-radius:6px;padding:.6em 1em;box-shadow:0 1px 2px #0002}.panel.wide{grid-column:1/-1}
-.panel[hidden]{display:none}h2{font-size:1.05em;margin:.2em 0}h3{font-size:.95em;margin:.8em 0 .2em}h4{margin:.6em 0 .2em;font-size:.9em}
+.panel[hidden]{display:none}td.mono{font-family:ui-monospace,monospace;font-size:.8em}h2{font-size:1.05em;margin:.2em 0}h3{font-size:.95em;margin:.8em 0 .2em}h4{margin:.6em 0 .2em;font-size:.9em}
 .hint,.note{color:#667;font-size:.85em;margin:.1em 0 .5em}.panel .body{overflow-x:auto}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #e3e5e8;font-size:.9em;vertical-align:top;overflow-wrap:break-word}td.health,td.num{white-space:nowrap}th{color:#556}
 .health.healthy{color:#17803d}.health.unhealthy,.health.ejected,.bad{color:#b42318;font-weight:600}.ok{color:#17803d}

@@ -1,9 +1,9 @@
 /**
  * What the console shows, as one JSON object built from the live state: listeners, routes
  * with their call rates, clusters and hosts, discovery, config revisions, LDC and the chain's
- * filter counters. Built once per tick for every watcher (admin/console/events.ts) and for the
- * page's first paint, never per call. A panel whose feature is not configured is absent.
- * Big lists are capped (the counts stay exact) so one state stays small.
+ * filter counters, the audit filter's recent records. Built once per tick for every watcher
+ * (admin/console/events.ts) and for the page's first paint, never per call. A panel whose
+ * feature is not configured is absent. Big lists are capped (the counts stay exact) so one state stays small.
  */
 import type { Metric } from 'prom-client'
 import { downstreamConnections, registry } from '../../gateway/metrics.js'
@@ -11,6 +11,7 @@ import type { GatewayOptions, HostOptions, RouteOptions, StringMatch } from '../
 import type { Host } from '../../gateway/cluster/host.js'
 import type { ListenerInfo } from '../server.js'
 import type { AdminStore } from '../store.js'
+import { auditRecent, type AuditRecentState } from './audit-view.js'
 import type { HistorySummary } from './history.js'
 import type { RateTracker } from './rates.js'
 
@@ -51,6 +52,8 @@ export interface ConsoleState {
   revisions: HistorySummary[] | null
   ldc: { localZones: string[], table: Array<{ from: number, to: number, zone: string }>, zones: string[] } | null
   counters: CounterState[]
+  /** The audit filter's last records (metadata only); null when audit does not run here. */
+  audit: AuditRecentState | null
 }
 
 /** Hosts one cluster lists, apps the discovery panel lists, counter series the page gets. */
@@ -126,6 +129,7 @@ export async function buildState (src: ConsoleSources): Promise<ConsoleState> {
     revisions: store?.history.list() ?? null,
     ldc,
     counters: await filterCounters(filterPrefixes(opts)),
+    audit: auditRecent(),
   }
 }
 

@@ -8,6 +8,7 @@
 import { CONTINUE, type Call, type Filter, type Verdict } from '../../gateway/index.js'
 import type { AuditConfig } from './config.js'
 import { auditCounters } from './metrics.js'
+import { filterClosed, filterOpened, rememberRecord } from './recent.js'
 import { callJson } from './record.js'
 import { Trail } from './trail.js'
 
@@ -21,6 +22,7 @@ export class AuditFilter implements Filter {
     this.cfg = cfg
     this.trail = Trail.acquire(cfg.dir, { entity: cfg.entity, node: cfg.node }, cfg.settings, cfg.flushMs, cfg.logger)
     this.#generation = this.trail.generation
+    filterOpened()
     // Only the refuse policy puts a hook on the request path.
     if (cfg.refuse === null) this.onRequest = undefined
   }
@@ -38,12 +40,17 @@ export class AuditFilter implements Filter {
   }
 
   onLog (call: Call): void {
-    this.trail.append(Math.round(Date.now() - call.durationMs), callJson(call, this.cfg.headers))
+    const start = Math.round(Date.now() - call.durationMs)
+    const json = callJson(call, this.cfg.headers)
+    this.trail.append(start, json)
+    // The console's recent records: a reference to the string just built, nothing more.
+    rememberRecord(start, json)
   }
 
   close (): void {
     if (this.#closed) return
     this.#closed = true
+    filterClosed()
     this.trail.release(this.#generation)
   }
 }

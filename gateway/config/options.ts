@@ -101,6 +101,10 @@ export interface AdminConsoleOptions {
   maxEventClients: number
   maxEventBufferBytes: number
   eventIntervalMs: number
+  /** Login brute-force bound: refused tokens per source address per window, then 429 until it ends
+   *  (optional for programs that build options by hand: 5 per 60 s). */
+  loginMaxFailures?: number
+  loginWindowMs?: number
 }
 
 export interface AdminLimits {

@@ -504,6 +504,9 @@ export const gatewaySchema = {
           maxEventClients: { ...posInt, maximum: 10000, default: 128 },
           maxEventBufferBytes: { ...posInt, default: 1024 * 1024 },
           eventIntervalMs: { ...posInt, minimum: 100, default: 1000 },
+          // Console login brute-force bound (admin/console/login-limit.ts).
+          loginMaxFailures: { ...posInt, maximum: 1000, default: 5 },
+          loginWindowMs: { ...posInt, minimum: 100, maximum: 24 * 60 * 60 * 1000, default: 60000 },
         }),
       }),
     }),

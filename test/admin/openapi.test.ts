@@ -30,7 +30,7 @@ const SCENARIO = [
   'PUT /v1/discovery/apps/{app}', 'GET /v1/discovery/apps', 'GET /v1/discovery/apps/{app}',
   'PUT /v1/discovery/services/{service}', 'GET /v1/discovery/services', 'GET /v1/discovery/services/{service}',
   'PUT /v1/routes', 'GET /v1/routes', 'PUT /v1/ldc', 'GET /v1/ldc', 'PUT /v1/policies', 'GET /v1/policies',
-  'GET /v1/mirror/mismatches', 'GET /v1/filters', 'GET /v1/filters/{name}', 'PUT /v1/filters/{name}', 'POST /v1/reload',
+  'GET /v1/mirror/mismatches', 'GET /v1/audit/recent', 'GET /v1/filters', 'GET /v1/filters/{name}', 'PUT /v1/filters/{name}', 'POST /v1/reload',
   'GET /v1/revisions', 'GET /v1/revisions/{from}/diff/{to}', 'GET /v1/events',
   'DELETE /v1/discovery/services/{service}', 'DELETE /v1/discovery/apps/{app}', 'DELETE /v1/clusters/{name}',
   'POST /v1/drain',

@@ -2,13 +2,16 @@
  * The operator console in a real headless browser (Debian's chromium via playwright-core)
  * against the bundled example gateway run by the compiled CLI: log in with the token, both
  * listeners shown, a discovery push appears live (new host, new revision) without a reload,
- * the diff between the two revisions, a killed upstream's host marked ejected, a cross-site
+ * the diff between the two revisions, a killed upstream's host marked ejected, a call's audit
+ * record in the recent-records panel (audit enabled; redacted header redacted), a cross-site
  * navigation arrives without the session cookie, and no console errors. Writes the README
  * screenshot (docs/console.png).
  */
 import test from 'ava'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
 import { ROOT } from '../_helpers/cli.js'
@@ -30,13 +33,23 @@ function watchErrors (page: Page): string[] {
   return errors
 }
 
-test('log in, watch a discovery push and a killed upstream live, diff two revisions, no console errors', async (t) => {
+const SECRET = 'Bearer SECRET-in-browser-3c9f'
+const NOTE = '<img src=x id=injected onerror="document.title=1">'
+
+test('log in, watch a discovery push, a killed upstream and an audited call live, diff two revisions, no console errors', async (t) => {
   if (!chromiumInstalled()) { t.fail(NO_CHROMIUM); return }
   const a = await startGreeter(t, 'v1')
   const b = await startGreeter(t, 'v2')
   const c = await startGreeter(t, 'pushed')
-  // The example config, with a long ejection so the marked host stays marked while we look.
-  const ex = await startExample(t, [a.port, b.port], cfg => { cfg.clusters.find(x => x.name === 'greeter')!.outlier = { consecutiveFailures: 3, ejectMs: 600000 } })
+  const auditDir = mkdtempSync(join(tmpdir(), 'isthmus-console-audit-'))
+  t.teardown(() => rmSync(auditDir, { recursive: true, force: true }))
+  // The example config, with a long ejection so the marked host stays marked while we look,
+  // and the audit trail on (authorization allow-listed: the trail and the panel redact it;
+  // x-note: a caller's value the panel shows as text, never as markup).
+  const ex = await startExample(t, [a.port, b.port], cfg => {
+    cfg.clusters.find(x => x.name === 'greeter')!.outlier = { consecutiveFailures: 3, ejectMs: 600000 }
+    cfg.audit = { enabled: true, dir: auditDir, flushMs: 50, headers: { allow: ['authorization', 'x-note'] } }
+  })
   const client = greeterClient(t, ex.triple)
   t.regex(await sayHello(client, 'console'), /^v[12]$/)
 
@@ -63,6 +76,23 @@ test('log in, watch a discovery push and a killed upstream live, diff two revisi
   // The example chain's deny filter refuses Internal* methods: its counter appears.
   await new Promise<void>(resolve => { client.makeUnaryRequest('/isthmus.example.Greeter/InternalStats', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), () => resolve()) })
   await page.waitForSelector('tr[data-counter="isthmus_deny_denied_total"] >> text=rule=no-internal-methods', WAIT)
+
+  // An audited call appears in the recent-records panel without a reload (the marker survives).
+  await page.evaluate(() => { (globalThis as unknown as { loaded: string }).loaded = 'first' })
+  const trace = '0af7651916cd43dd8448eb211c80319c'
+  t.regex(await sayHello(client, 'audited', { traceparent: `00-${trace}-b7ad6b7169203331-01`, authorization: SECRET, 'x-note': NOTE }), /^v[12]$/)
+  const row = page.locator(`tr[data-audit-trace="${trace}"]`)
+  await row.waitFor(WAIT)
+  const text = await row.innerText()
+  t.regex(text, /triple isthmus\.example\.Greeter\/SayHello/)
+  t.regex(text, /greeter → greeter/)
+  t.regex(text, /authorization: \[redacted\]/)
+  t.false(text.includes('SECRET'), text)
+  t.true(text.includes(`x-note: ${NOTE}`), text)
+  t.is(await page.locator('#panel-audit img').count(), 0, 'a header value is text, not markup')
+  t.is(await row.getAttribute('data-audit-status'), '0')
+  t.is(await page.evaluate(() => (globalThis as unknown as { loaded?: string }).loaded), 'first', 'the page was not reloaded')
+  t.false((await page.content()).includes('SECRET-in-browser'), 'the secret is nowhere in the page')
 
   // A discovery push through the admin API shows up without a reload: the host and the revision.
   const push = await adminCall(ex.admin, 'PUT', '/v1/discovery/apps/farewell-app', {
