@@ -3,7 +3,8 @@
  * mismatches): built on the gateway's thread, off the call path (the call has ended), as
  * `E\t<ref>\t<ms>\t<kind>\t<data>\t<trace>\n` (record-ring.ts); the trail thread turns it
  * into a chained line of kind `kind` (envelope.ts). Events that cannot be written as one
- * canonical line (a reserved or malformed kind, data that is not JSON, too long) are refused.
+ * canonical line (a reserved or malformed kind, data that is not JSON, too long, or with a key
+ * `k` or `seq` at any depth) are refused.
  */
 import type { Call, CallEvent } from '../../gateway/index.js'
 import { canonical } from './canonical.js'
@@ -25,5 +26,8 @@ export function eventLine (call: Call, event: CallEvent, ref: number, ms: number
     return null
   }
   if (data.length > MAX_EVENT_DATA || data.charCodeAt(0) !== 123 /* { */) return null
+  // The producer and exporter find a line's `k` and `seq` by text search (export/positions.ts):
+  // no key of that name at any depth (inside strings they are escaped, so only keys match).
+  if (data.includes('"k":') || data.includes('"seq":')) return null
   return 'E\t' + ref + '\t' + ms + '\t' + kind + '\t' + data + '\t' + traceJson(call) + '\n'
 }

@@ -13,6 +13,9 @@ export default defineFilter<{ kinds: string[] }, { kinds: string[] }>({
       },
       onLog (call: Call) {
         for (const kind of cfg.kinds) call.report({ kind, data: { svc: call.service, status: call.status } })
+        // Keys the exporter's text search reads (`k`, `seq`) are refused at any depth.
+        call.report({ kind: 'probe', data: { nested: { seq: 1 } } })
+        call.report({ kind: 'probe', data: { k: 'rec' } })
       },
     }
   },
