@@ -81,7 +81,8 @@ export class SegmentWriter {
   #unwrittenBytes = 0
   #pendingGap = 0
   #gapReason = ''
-  readonly #links = new Map<number, string>()
+  /** ref -> seq of its record. */
+  readonly #links = new Map<number, number>()
   bytesWritten = 0
   writeErrors = 0
   checkpoints = 0
@@ -166,7 +167,7 @@ export class SegmentWriter {
 
   #link (ref: number, seq: number): void {
     if (this.#links.size >= MAX_LINKS) this.#links.delete(this.#links.keys().next().value!)
-    this.#links.set(ref, this.env.trail + '.' + seq)
+    this.#links.set(ref, seq)
   }
 
   /** The entry of an event line's fields (`<ref>\t<ms>\t<kind>\t<data>\t<trace>`); null when malformed. */
@@ -177,7 +178,8 @@ export class SegmentWriter {
     const d = f.indexOf('\t', c + 1)
     if (a < 0 || b < 0 || c < 0 || d < 0) return null
     const ref = Number(f.slice(0, a))
-    return eventEntry(this.env, f.slice(b + 1, c), f.slice(c + 1, d), ref > 0 ? this.#links.get(ref) ?? null : null, f.slice(d + 1), this.#clock.iso(Number(f.slice(a + 1, b))))
+    const seq = ref > 0 ? this.#links.get(ref) : undefined
+    return eventEntry(this.env, f.slice(b + 1, c), f.slice(c + 1, d), seq === undefined ? null : this.env.trail + '.' + seq, f.slice(d + 1), this.#clock.iso(Number(f.slice(a + 1, b))))
   }
 
   /** Declare `count` records lost (dropped before they reached the writer). */
@@ -324,6 +326,8 @@ export class SegmentWriter {
     this.seq = this.#writtenSeq
     this.head = this.#writtenHead
     if (this.lastCheckpointSeq > this.seq) this.lastCheckpointSeq = this.seq
+    // Those seqs go to the next records: a link to one of the dropped records would name another.
+    for (const [ref, seq] of this.#links) if (seq > this.seq) this.#links.delete(ref)
     this.#pendingGap += dropped
     this.#gapReason = 'audit segment not writable'
     if (this.#current !== null) {
