@@ -121,6 +121,7 @@ test.serial('Triple: a different copy writes a chained mismatch line per call (d
   t.true(ok.ok)
   const cli = await runCli(['audit', 'verify', ...readdirSync(dir).filter(n => n.endsWith('.ndjson')).map(n => join(dir, n))])
   t.is(cli.code, 0, cli.stdout + cli.stderr)
+  t.regex(cli.stdout, /^ok trail [0-9a-f]{16} .*; event lines: 7 mirror$/m)
 
   // Edit one mismatch line (the mirror's status) in a copy of the segment: verify names it.
   const seg = files.find(f => f.name.startsWith('audit-'))!
