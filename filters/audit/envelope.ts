@@ -8,6 +8,9 @@
  *   its writer thread died), so a loss is visible and cannot be passed off as a deletion;
  * - `ckpt`: a signed checkpoint (checkpoint.ts); not chained, it vouches for the chain up to
  *   record `seq`, whose hash is `head`.
+ * - an event a filter reported on a call (`call.report`, e.g. `mirror`: a response mismatch),
+ *   `k` = its kind: `data` is the event's metadata, `rec` the id of the call's record (null
+ *   when the writer no longer knows it), `trace` the call's trace ids as its record shows them.
  * Every chained line (seg, rec, gap) carries `h` (hash-chain.ts). `v` is the format version.
  * Unknown kinds are chained and verified like the others, so new kinds are no format change.
  */
@@ -38,6 +41,15 @@ export function segmentEntry (e: EnvelopeConstants, seg: number, next: number, p
 export function gapEntry (e: EnvelopeConstants, afterSeq: number, count: number, reason: string, time: string): string {
   return '{"count":' + count + ',"entity":' + e.entityJson + ',"k":"gap","node":' + e.nodeJson + ',"reason":' + JSON.stringify(reason) +
     ',"seq":' + afterSeq + ',"time":"' + time + '","trail":"' + e.trail + '"}'
+}
+
+/** Line kinds an event may not take (verify and the exporter give them their own meaning). */
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['seg', 'rec', 'gap', 'ckpt'])
+
+/** `dataJson` and `traceJson` are canonical JSON (the gateway's thread built them). */
+export function eventEntry (e: EnvelopeConstants, kind: string, dataJson: string, recId: string | null, traceJson: string, time: string): string {
+  return '{"data":' + dataJson + ',"entity":' + e.entityJson + ',"k":"' + kind + '","node":' + e.nodeJson + ',"rec":' + (recId === null ? 'null' : '"' + recId + '"') +
+    ',"time":"' + time + '","trace":' + traceJson + ',"trail":"' + e.trail + '"}'
 }
 
 /** ISO-8601 time of an epoch-milliseconds instant, cached per millisecond (toISOString costs ~0.6 µs). */

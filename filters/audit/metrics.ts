@@ -9,7 +9,7 @@ import { Flag, Stat } from './shared-state.js'
 import { Trail } from './trail.js'
 
 /** Counted on the gateway's thread (plain fields). */
-export const auditCounters = { refused: 0 }
+export const auditCounters = { refused: 0, refusedEvents: 0 }
 
 type Read = (t: Trail) => number
 
@@ -51,6 +51,7 @@ export function registerAuditMetrics (): void {
   const s = (i: number): Read => t => t.shared.stats[i]
   counter('isthmus_audit_records_total', 'Audit records the trail thread took (written, or lost to a failing disk and declared)', s(Stat.RecordsIn))
   counter('isthmus_audit_dropped_records_total', 'Audit records dropped on the gateway thread: the buffer bound (declared in the trail as a gap) or a trail that could not be opened', t => t.dropped + t.unrecorded)
+  counter('isthmus_audit_dropped_events_total', 'Event lines (mirror mismatches) not written: the buffer bound, a trail that could not be opened, or an event that is not one canonical line (bad kind, not JSON, over 16 KiB)', t => t.droppedEvents, () => auditCounters.refusedEvents)
   counter('isthmus_audit_lost_records_total', 'Records declared lost in the trail (gap entries)', s(Stat.Lost))
   counter('isthmus_audit_write_errors_total', 'Failed writes to audit segment files (retried)', s(Stat.WriteErrors))
   counter('isthmus_audit_checkpoints_total', 'Signed checkpoints written', s(Stat.Checkpoints))

@@ -2,8 +2,10 @@
  * Records on their way from the gateway's thread to the trail thread: a ring buffer in shared
  * memory (one writer, one reader), so a call costs one UTF-8 write into it and no message or
  * string copy (a postMessage of the batched text cost ~0.7 µs of the event loop per record, the
- * ring ~0.2 µs: bench/audit-cost.ts). Lines are `<epoch ms>\t<call json>\n`, or
- * `G\t<count>\t<reason>\n` for records dropped at the bound (declared in the trail in order).
+ * ring ~0.2 µs: bench/audit-cost.ts). Lines are `<epoch ms>\t<call json>\n` (`<epoch ms>,<ref>\t...`
+ * for a call that may get events: `ref` links them to its record), `G\t<count>\t<reason>\n` for
+ * records dropped at the bound (declared in the trail in order), or
+ * `E\t<ref>\t<epoch ms>\t<kind>\t<data json>\t<trace json>\n` for an event (`call.report`).
  * Positions are wrapping 32-bit counters in shared Int32 slots; a record never straddles the
  * end: a 0 byte there means "continue at 0" (JSON never holds a raw 0 byte).
  */
@@ -39,11 +41,11 @@ export class RecordRing {
   get used (): number { return (Atomics.load(this.#pos, W) - Atomics.load(this.#pos, R)) >>> 0 }
 
   /** Writer: one record. False when it does not fit (the caller counts it lost). */
-  write (ms: number, json: string): boolean {
-    const off = this.#reserve(json.length * 3 + 24)
+  write (ms: number, json: string, ref = 0): boolean {
+    const off = this.#reserve(json.length * 3 + 40)
     if (off < 0) return false
     const b = this.#buf
-    let p = off + b.write(String(ms), off, 'latin1')
+    let p = off + b.write(ref === 0 ? String(ms) : ms + ',' + ref, off, 'latin1')
     b[p++] = 9
     p += b.write(json, p, 'utf8')
     b[p++] = 10
@@ -54,6 +56,14 @@ export class RecordRing {
   /** Writer: declare `count` records lost, in order with the others. */
   writeGap (count: number, reason: string): boolean {
     const line = `G\t${count}\t${reason}\n`
+    const off = this.#reserve(line.length * 3)
+    if (off < 0) return false
+    this.#commit(this.#buf.write(line, off, 'utf8'))
+    return true
+  }
+
+  /** Writer: one whole line (an event: see above), ending in '\n'. False when it does not fit. */
+  writeLine (line: string): boolean {
     const off = this.#reserve(line.length * 3)
     if (off < 0) return false
     this.#commit(this.#buf.write(line, off, 'utf8'))

@@ -117,7 +117,7 @@ const BOLT_RPC_ID = 'rpc_trace_context.sofaRpcId'
 
 /** W3C trace id and parent span from `traceparent`, SOFA trace and rpc ids (PROTOCOLS.md);
  *  from the gateway's own spans when the `trace` filter traced the call. */
-function traceJson (c: Call): string {
+export function traceJson (c: Call): string {
   const t = c.trace
   if (t !== null) {
     // The `trace` filter's spans: the ids the exporter shows (the request headers now carry

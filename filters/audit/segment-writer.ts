@@ -10,7 +10,7 @@ import { closeSync, fsync, fsyncSync, mkdirSync, openSync, close as closeFd, rea
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { checkpointLine, type Signer } from './checkpoint.js'
-import { envelopeConstants, gapEntry, IsoClock, recordEntry, segmentEntry, type EnvelopeConstants } from './envelope.js'
+import { envelopeConstants, eventEntry, gapEntry, IsoClock, recordEntry, segmentEntry, type EnvelopeConstants } from './envelope.js'
 import { chainHash, withHash } from './hash-chain.js'
 import { CHECKPOINTS_FILE, recoverTrail, segmentName, type SegmentInfo } from './segment-files.js'
 
@@ -29,6 +29,14 @@ export interface WriterEvents {
   onCheckpoint (line: string): void
   onProblem (message: string, err?: unknown): void
 }
+
+/**
+ * Record ids of recent linked records (ring lines `<ms>,<ref>`), for the events that follow
+ * them: a mirror copy answers within its timeout (at most 10 min), so the newest 65,536 linked
+ * records cover what is still awaited; older refs (and any after a trail-thread restart) get
+ * `rec: null` and are found by their trace ids.
+ */
+const MAX_LINKS = 65536
 
 interface Unwritten { buf: Buffer, at: number, records: number, seq: number, head: string }
 
@@ -73,6 +81,8 @@ export class SegmentWriter {
   #unwrittenBytes = 0
   #pendingGap = 0
   #gapReason = ''
+  /** ref -> seq of its record. */
+  readonly #links = new Map<number, number>()
   bytesWritten = 0
   writeErrors = 0
   checkpoints = 0
@@ -109,8 +119,9 @@ export class SegmentWriter {
   get unwrittenBytes (): number { return this.#unwrittenBytes }
 
   /**
-   * A batch from the gateway: lines of `<epoch ms>\t<call json>`, or `G\t<count>\t<reason>` for
-   * records dropped before they got here, each ending in '\n'. Returns records taken.
+   * A batch from the gateway: lines of `<epoch ms>[,<ref>]\t<call json>`, `G\t<count>\t<reason>`
+   * for records dropped before they got here, or `E\t<ref>\t<epoch ms>\t<kind>\t<data>\t<trace>`
+   * for an event (record-ring.ts), each ending in '\n'. Returns records taken.
    */
   append (batch: string): number {
     this.#maybeRotate(Date.now())
@@ -128,9 +139,19 @@ export class SegmentWriter {
         if (out !== '') { this.#write(out, k); out = ''; k = 0 }
         const t2 = batch.indexOf('\t', tab + 1)
         this.declareGap(Number(batch.slice(tab + 1, t2)), batch.slice(t2 + 1, stop))
+      } else if (batch.charCodeAt(start) === 69 /* E */ && tab === start + 1) {
+        const entry = this.#event(batch.slice(tab + 1, stop))
+        if (entry !== null) {
+          const h = chainHash(this.head, entry)
+          out += withHash(entry, h)
+          this.head = h
+        }
       } else if (tab > start && tab < stop) {
         const seq = ++this.seq
-        const entry = recordEntry(this.env, batch.slice(tab + 1, stop), seq, this.#clock.iso(Number(batch.slice(start, tab))))
+        const comma = batch.indexOf(',', start)
+        const linked = comma > start && comma < tab
+        const entry = recordEntry(this.env, batch.slice(tab + 1, stop), seq, this.#clock.iso(Number(batch.slice(start, linked ? comma : tab))))
+        if (linked) this.#link(Number(batch.slice(comma + 1, tab)), seq)
         const h = chainHash(this.head, entry)
         out += withHash(entry, h)
         this.head = h
@@ -142,6 +163,23 @@ export class SegmentWriter {
     if (out !== '') this.#write(out, k)
     if (this.seq - this.lastCheckpointSeq >= this.o.checkpoint.records) this.checkpoint()
     return n
+  }
+
+  #link (ref: number, seq: number): void {
+    if (this.#links.size >= MAX_LINKS) this.#links.delete(this.#links.keys().next().value!)
+    this.#links.set(ref, seq)
+  }
+
+  /** The entry of an event line's fields (`<ref>\t<ms>\t<kind>\t<data>\t<trace>`); null when malformed. */
+  #event (f: string): string | null {
+    const a = f.indexOf('\t')
+    const b = f.indexOf('\t', a + 1)
+    const c = f.indexOf('\t', b + 1)
+    const d = f.indexOf('\t', c + 1)
+    if (a < 0 || b < 0 || c < 0 || d < 0) return null
+    const ref = Number(f.slice(0, a))
+    const seq = ref > 0 ? this.#links.get(ref) : undefined
+    return eventEntry(this.env, f.slice(b + 1, c), f.slice(c + 1, d), seq === undefined ? null : this.env.trail + '.' + seq, f.slice(d + 1), this.#clock.iso(Number(f.slice(a + 1, b))))
   }
 
   /** Declare `count` records lost (dropped before they reached the writer). */
@@ -288,6 +326,8 @@ export class SegmentWriter {
     this.seq = this.#writtenSeq
     this.head = this.#writtenHead
     if (this.lastCheckpointSeq > this.seq) this.lastCheckpointSeq = this.seq
+    // Those seqs go to the next records: a link to one of the dropped records would name another.
+    for (const [ref, seq] of this.#links) if (seq > this.seq) this.#links.delete(ref)
     this.#pendingGap += dropped
     this.#gapReason = 'audit segment not writable'
     if (this.#current !== null) {

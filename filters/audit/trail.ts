@@ -69,6 +69,10 @@ export class Trail {
   unrecorded = 0
   /** Records dropped at the memory bound (declared in the trail). */
   dropped = 0
+  /** Event lines dropped: the memory bound, or a trail that could not be opened. */
+  droppedEvents = 0
+  /** The last ref given to a record that may get events (ring lines `<ms>,<ref>`). */
+  #ref = 0
 
   private constructor (dir: string, id: TrailIdentity, settings: TrailSettings, flushMs: number, logger: Logger) {
     this.dir = dir
@@ -114,13 +118,30 @@ export class Trail {
   /** Bytes in the ring the trail thread has not taken yet. */
   get pendingBytes (): number { return this.#ring.used }
 
-  /** One record: the call's start (epoch ms) and its `call` JSON. The call path's only audit cost. */
-  append (startMs: number, callJson: string): void {
-    if (this.#closed) { this.unrecorded++; return } // a call that outlived the gateway's close
-    if (this.#worker === null && !this.#respawning && !this.#start()) { this.unrecorded++; return }
+  /**
+   * One record: the call's start (epoch ms) and its `call` JSON. The call path's only audit
+   * cost. `linked`: the call may get events later (appendEvent); returns the ref that links
+   * them to this record (0: none, or the record was not taken).
+   */
+  append (startMs: number, callJson: string, linked = false): number {
+    if (this.#closed) { this.unrecorded++; return 0 } // a call that outlived the gateway's close
+    if (this.#worker === null && !this.#respawning && !this.#start()) { this.unrecorded++; return 0 }
     if (this.#lost > 0 && this.#ring.writeGap(this.#lost, 'gateway audit buffer full')) this.#lost = 0
-    if (!this.#ring.write(startMs, callJson)) { this.#lost++; this.dropped++; return }
-    this.#sinceWake += callJson.length
+    const ref = linked ? (this.#ref = this.#ref >= 0x7fffffff ? 1 : this.#ref + 1) : 0
+    if (!this.#ring.write(startMs, callJson, ref)) { this.#lost++; this.dropped++; return 0 }
+    this.#wrote(callJson.length)
+    return ref
+  }
+
+  /** One event line (ring format `E\t...`, record-ring.ts), off the call path. */
+  appendEvent (line: string): void {
+    if (this.#closed || (this.#worker === null && !this.#respawning && !this.#start())) { this.droppedEvents++; return }
+    if (!this.#ring.writeLine(line)) { this.droppedEvents++; return }
+    this.#wrote(line.length)
+  }
+
+  #wrote (chars: number): void {
+    this.#sinceWake += chars
     if (this.#sinceWake >= WAKE_CHARS) this.flush()
     else if (!this.#armed) { this.#armed = true; this.#timer.refresh() }
   }

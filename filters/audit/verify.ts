@@ -79,12 +79,14 @@ interface TrailWalk {
   /** h of every chained entry -> seq of the last record at or before it. */
   heads: Map<string, number>
   segs: number[]
+  /** Chained lines of other kinds than seg, rec, gap (events: `mirror`...), by kind. */
+  events: Map<string, number>
   entity: string
   node: string
 }
 
 function walk (trail: string, segs: Segment[]): TrailWalk {
-  const w: TrailWalk = { problem: null, losses: [], firstSeq: 0, lastSeq: 0, heads: new Map(), segs: [], entity: '', node: '' }
+  const w: TrailWalk = { problem: null, losses: [], firstSeq: 0, lastSeq: 0, heads: new Map(), segs: [], events: new Map(), entity: '', node: '' }
   // Where each record seq is, to tell a deletion from a re-ordering.
   const at = new Map<number, string>()
   for (const s of segs) for (const e of s.entries) if (e.obj.k === 'rec') at.set(num(e.obj.seq), e.where)
@@ -136,6 +138,7 @@ function walk (trail: string, segs: Segment[]): TrailWalk {
       }
       head = o.h
       if (o.k === 'rec') { w.lastSeq = expected; expected++ }
+      if (o.k !== 'rec' && o.k !== 'gap') w.events.set(String(o.k), (w.events.get(String(o.k)) ?? 0) + 1)
       if (o.k === 'gap') w.losses.push(`${e.where}: the gateway declared ${String(o.count)} records lost after seq ${String(o.seq)} (${String(o.reason)})`)
       w.heads.set(head, expected - 1)
     }
@@ -220,7 +223,8 @@ export function verifyTrail (files: readonly VerifyFile[], publicKey: KeyObject 
     const after = w.lastSeq - Math.max(covered, w.firstSeq - 1)
     summary.push(`trail ${trail} (entity ${w.entity}, node ${w.node}): ${range} in segment${w.segs.length > 1 ? 's' : ''} ${w.segs[0]}..${w.segs.at(-1)}, ` +
       `${ckpts.length} checkpoint${ckpts.length === 1 ? '' : 's'} (${publicKey === null && needsKey ? 'signatures not checked' : signedBy})` +
-      (ckpts.length > 0 ? `, the newest covers seq ${covered}` : '') + (after > 0 ? `; ${after} record${after === 1 ? '' : 's'} after it not yet covered by a checkpoint` : ''))
+      (ckpts.length > 0 ? `, the newest covers seq ${covered}` : '') + (after > 0 ? `; ${after} record${after === 1 ? '' : 's'} after it not yet covered by a checkpoint` : '') +
+      (w.events.size > 0 ? `; event lines: ${[...w.events].map(([k, n]) => `${n} ${k}`).join(', ')}` : ''))
   }
   if (trails.size === 0 && problems.length === 0) problems.push('no audit segment in the given files')
   return { ok: problems.length === 0 && losses.length === 0 && !needsKey, problems, losses, summary, needsKey }

@@ -39,6 +39,8 @@ export interface MirrorOptions {
   header: string
   /** Mismatch samples kept (admin API, newest first). */
   samples: number
+  /** Mismatch lines written to the audit trail per second at most (process-wide); 0: none. */
+  auditPerSecond: number
 }
 
 export interface TargetCells {
@@ -56,6 +58,8 @@ export interface RouteMirror {
   readonly stress: boolean
   /** Fields compared (all minus the ignored), null when comparison is off. */
   readonly compare: readonly CompareField[] | null
+  /** The ignore rules (`compare.ignore`), for the audit line. */
+  readonly ignore: readonly CompareField[]
 }
 
 export interface MirrorConfig {
@@ -67,6 +71,7 @@ export interface MirrorConfig {
   readonly header: string
   readonly headerValue: string
   readonly samples: number
+  readonly auditPerSecond: number
 }
 
 const MiB = 1024 * 1024
@@ -103,6 +108,7 @@ export const mirrorSchema: JsonSchema = {
     timeoutMs: { type: 'integer', minimum: 1, maximum: 600000, default: 5000 },
     header: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,127}$', default: 'x-isthmus-mirror' },
     samples: { type: 'integer', minimum: 0, maximum: 10000, default: 100 },
+    auditPerSecond: { type: 'integer', minimum: 0, maximum: 10000, default: 10 },
   },
 }
 
@@ -140,6 +146,7 @@ export function compileMirror (o: MirrorOptions, ctx: CompileContext): MirrorCon
       targets: Object.freeze(targets),
       stress: r.stress,
       compare: r.compare === undefined ? null : Object.freeze(COMPARE_FIELDS.filter(f => !ignore.has(f))),
+      ignore: Object.freeze(COMPARE_FIELDS.filter(f => ignore.has(f))),
     }))
   })
   return Object.freeze({
@@ -151,5 +158,6 @@ export function compileMirror (o: MirrorOptions, ctx: CompileContext): MirrorCon
     header: o.header,
     headerValue: ctx.entity === '' ? '1' : ctx.entity,
     samples: o.samples,
+    auditPerSecond: o.auditPerSecond,
   })
 }

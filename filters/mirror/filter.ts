@@ -52,6 +52,8 @@ export class MirrorFilter implements Filter {
       inflight.n++
       mc.copies.push(copy)
       call.mirrored = true
+      // A mismatch is reported after the call's record: the audit links the two.
+      if (rm.compare !== null && cfg.auditPerSecond > 0) call.eventsExpected = true
     }
   }
 

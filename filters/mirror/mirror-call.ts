@@ -7,6 +7,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { BodyTap, Call, SideListener, SideRequest, SideResult } from '../../gateway/index.js'
 import type { CompareField, MirrorConfig, RouteMirror, TargetCells } from './config.js'
+import { reportMismatch } from './audit-report.js'
 import { clip, recordMismatch, type ResponseSummary } from './samples.js'
 
 /** Copies in flight, process-wide (a reload does not reset the bound). */
@@ -129,9 +130,12 @@ export class MirrorCall implements BodyTap {
     if (differ.length === 0) { c.target.compare.match.n++; return }
     c.target.compare.mismatch.n++
     const call = this.call
+    const service = clip(call.service)
+    const method = clip(call.method)
     recordMismatch({
       time: new Date().toISOString(), route: this.route.route, target: c.target.cluster, protocol: call.protocol,
-      service: clip(call.service), method: clip(call.method), differ, primary: p, mirror: m,
+      service, method, differ, primary: p, mirror: m,
     })
+    reportMismatch(call, this.cfg.auditPerSecond, { route: this.route.route, target: c.target.cluster, differ, ignore: this.route.ignore, primary: p, mirror: m }, service, method)
   }
 }

@@ -8,6 +8,7 @@ import type { RouteConfig } from '../router/route.js'
 import type { Cluster } from '../cluster/cluster.js'
 import type { Host } from '../cluster/host.js'
 import type { BodyTap, SideRefusal, SideRequest, SideSpec } from './side.js'
+import type { CallEvent } from './call-event.js'
 
 export type Protocol = 'triple' | 'bolt'
 
@@ -57,6 +58,11 @@ export class Call {
   trace: TraceIds | null
   /** A copy of this call was sent to a mirror target. */
   mirrored: boolean
+  /**
+   * A filter may `report` events on this call after its end (the `mirror` filter, comparing
+   * responses): the audit keeps a link from them to the call's record. Set from a request hook.
+   */
+  eventsExpected: boolean
   route: RouteConfig | null
   cluster: Cluster | null
   host: Host | null
@@ -104,6 +110,7 @@ export class Call {
     this.traceId = ''
     this.trace = null
     this.mirrored = false
+    this.eventsExpected = false
     this.route = null
     this.cluster = null
     this.host = null
@@ -164,6 +171,13 @@ export class Call {
 
   /** Whether `tap` can attach; the protocol drivers' calls say. */
   protected canTap (): boolean { return false }
+
+  /**
+   * Report an event about this call to the filters of its chain (their `onEvent`), e.g. for
+   * the audit trail. Reported before the call's onLog hooks have all run, it is delivered
+   * right after them; later, at once. A call outside a chain (tests) drops it.
+   */
+  report (_event: CallEvent): void {}
 
   decide (decision: Decision): void {
     if (this.decisions === null) this.decisions = [decision]

@@ -19,6 +19,8 @@ export class CompiledChain {
   readonly upstream: readonly ChainEntry[] | null
   readonly response: readonly ChainEntry[] | null
   readonly log: readonly ChainEntry[] | null
+  /** onEvent hooks (call.report), in chain order. */
+  readonly events: readonly ChainEntry[] | null
   readonly entries: readonly ChainEntry[]
 
   constructor (entries: ReadonlyArray<ChainEntry & { phase: RequestPhaseName }>) {
@@ -35,6 +37,7 @@ export class CompiledChain {
     // Response hooks run in reverse order, as in Envoy's encoder chain.
     this.response = pick(e => e.filter.onResponse !== undefined, true)
     this.log = pick(e => e.filter.onLog !== undefined)
+    this.events = pick(e => e.filter.onEvent !== undefined)
   }
 
   static readonly EMPTY = new CompiledChain([])

@@ -5,6 +5,7 @@
  * per compiled chain. Per-call state goes on the Call, never on the filter.
  */
 import type { Call } from '../call/call.js'
+import type { CallEvent } from '../call/call-event.js'
 import type { RequestPhaseName } from '../call/phase.js'
 import type { ErrorCode } from '../errors.js'
 import type { IsthmusError } from '../errors.js'
@@ -13,6 +14,7 @@ import type { LocalReply } from './local-reply.js'
 
 export { LocalReply } from './local-reply.js'
 export type { Call } from '../call/call.js'
+export type { CallEvent } from '../call/call-event.js'
 export type { CallHeaders } from '../call/headers.js'
 export type { PeerIdentity, Decision } from '../call/identity.js'
 
@@ -41,6 +43,12 @@ export interface Filter {
   onResponse? (call: Call): Verdict
   /** When the call has ended (status, timings and decisions are final). Must not throw. */
   onLog? (call: Call): void
+  /**
+   * An event another filter of the chain reported on this call (`call.report`): always after
+   * this call's onLog hooks, possibly long after (the `audit` filter writes it to the trail).
+   * Synchronous; must not throw (a throw is logged).
+   */
+  onEvent? (call: Call, event: CallEvent): void
   /** Release timers, files and sockets when the chain is replaced. */
   close? (): void | Promise<void>
 }

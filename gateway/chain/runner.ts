@@ -1,6 +1,7 @@
 import { CONTINUE, type Continue, type Verdict } from './filter-api.js'
 import { LocalReply } from './local-reply.js'
 import type { Call } from '../call/call.js'
+import type { CallEvent } from '../call/call-event.js'
 import type { ChainEntry } from './compiled-chain.js'
 
 /** Returned by the runner when a hook went async; it will call `resume` later. */
@@ -122,6 +123,17 @@ export function runUpstreamHooks (call: Call, entries: readonly ChainEntry[]): v
   for (let i = 0; i < entries.length; i++) {
     try {
       entries[i].filter.onUpstream?.(call)
+    } catch (err) {
+      onHookError(call, entries[i].name, err)
+    }
+  }
+}
+
+/** onEvent hooks: synchronous, errors logged and swallowed. */
+export function runEventHooks (call: Call, entries: readonly ChainEntry[], event: CallEvent): void {
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      entries[i].filter.onEvent?.(call, event)
     } catch (err) {
       onHookError(call, entries[i].name, err)
     }

@@ -29,6 +29,7 @@ import type { Filter } from './filter-api.js'
 import { performance } from 'node:perf_hooks'
 import { plainCounter } from '../metrics.js'
 import type { Call } from '../call/call.js'
+import type { CallEvent } from '../call/call-event.js'
 
 /** One user module file and its failures outside a call. */
 export class UserModule {
@@ -113,12 +114,15 @@ export function guardFilter (f: Filter, m: UserModule): Filter {
   if (typeof onResponse === 'function') g.onResponse = (call) => runIn(m, invokeHook, onResponse, f, call)
   const onLog = f.onLog
   if (typeof onLog === 'function') g.onLog = (call) => { runIn(m, invokeHook, onLog, f, call) }
+  const onEvent = f.onEvent
+  if (typeof onEvent === 'function') g.onEvent = (call, event) => { runIn(m, invokeEvent, onEvent, f, call, event) }
   const close = f.close
   if (typeof close === 'function') g.close = () => runIn(m, invokeClose, close, f)
   return g
 }
 
 function invokeHook<R> (hook: (this: Filter, call: Call) => R, self: Filter, call: Call): R { return hook.call(self, call) }
+function invokeEvent (hook: (this: Filter, call: Call, event: CallEvent) => void, self: Filter, call: Call, event: CallEvent): void { hook.call(self, call, event) }
 function invokeClose (close: (this: Filter) => void | Promise<void>, self: Filter): void | Promise<void> { return close.call(self) }
 
 /** The user module an error belongs to: its async scope, else an Error stack through its file. */

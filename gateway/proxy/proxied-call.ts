@@ -6,7 +6,8 @@ import { Call, type Protocol } from '../call/call.js'
 import type { CallHeaders } from '../call/headers.js'
 import { Phase } from '../call/phase.js'
 import type { CompiledChain } from '../chain/compiled-chain.js'
-import { PENDING, runHooks, runLogHooks, runUpstreamHooks, type RunResult } from '../chain/runner.js'
+import { PENDING, runEventHooks, runHooks, runLogHooks, runUpstreamHooks, type RunResult } from '../chain/runner.js'
+import type { CallEvent } from '../call/call-event.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { Cluster } from '../cluster/cluster.js'
 import type { Host } from '../cluster/host.js'
@@ -32,6 +33,8 @@ export abstract class ProxiedCall extends Call {
   retryHeld: boolean
   /** The caller's deadline (`deadline` may be a try's, inside it). */
   callDeadline: number
+  /** Events reported before the onLog hooks ran (`report`), delivered after them. */
+  parkedEvents: CallEvent[] | null
 
   constructor (protocol: Protocol, listener: string, headers: CallHeaders, remoteAddress: string, snapshot: Snapshot, logger: Logger) {
     super(protocol, listener, headers, remoteAddress)
@@ -42,6 +45,15 @@ export abstract class ProxiedCall extends Call {
     this.attempts = 0
     this.retryHeld = false
     this.callDeadline = 0
+    this.parkedEvents = null
+  }
+
+  override report (event: CallEvent): void {
+    const hooks = this.chain.events
+    if (hooks === null) return
+    // Before the end, park it: onEvent promises the call's onLog hooks ran first.
+    if (this.phase !== Phase.End) { (this.parkedEvents ??= []).push(event); return }
+    runEventHooks(this, hooks, event)
   }
 
   /** The route's retry policy, when this failure (`on`) may be retried now: attempts left,
@@ -141,6 +153,11 @@ export abstract class ProxiedCall extends Call {
     const hooks = this.chain.log
     if (hooks !== null) runLogHooks(this, hooks)
     this.phase = Phase.End
+    const parked = this.parkedEvents
+    if (parked !== null) {
+      this.parkedEvents = null
+      for (const e of parked) runEventHooks(this, this.chain.events!, e)
+    }
   }
 
   /**

@@ -5,53 +5,15 @@
  * record exactly once by id, in order, and the exported copy verifies like the local trail.
  */
 import test from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
-import { Redis } from 'ioredis'
 import { echoClient, startEchoServer, unary } from '../_peers/grpc-echo.js'
-import { CLI, ROOT, runCli, spawnGateway, type RunningGateway } from '../_helpers/cli.js'
+import { runCli, spawnGateway, type RunningGateway } from '../_helpers/cli.js'
+import { exited, freePort, sinkLines, startExporter, startRedis } from '../_helpers/audit-export.js'
 import { tempDir } from '../filters/audit/_trail.js'
 import { records, until } from '../filters/audit/_read.js'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) })
-  })
-}
-
-async function startRedis (port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' })
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null })
-  probe.on('error', () => {})
-  await probe.connect().catch(() => {})
-  await probe.ping()
-  probe.disconnect()
-  return child
-}
-
-function exited (c: ChildProcess): Promise<number | null> {
-  return c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise(resolve => c.once('exit', code => resolve(code)))
-}
-
-function startExporter (redis: number, sinkDir: string, stderr: string[]): ChildProcess {
-  const c = spawn(process.execPath, [CLI, 'audit', 'export', '--redis', `redis://127.0.0.1:${redis}`, '--key-prefix', 'exp-test:', '--sink', `file:${join(sinkDir, 'audit.ndjson')},checkpoints=${join(sinkDir, 'checkpoints.ndjson')}`],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ISTHMUS_LOG_LEVEL: 'warn' } })
-  c.stderr!.setEncoding('utf8')
-  c.stderr!.on('data', (d: string) => { stderr.push(d); if (stderr.length > 50) stderr.shift() })
-  return c
-}
-
-function sinkLines (sinkDir: string): Array<Record<string, any>> {
-  const f = join(sinkDir, 'audit.ndjson')
-  if (!existsSync(f)) return []
-  return readFileSync(f, 'utf8').split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, any>)
-}
 
 test('every record reaches the sink exactly once and in order across a Redis kill, an exporter kill and a gateway restart', async t => {
   t.timeout(400_000) // generous: a loaded machine slows every process here; the waits are on events
