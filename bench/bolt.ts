@@ -13,7 +13,7 @@
  * bench starts; BENCH_AUDIT=0 skips those two), BENCH_LISTENER=1 adds the old in-process
  * Bolt listener (bench/isthmus-bolt-proxy.ts, maxConnections 4 x 64 streams).
  * Proxy CPU is the process's user+system time (all threads; "main" = the main thread) from
- * /proc over the measured window. Writes bench/results/bolt-<time>[-label].json.
+ * /proc over the measured window, and its read/write syscalls (/proc/<pid>/io). Writes bench/results/bolt-<time>[-label].json.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -22,7 +22,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runLoad, type LoadResult, type WriteStyle } from './bolt-load-client.js'
 import { startBoltGateway, type BoltChain } from './lib/bolt-gateway.js'
-import { cpuMicros, freePort, median, sleep, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
+import { cpuMicros, freePort, ioSyscalls, median, sleep, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = dirname(here)
@@ -63,8 +63,8 @@ async function startHaproxy (upstreamPort: number): Promise<{ child: Child, port
 }
 
 interface Target { name: string, port: number, pid: number | null }
-interface Sample extends LoadResult { cpuUsPerReq: number | null, mainUsPerReq: number | null }
-interface Row { shape: string, target: string, rps: number, rpsVsRelay: number, cpuUsPerReq: number | null, cpuVsRelay: number | null, mainUsPerReq: number | null, p99Ms: number, p99VsRelay: number, errors: number }
+interface Sample extends LoadResult { cpuUsPerReq: number | null, mainUsPerReq: number | null, readsPerReq: number | null, writesPerReq: number | null }
+interface Row { shape: string, target: string, rps: number, rpsVsRelay: number, cpuUsPerReq: number | null, cpuVsRelay: number | null, mainUsPerReq: number | null, p99Ms: number, p99VsRelay: number, readsPerReq: number | null, writesPerReq: number | null, errors: number }
 interface Shape { name: string, conns: number, depth: number, style: WriteStyle }
 
 const RELAY = 'node pipe relay'
@@ -77,13 +77,14 @@ const SHAPES: Shape[] = [
 
 async function measure (t: Target, shape: Shape): Promise<Sample> {
   let c0 = 0; let m0 = 0; let c1 = 0; let m1 = 0
+  let io0 = { reads: 0, writes: 0 }; let io1 = io0
   const res = await runLoad(t.port, shape.conns, shape.depth, DURATION_MS, {
     style: shape.style,
-    onWindowStart: () => { if (t.pid !== null) { c0 = cpuMicros(t.pid); m0 = threadCpuMicros(t.pid, t.pid) } },
-    onWindowEnd: () => { if (t.pid !== null) { c1 = cpuMicros(t.pid); m1 = threadCpuMicros(t.pid, t.pid) } },
+    onWindowStart: () => { if (t.pid !== null) { c0 = cpuMicros(t.pid); m0 = threadCpuMicros(t.pid, t.pid); io0 = ioSyscalls(t.pid) } },
+    onWindowEnd: () => { if (t.pid !== null) { c1 = cpuMicros(t.pid); m1 = threadCpuMicros(t.pid, t.pid); io1 = ioSyscalls(t.pid) } },
   })
-  const per = (us: number): number | null => t.pid === null || res.requests === 0 ? null : us / res.requests
-  return { ...res, cpuUsPerReq: per(c1 - c0), mainUsPerReq: per(m1 - m0) }
+  const per = (x: number): number | null => t.pid === null || res.requests === 0 ? null : x / res.requests
+  return { ...res, cpuUsPerReq: per(c1 - c0), mainUsPerReq: per(m1 - m0), readsPerReq: per(io1.reads - io0.reads), writesPerReq: per(io1.writes - io0.writes) }
 }
 
 async function main (): Promise<void> {
@@ -151,14 +152,16 @@ async function main (): Promise<void> {
         cpuUsPerReq: cpu === null ? null : +cpu.toFixed(2), cpuVsRelay: cpu === null ? null : +(cpu / relayCpu).toFixed(2),
         mainUsPerReq: t.pid === null ? null : +med(t.name, s => s.mainUsPerReq).toFixed(2),
         p99Ms: +p99.toFixed(2), p99VsRelay: +(p99 / relayP99).toFixed(2),
+        readsPerReq: t.pid === null ? null : +med(t.name, s => s.readsPerReq).toFixed(3),
+        writesPerReq: t.pid === null ? null : +med(t.name, s => s.writesPerReq).toFixed(3),
         errors: (samples.get(`${shape.name}|${t.name}`) ?? []).reduce((a, s) => a + s.errors, 0),
       })
     }
   }
   console.log(`\nBolt bench: ${ROUNDS} alternated rounds of ${DURATION_MS} ms, medians (node ${process.version}, load average at start ${load.map(x => x.toFixed(2)).join(' ')})${LABEL === '' ? '' : `, ${LABEL}`}\n`)
-  console.log('| shape | target | req/s | × relay | proxy CPU µs/req | × relay | p99 ms | × relay | errors |')
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|')
-  for (const r of rows) console.log(`| ${r.shape} | ${r.target} | ${r.rps} | ${r.rpsVsRelay} | ${r.cpuUsPerReq ?? '–'} | ${r.cpuVsRelay ?? '–'} | ${r.p99Ms} | ${r.p99VsRelay} | ${r.errors} |`)
+  console.log('| shape | target | req/s | × relay | proxy CPU µs/req | × relay | p99 ms | × relay | read / write syscalls per req | errors |')
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of rows) console.log(`| ${r.shape} | ${r.target} | ${r.rps} | ${r.rpsVsRelay} | ${r.cpuUsPerReq ?? '–'} | ${r.cpuVsRelay ?? '–'} | ${r.p99Ms} | ${r.p99VsRelay} | ${r.readsPerReq === null ? '–' : `${r.readsPerReq} / ${r.writesPerReq}`} | ${r.errors} |`)
   // Issue 13's targets for the gateway (default config), same run.
   const row = (shape: Shape): Row => rows.find(x => x.shape === shape.name && x.target === ISTHMUS)!
   const goals: string[] = []
