@@ -11,7 +11,8 @@
  * into the result file name and JSON), BENCH_CHAINS=1 adds the gateway with the example,
  * governance and mirror chains and the audit filter (file; file + BullMQ in a redis-server the
  * bench starts; BENCH_AUDIT=0 skips those two), BENCH_LISTENER=1 adds the old in-process
- * Bolt listener (bench/isthmus-bolt-proxy.ts, maxConnections 4 x 64 streams).
+ * Bolt listener (bench/isthmus-bolt-proxy.ts, maxConnections 4 x 64 streams), BENCH_BASELINE=<another
+ * build's bin/isthmus.js> adds that build with the same config (before/after in one run).
  * Proxy CPU is the process's user+system time (all threads; "main" = the main thread) from
  * /proc over the measured window, and its read/write syscalls (/proc/<pid>/io). Writes bench/results/bolt-<time>[-label].json.
  */
@@ -97,12 +98,13 @@ async function main (): Promise<void> {
     { name: RELAY, port: relay.port, pid: relay.child.pid },
   ]
   if (hap !== null) targets.push({ name: 'haproxy mode tcp', port: hap.port, pid: hap.child.pid })
-  const gateway = async (name: string, chain: BoltChain, redisPort?: number): Promise<void> => {
-    const g = await startBoltGateway(root, tmp, up.port, chain, { redisPort })
+  const gateway = async (name: string, chain: BoltChain, redisPort?: number, cli?: string): Promise<void> => {
+    const g = await startBoltGateway(root, tmp, up.port, chain, { redisPort, cli })
     children.push(g.child)
     targets.push({ name, port: g.port, pid: g.child.pid })
   }
   await gateway(ISTHMUS, 'default')
+  if (process.env.BENCH_BASELINE !== undefined) await gateway('isthmus baseline', 'default', undefined, process.env.BENCH_BASELINE)
   if (CHAINS) {
     await gateway('isthmus example chain', 'example')
     await gateway('isthmus governance chain', 'governance')

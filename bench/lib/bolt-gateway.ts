@@ -41,10 +41,11 @@ export function boltGatewayConfig (dir: string, boltPort: number, upstreamPort: 
 }
 
 /** Starts the compiled gateway on a free port; resolves once its Bolt listener accepts. */
-export async function startBoltGateway (root: string, dir: string, upstreamPort: number, chain: BoltChain, opts: { redisPort?: number, nodeFlags?: string[] } = {}): Promise<BoltGateway> {
+/** `opts.cli`: another build's bin/isthmus.js (a before/after comparison in one run). */
+export async function startBoltGateway (root: string, dir: string, upstreamPort: number, chain: BoltChain, opts: { redisPort?: number, nodeFlags?: string[], cli?: string } = {}): Promise<BoltGateway> {
   const port = await freePort()
   const config = boltGatewayConfig(dir, port, upstreamPort, chain, opts.redisPort)
-  const child = startChild(`isthmus-${chain}`, process.execPath, [...(opts.nodeFlags ?? []), join(root, 'dist', 'bin', 'isthmus.js'), 'start', '-c', config], dir)
+  const child = startChild(`isthmus-${chain}`, process.execPath, [...(opts.nodeFlags ?? []), opts.cli ?? join(root, 'dist', 'bin', 'isthmus.js'), 'start', '-c', config], dir)
   await waitForPort(child, port, 60000)
   return { child, port, config }
 }
