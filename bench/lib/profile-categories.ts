@@ -33,7 +33,7 @@ export const CATEGORY_NOTES: Record<Category, string> = {
   metrics: 'gateway/metrics, prom-client, perf_hooks',
   logging: 'pino',
   GC: 'V8 (garbage collector) samples',
-  'native (program)': 'V8 (program): native code outside JS (libuv, epoll, read syscalls, compiled-code stubs)',
+  'native (program)': 'V8 (program): native code V8 cannot attribute to a JS frame; libuv\'s own work in the poll phase (epoll, the read syscalls) mostly shows as (idle), which is not in the table',
   other: 'anything else (startup, admin, V8 builtins called from no categorised frame)',
 }
 
