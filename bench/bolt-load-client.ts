@@ -2,6 +2,9 @@
  * Bolt load client: `conns` connections each keeping `depth` requests in flight for
  * `durationMs`; a v1 SofaRequest frame with a `service` header, an LDC uid key and 128 bytes
  * of content.
+ * Write styles: 'frame' writes each request frame on its own; 'batch' writes, per response read,
+ * every frame it may now send in ONE socket write (as a pipelining SOFA client under load does).
+ * With depth 1 the two are the same.
  * Returns completed requests, req/s, p99 latency (ms) and errors.
  */
 import { connect, type Socket } from 'node:net'
@@ -10,14 +13,30 @@ import { encodeFrame } from '../gateway/protocol/bolt/encoder.js'
 import { encodeHeaderMap } from '../gateway/protocol/bolt/header-view.js'
 
 export interface LoadResult { requests: number, rps: number, p99Ms: number, errors: number }
+export type WriteStyle = 'frame' | 'batch'
+export interface LoadOptions {
+  style?: WriteStyle
+  /** Called when the measured window opens and closes (after the 300 ms warm-up): sample CPU here. */
+  onWindowStart?: () => void
+  onWindowEnd?: () => void
+}
 
 const TEMPLATE = encodeFrame({
   proto: 1, type: 1, cmd: 1, requestId: 0, timeout: 3000, className: 'com.alipay.sofa.rpc.core.request.SofaRequest',
   // The LDC uid key is read by the governance chain only (every target gets the same frame).
   header: encodeHeaderMap(new Map([['service', 'com.example.EchoService:1.0'], ['x-ldc-uid', '2088000012345']])), content: Buffer.alloc(128, 0x62),
 })
+const FRAME = TEMPLATE.length
 
-export async function runLoad (port: number, conns: number, depth: number, durationMs: number): Promise<LoadResult> {
+/** `ids.length` request frames back to back in one buffer, each with its id. */
+function frames (ids: number[]): Buffer {
+  const b = Buffer.allocUnsafe(FRAME * ids.length)
+  for (let i = 0; i < ids.length; i++) { TEMPLATE.copy(b, i * FRAME); b.writeUInt32BE(ids[i], i * FRAME + 5) }
+  return b
+}
+
+export async function runLoad (port: number, conns: number, depth: number, durationMs: number, opts: LoadOptions = {}): Promise<LoadResult> {
+  const batch = opts.style === 'batch'
   const lat = new Float64Array(4_000_000)
   let n = 0
   let errors = 0
@@ -29,18 +48,20 @@ export async function runLoad (port: number, conns: number, depth: number, durat
     const s = connect({ port, host: '127.0.0.1', noDelay: true })
     sockets.push(s)
     const sent = new Float64Array(depth + 1)
-    let nextSlot = 0
     let pending: Buffer | null = null
+    const ready: number[] = []
     const send = (slot: number): void => {
+      sent[slot] = performance.now()
+      if (batch) { ready.push(slot); return }
       const b = Buffer.from(TEMPLATE)
       b.writeUInt32BE(slot, 5)
-      sent[slot] = performance.now()
       s.write(b)
     }
+    const flush = (): void => { if (ready.length > 0) { s.write(frames(ready)); ready.length = 0 } }
     done.push(new Promise<void>((resolve) => {
-      s.on('connect', () => { for (nextSlot = 1; nextSlot <= depth; nextSlot++) send(nextSlot) })
+      s.on('connect', () => { for (let slot = 1; slot <= depth; slot++) send(slot); flush() })
       s.on('data', (chunk: Buffer) => {
-        let buf = pending === null ? chunk : Buffer.concat([pending, chunk])
+        const buf = pending === null ? chunk : Buffer.concat([pending, chunk])
         pending = null
         let o = 0
         while (buf.length - o >= 20) {
@@ -53,7 +74,7 @@ export async function runLoad (port: number, conns: number, depth: number, durat
           if (!stop) send(id)
         }
         if (o < buf.length) pending = buf.subarray(o)
-        buf = chunk
+        flush()
       })
       s.on('error', () => { errors++; resolve() })
       s.on('close', () => resolve())
@@ -61,11 +82,13 @@ export async function runLoad (port: number, conns: number, depth: number, durat
   }
   await new Promise(resolve => setTimeout(resolve, 300))
   warm = false
+  opts.onWindowStart?.()
   const t0 = performance.now()
   const n0 = n
   await new Promise(resolve => setTimeout(resolve, durationMs))
   const count = n - n0
   const elapsed = performance.now() - t0
+  opts.onWindowEnd?.()
   stop = true
   const sorted = lat.slice(0, n).sort()
   for (const s of sockets) s.destroy()

@@ -96,3 +96,9 @@ export function percentile (sorted: ArrayLike<number>, p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
   return sorted[i]
 }
+
+/** Read and write syscalls `pid` has made so far (all threads; /proc/<pid>/io syscr, syscw). */
+export function ioSyscalls (pid: number): { reads: number, writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+  return { reads: Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN), writes: Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN) }
+}

@@ -82,6 +82,8 @@ export class BoltConnection implements BoltFrameSink {
   #hbPendingId = -1
   #hbSentAt = 0
   #corked = false
+  /** The corked batch waits for the end of the event-loop turn (endOfRead). */
+  #deferred = false
   /** Downstreams paused until this socket drains (backpressure: never buffer without bound). */
   #waiters: BoltDrainWaiter[] = []
   /** Why the connection failed (socket error, TLS handshake or peer check), for the reply and the log. */
@@ -138,9 +140,17 @@ export class BoltConnection implements BoltFrameSink {
     this.#sent++
     if (this.options.maxRequests > 0 && this.#sent >= this.options.maxRequests) this.draining = true
     // Frames decoded from one downstream read go out in one writev (a syscall per frame was
-    // 42% of the proxy's CPU in a profile).
-    if (!this.#corked) { this.#corked = true; this.socket.cork(); process.nextTick(uncork, this) }
-    const ok = this.socket.write(buf)
+    // 42% of the proxy's CPU in a profile). A small batch (an unpipelined client's one frame)
+    // waits for the other reads of this event-loop turn (setImmediate: right after the poll
+    // phase): with many clients on one upstream connection that was a write per request.
+    const s = this.socket
+    if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(endOfRead, this) } else if (s.writableLength + buf.length > s.writableHighWaterMark) {
+      // Past the high-water mark the batch goes now: held, write() would report a full
+      // buffer and pause the clients feeding this connection until it drained.
+      s.uncork()
+      s.cork()
+    }
+    const ok = s.write(buf)
     if (this.draining && this.#inflight.size === 0) this.close()
     return ok
   }
@@ -274,7 +284,15 @@ export class BoltConnection implements BoltFrameSink {
     this.#owner.onConnectionReady(this)
   }
 
-  uncork (): void { this.#corked = false; this.socket.uncork() }
+  /** After the downstream read that corked the socket: flush a big batch now, a small one at the end of the turn. */
+  endOfRead (): void {
+    if (!this.#corked || this.#deferred) return
+    if (this.socket.writableLength >= SMALL_BATCH_BYTES) { this.uncork(); return }
+    this.#deferred = true
+    setImmediate(uncork, this)
+  }
+
+  uncork (): void { this.#corked = false; this.#deferred = false; this.socket.uncork() }
 
   handleData (chunk: Buffer): void {
     try {
@@ -308,6 +326,8 @@ export class BoltConnection implements BoltFrameSink {
 }
 
 const BOLT_LABELS = Object.freeze({ protocol: 'bolt' })
+/** A corked batch under this many bytes waits for the end of the turn (~12 frames of a small request). */
+const SMALL_BATCH_BYTES = 4096
 const CONN = Symbol('isthmus.boltConnection')
 type SocketWithConn = Socket & { [CONN]: BoltConnection }
 
@@ -326,5 +346,6 @@ function onError (this: Socket, err: Error): void {
 function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
 function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
 function uncork (c: BoltConnection): void { c.uncork() }
+function endOfRead (c: BoltConnection): void { c.endOfRead() }
 function onSweep (c: BoltConnection): void { c.sweep() }
 function onHeartbeatTimer (c: BoltConnection): void { c.heartbeatTick() }
