@@ -46,15 +46,12 @@ export class AuditFilter implements Filter {
   }
 
   onLog (call: Call): void {
-<<<<<<< HEAD
     const start = Math.round(Date.now() - call.durationMs)
     const json = callJson(call, this.cfg.headers)
-    this.trail.append(start, json)
+    const ref = this.trail.append(start, json, call.eventsExpected)
+    if (ref !== 0) (call.attrs ??= new Map()).set(this.#refKey, ref)
     // The console's recent records: a reference to the string just built, nothing more.
     rememberRecord(start, json)
-=======
-    const ref = this.trail.append(Math.round(Date.now() - call.durationMs), callJson(call, this.cfg.headers), call.eventsExpected)
-    if (ref !== 0) (call.attrs ??= new Map()).set(this.#refKey, ref)
   }
 
   /** Always after this call's onLog (the core's promise), so its record went first. */
@@ -63,7 +60,6 @@ export class AuditFilter implements Filter {
     const line = eventLine(call, event, typeof ref === 'number' ? ref : 0, Date.now())
     if (line === null) { auditCounters.refusedEvents++; return }
     this.trail.appendEvent(line)
->>>>>>> h17-mirror-audit
   }
 
   close (): void {
