@@ -3,144 +3,14 @@
  * YAML is valid in a PUT. ajv fills the defaults (useDefaults) and rejects unknown keys.
  */
 import type { JsonSchema } from '../chain/filter-api.js'
+import { headerName, labels, nonNegInt, port, posInt, section, str, stringMatchSchema, tlsSchema, zoneName } from './schema-common.js'
+import { clusterSchema, hostSchema } from './schema-upstream.js'
+import { auditSchema } from './schema-audit.js'
 
-const str = { type: 'string', minLength: 1 } as const
-const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
-// Every integer is bounded: beyond 2^53 - 1 JSON numbers stop being exact.
-const MAX_INT = Number.MAX_SAFE_INTEGER
-const posInt = { type: 'integer', minimum: 1, maximum: MAX_INT } as const
-const nonNegInt = { type: 'integer', minimum: 0, maximum: MAX_INT } as const
-const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
-/** Response statuses an outlier policy may count (a caller's CANCELLED and DEADLINE_EXCEEDED never). */
-export const OUTLIER_GRPC_STATUSES = ['UNKNOWN', 'RESOURCE_EXHAUSTED', 'ABORTED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'] as const
-export const OUTLIER_BOLT_STATUSES = ['ERROR', 'SERVER_EXCEPTION', 'UNKNOWN', 'SERVER_THREADPOOL_BUSY', 'ERROR_COMM', 'NO_PROCESSOR', 'TIMEOUT', 'SERVER_SERIAL_EXCEPTION', 'SERVER_DESERIAL_EXCEPTION'] as const
-/** An optional object with only known keys, filled with its properties' defaults. */
-function section<P extends Record<string, unknown>> (properties: P) {
-  return { type: 'object', additionalProperties: false, default: {}, properties } as const
-}
-
-export const tlsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['cert', 'key'],
-  properties: {
-    cert: str,
-    key: str,
-    ca: str,
-    requireClientCert: { type: 'boolean', default: false },
-    servername: str,
-    peerIdentity: str,
-  },
-} as const
-
-export const stringMatchSchema = {
-  oneOf: [
-    str,
-    {
-      type: 'object',
-      additionalProperties: false,
-      minProperties: 1,
-      maxProperties: 1,
-      properties: { exact: { type: 'string' }, prefix: { type: 'string' }, regex: { type: 'string', format: 'regex' } },
-    },
-  ],
-} as const
-
-export const hostSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['address', 'port'],
-  properties: {
-    address: str,
-    port: { type: 'integer', minimum: 1, maximum: 65535 },
-    labels,
-    zone: str,
-    weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
-  },
-} as const
-
-export const clusterSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'protocol'],
-  properties: {
-    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
-    protocol: { enum: ['triple', 'bolt', 'http1'] },
-    lb: section({
-      policy: { enum: ['round-robin', 'least-request', 'random', 'consistent-hash'], default: 'round-robin' },
-      hashHeader: str,
-    }),
-    hosts: { type: 'array', items: hostSchema, default: [] },
-    subsetFallback: section({
-      policy: { enum: ['none', 'any', 'default'], default: 'any' },
-      defaultSubset: labels,
-    }),
-    healthCheck: section({
-      intervalMs: { ...nonNegInt, default: 0 },
-      timeoutMs: { ...posInt, default: 1000 },
-      unhealthyThreshold: { ...posInt, default: 3 },
-      healthyThreshold: { ...posInt, default: 1 },
-    }),
-    // Passive health on RPC outcomes (cluster/outlier.ts, README "Outlier ejection and
-    // circuit breaking"). A caller's cancel and the caller's own deadline never count.
-    outlier: section({
-      // Connect failures and resets (one per lost connection) in a row.
-      consecutiveFailures: { ...posInt, default: 3 },
-      // Responses with a status below in a row. Statuses a caller can provoke (grpc-js answers
-      // INTERNAL to a body it cannot parse; sofa-rpc-node answers SERVER_EXCEPTION to an unknown
-      // service or a business exception) are opt-in: by default one caller cannot eject a host.
-      consecutiveStatusFailures: { ...posInt, default: 5 },
-      grpcStatuses: { type: 'array', items: { enum: OUTLIER_GRPC_STATUSES }, uniqueItems: true, maxItems: 16, default: ['UNAVAILABLE'] },
-      boltStatuses: { type: 'array', items: { enum: OUTLIER_BOLT_STATUSES }, uniqueItems: true, maxItems: 16, default: [] },
-      // Ejection time = ejectMs x (ejections of the host not yet decayed), at most maxEjectMs.
-      ejectMs: { ...posInt, default: 10000 },
-      maxEjectMs: { ...posInt, default: 300000 },
-      // Hosts of the cluster ejected at once at most (one is always allowed, as in Envoy).
-      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 10 },
-      // Success-rate sweep period; each sweep also decays one ejection of hosts that stayed in.
-      intervalMs: { ...posInt, default: 10000 },
-      successRate: section({
-        enabled: { type: 'boolean', default: true },
-        minHosts: { ...posInt, default: 5 },
-        minRequests: { ...posInt, default: 100 },
-        stdevFactor: { type: 'number', minimum: 0, maximum: 100, default: 1.9 },
-      }),
-    }),
-    // Per-cluster caps (0: none); a trip answers ISTH_ERR_UPSTREAM_OVERLOADED.
-    circuitBreakers: section({
-      maxConnections: { ...nonNegInt, default: 0 },
-      maxPending: { ...nonNegInt, default: 0 },
-      maxRequests: { ...nonNegInt, default: 0 },
-      maxRetries: { ...nonNegInt, default: 0 },
-    }),
-    upstream: section({
-      connectTimeoutMs: { ...posInt, default: 3000 },
-      maxConcurrentStreams: { ...posInt, default: 1000 },
-      maxConnections: { ...posInt, default: 4 },
-      maxRequestsPerConnection: { ...nonNegInt, default: 0 },
-      // Triple: calls that wait for a stream slot when every session is at its cap, and for
-      // how long, before ISTH_ERR_UPSTREAM_OVERLOADED.
-      maxPending: { ...nonNegInt, default: 1024 },
-      pendingTimeoutMs: { ...posInt, default: 1000 },
-      heartbeat: section({
-        baseMs: { ...posInt, default: 15000 },
-        maxMs: { ...posInt, default: 90000 },
-        timeoutMs: { ...posInt, default: 1000 },
-        maxFailures: { ...posInt, default: 3 },
-      }),
-    }),
-    tls: tlsSchema,
-    shard: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['percent'],
-      properties: {
-        percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
-        key: str,
-      },
-    },
-  },
-} as const
+export { stringMatchSchema, tlsSchema } from './schema-common.js'
+export { clusterSchema, hostSchema } from './schema-upstream.js'
+export { OUTLIER_BOLT_STATUSES, OUTLIER_GRPC_STATUSES } from './schema-common.js'
+export { auditSchema } from './schema-audit.js'
 
 export const routeSchema = {
   type: 'object',
@@ -210,11 +80,6 @@ export const filterEntrySchema = {
     enabled: { type: 'boolean', default: true },
   },
 } as const
-
-/** A zone name: used as a host label value, in headers and in metric labels. */
-const zoneName = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' } as const
-/** A header / Bolt header-map key the LDC filter reads or writes (lower-case for Triple). */
-const headerName = { type: 'string', pattern: '^[a-z0-9_.-][a-z0-9_.-]{0,127}$' } as const
 
 /**
  * The LDC (unitized architecture) section, also `PUT /v1/ldc`: where the routing uid comes
@@ -319,77 +184,6 @@ export const policiesSchema = {
     },
   },
 } as const
-
-/** One export sink of `isthmus audit export` (no defaults inside oneOf: the exporter fills them). */
-const auditSinkSchema = {
-  oneOf: [
-    {
-      type: 'object', additionalProperties: false, required: ['type', 'path'],
-      properties: { type: { const: 'file' }, name: str, path: str, checkpoints: str },
-    },
-    {
-      type: 'object', additionalProperties: false, required: ['type', 'url'],
-      properties: {
-        type: { const: 'http' }, name: str,
-        url: { type: 'string', pattern: '^https?://' },
-        checkpointsUrl: { type: 'string', pattern: '^https?://' },
-        headers: labels,
-        timeoutMs: posInt,
-      },
-    },
-    { type: 'object', additionalProperties: false, required: ['type'], properties: { type: { const: 'stdout' }, name: str } },
-  ],
-} as const
-
-/**
- * The top-level `audit` section. `enabled` puts the `audit` filter last in the chain (the
- * core knows it by name only); the rest is that filter's options (README "Audit trail").
- */
-export const auditSchema = section({
-  enabled: { type: 'boolean', default: false },
-  dir: { ...str, default: './audit' },
-  // Export through the BullMQ queue in the top-level `redis`.
-  queue: { type: 'boolean', default: false },
-  // Records are batched this long (or until 256 KiB) before the writer hashes and writes them.
-  flushMs: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
-  // Records waiting for the writer; past this they are dropped and the loss is declared in the trail.
-  maxBufferBytes: { type: 'integer', minimum: 65536, maximum: MAX_INT, default: 8 * 1024 * 1024 },
-  rotate: section({
-    maxBytes: { type: 'integer', minimum: 4096, maximum: MAX_INT, default: 64 * 1024 * 1024 },
-    intervalMs: { ...nonNegInt, default: 86400000 },
-  }),
-  // Closed segments past this many bytes are deleted, oldest first (0: keep all); never one
-  // the queue has not taken yet.
-  retain: section({ maxBytes: { ...nonNegInt, default: 0 } }),
-  checkpoint: section({
-    records: { ...posInt, default: 1000 },
-    intervalMs: { ...posInt, default: 10000 },
-    // PEM private key (Ed25519, ECDSA or RSA) that signs checkpoints; unsigned without it.
-    key: str,
-  }),
-  headers: section({
-    allow: { type: 'array', items: str, default: [] },
-    redact: { type: 'array', items: str, default: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'] },
-    maxValueLength: { type: 'integer', minimum: 1, maximum: 65536, default: 256 },
-  }),
-  // The spool is the trail not yet enqueued (queue on): its bound and what happens past it.
-  spool: section({
-    maxBytes: { type: 'integer', minimum: 65536, maximum: MAX_INT, default: 256 * 1024 * 1024 },
-    onFull: { enum: ['drop', 'refuse'], default: 'drop' },
-    // With refuse: only calls from these caller entities are refused (empty: every call).
-    refuseEntities: { type: 'array', items: str, default: [] },
-  }),
-  export: section({
-    queueName: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', default: 'audit' },
-    maxJobBytes: { type: 'integer', minimum: 65536, maximum: 16 * 1024 * 1024, default: 256 * 1024 },
-    // `isthmus audit export` delivers to these.
-    sinks: { type: 'array', items: auditSinkSchema, default: [] },
-    retry: section({
-      baseMs: { ...posInt, default: 200 },
-      maxMs: { ...posInt, default: 30000 },
-    }),
-  }),
-})
 
 const http2Schema = section({
   // Streams one client may hold open (SETTINGS_MAX_CONCURRENT_STREAMS); Envoy's edge advice: 100.

@@ -150,7 +150,7 @@ export class DataPlane {
     this.#closing = (async () => {
       await this.drain()
       this.#health.close()
-      await this.#pools.close()
+      await this.#pools.close(this.#options.drain.timeoutMs)
       await this.#boltPools.close(this.#options.drain.timeoutMs)
       for (const m of this.#tlsMaterials) m.close()
       if (this.ref !== null) closeFilters(this.ref.current.filters, this.logger)

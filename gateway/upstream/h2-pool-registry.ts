@@ -22,6 +22,8 @@ export class H2PoolRegistry {
   readonly #tlsFor: (cluster: Cluster) => ClusterTls | null
   readonly #h2 = new Map<string, { key: string, pools: Map<Host, H2Pool> }>()
   readonly #h1 = new Map<string, { key: string, pools: Map<Host, Pool> }>()
+  /** After close/destroy a late caller gets a closed pool: nothing dials a host any more. */
+  #closed = false
 
   constructor (logger: Logger, tlsFor: (cluster: Cluster) => ClusterTls | null = () => null) {
     this.#logger = logger
@@ -44,6 +46,7 @@ export class H2PoolRegistry {
         verifyPeer: tls?.verify ?? null,
       }
       pool = new H2Pool(host, opts, this.#logger)
+      if (this.#closed) { pool.destroy(); return pool }
       pools.set(host, pool)
     }
     pool.health = cluster.health
@@ -63,6 +66,7 @@ export class H2PoolRegistry {
         connectTimeout: u.connectTimeoutMs,
         connect: tls !== null ? { ...(tls.options as object) } : undefined,
       })
+      if (this.#closed) { void pool.destroy(); return pool }
       pools.set(host, pool)
     }
     return pool
@@ -89,9 +93,11 @@ export class H2PoolRegistry {
     }
   }
 
-  async close (): Promise<void> {
+  /** Graceful, bounded: sessions still open `graceMs` after close are destroyed. */
+  async close (graceMs?: number): Promise<void> {
+    this.#closed = true
     const all: Array<Promise<unknown>> = []
-    for (const e of this.#h2.values()) for (const p of e.pools.values()) all.push(p.close())
+    for (const e of this.#h2.values()) for (const p of e.pools.values()) all.push(p.close(graceMs))
     for (const e of this.#h1.values()) for (const p of e.pools.values()) all.push(p.close())
     this.#h2.clear()
     this.#h1.clear()
@@ -99,6 +105,7 @@ export class H2PoolRegistry {
   }
 
   destroy (): void {
+    this.#closed = true
     for (const e of this.#h2.values()) for (const p of e.pools.values()) p.destroy()
     for (const e of this.#h1.values()) for (const p of e.pools.values()) void p.destroy()
     this.#h2.clear()

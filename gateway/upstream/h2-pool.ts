@@ -1,4 +1,5 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2'
+import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Host } from '../cluster/host.js'
@@ -39,6 +40,7 @@ const kSession = Symbol('isthmus.pooledSession')
 const kReleased = Symbol('isthmus.released')
 const kLost = Symbol('isthmus.lossCounted')
 const kCounted = Symbol('isthmus.countedIn')
+const kRaw = Symbol('isthmus.rawSocket')
 
 type PooledSession = ClientHttp2Session & {
   [kActive]: number
@@ -54,6 +56,8 @@ type PooledSession = ClientHttp2Session & {
   [kLost]: boolean
   /** The cluster whose `connections` count it is in (circuit breakers). */
   [kCounted]: ClusterHealth | null
+  /** The socket under it (node hands it to 'connect'; `session.socket` is a proxy that cannot destroy). */
+  [kRaw]: Socket | null
 }
 type PooledStream = ClientHttp2Stream & { [kSession]: PooledSession, [kReleased]: boolean }
 
@@ -202,6 +206,9 @@ export class H2Pool {
   }
 
   #pick (): PooledSession | null {
+    // Closing: no new streams, and above all no new session (a copy or a retry started late
+    // would dial a host after the gateway closed and keep the process, or an embedder, waiting).
+    if (this.#closing !== null) return null
     const list = this.#sessions
     let usable = 0
     for (let i = 0; i < list.length; i++) {
@@ -225,6 +232,7 @@ export class H2Pool {
 
   /** Would `request()` find or open a session now? */
   #hasSlot (): boolean {
+    if (this.#closing !== null) return false
     const list = this.#sessions
     let usable = 0
     for (let i = 0; i < list.length; i++) {
@@ -279,6 +287,7 @@ export class H2Pool {
     s[kCancelAt] = 0
     s[kLost] = false
     s[kCounted] = this.health
+    s[kRaw] = null
     if (this.health !== null) this.health.connections++
     s.on('error', onSessionError)
     s[kTimer] = setTimeout(onConnectTimeout, o.connectTimeoutMs, s)
@@ -334,13 +343,18 @@ export class H2Pool {
     pool.#logger.warn({ host: pool.host.id, err: err.message }, 'upstream session error')
   }
 
-  /** Graceful: no new streams; existing streams finish, then sessions close. */
-  close (): Promise<void> {
+  /**
+   * Graceful: no new streams; existing streams finish, then sessions close. With `graceMs`,
+   * a session still open after it is destroyed: a session whose peer never completes the
+   * handshake or never ends its streams would otherwise hold close() (and an embedder) forever.
+   */
+  close (graceMs?: number): Promise<void> {
     if (this.#closing !== null) return this.#closing
     const sessions = this.#sessions.slice()
     this.#closing = Promise.all(sessions.map(s => new Promise<void>(resolve => {
       if (s.closed || s.destroyed) { resolve(); return }
       s.close(() => resolve())
+      if (graceMs !== undefined) setTimeout(destroySession, graceMs, s).unref()
     }))).then(() => {})
     this.#failWaiters()
     return this.#closing
@@ -365,11 +379,25 @@ function onPendingTimer (pool: H2Pool): void { H2Pool.pendingTick(pool) }
 
 function onConnectTimeout (s: PooledSession): void { H2Pool.onConnectTimeout(s) }
 
-function onSessionConnect (this: PooledSession): void { H2Pool.onConnected(this) }
+function onSessionConnect (this: PooledSession, _session: ClientHttp2Session, socket: Socket): void {
+  this[kRaw] = socket
+  H2Pool.onConnected(this)
+}
 function onSessionSettings (this: PooledSession): void { H2Pool.onSettled(this) }
 function onSessionError (this: PooledSession, err: Error): void { H2Pool.onFailed(this, err) }
 function onSessionGoaway (this: PooledSession): void { H2Pool.forget(this) }
 function onSessionClose (this: PooledSession): void {
   if (this[kTimer] !== null) { clearTimeout(this[kTimer]); this[kTimer] = null }
   H2Pool.forget(this)
+}
+
+/**
+ * The close grace ran out. Destroying the session is not enough when its peer stopped reading:
+ * node then waits for the socket's pending writes to flush before it emits 'close', which a
+ * peer that never reads never allows. The raw socket (from 'connect') goes too.
+ */
+function destroySession (s: PooledSession): void {
+  if (!s.destroyed) s.destroy()
+  const raw = s[kRaw]
+  if (raw !== null && !raw.destroyed) raw.destroy()
 }
