@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnGateway, type RunningGateway } from './cli.js'
+import { metricsText } from './http.js'
 
 export interface BoltCli {
   gw: RunningGateway
@@ -38,7 +39,7 @@ export async function startBoltCli (t: ExecutionContext, config: Record<string, 
     async metric (series: string): Promise<number> {
       let text: string
       try {
-        text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
+        text = await metricsText(admin)
       } catch (err) {
         // Say whether the gateway is gone, and why: a bare "fetch failed" hides a crash.
         const c = gw.child

@@ -27,3 +27,10 @@ export function httpJson (port: number, method: string, path: string, body?: unk
     req.end(payload)
   })
 }
+
+/** `GET /metrics` on its own connection (polling through fetch's pool raced idle closes: "other side closed"). */
+export async function metricsText (port: number): Promise<string> {
+  const r = await httpJson(port, 'GET', '/metrics')
+  if (r.status !== 200) throw new Error(`GET /metrics: ${r.status}`)
+  return String(r.body)
+}

@@ -2,6 +2,7 @@
 import type { ExecutionContext } from 'ava'
 import * as grpc from '@grpc/grpc-js'
 import { EchoService } from '../_peers/grpc-echo.js'
+import { metricsText } from './http.js'
 
 export interface HostStateView {
   id: string, healthy: boolean, ejected: boolean, ejections: number, ejectLevel: number,
@@ -23,8 +24,7 @@ export function hostOf (s: ClusterStateView, port: number): HostStateView {
 }
 
 export async function metrics (adminPort: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`)
-  return await res.text()
+  return await metricsText(adminPort)
 }
 
 /** Sum of the samples of `name` whose labels include `labels`. */

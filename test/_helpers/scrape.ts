@@ -5,12 +5,13 @@
  * the client's, so a busy machine delays both ends alike.
  */
 import { performance } from 'node:perf_hooks'
+import { metricsText } from './http.js'
 
 export interface Scrape { at: number, text: string }
 
 export async function scrape (adminPort: number): Promise<Scrape> {
   const t0 = performance.now()
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
+  const text = await metricsText(adminPort)
   return { at: (t0 + performance.now()) / 2, text }
 }
 

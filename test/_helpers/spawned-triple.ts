@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnGateway, type RunningGateway } from './cli.js'
+import { metricsText } from './http.js'
 
 export interface SpawnedTriple {
   readonly gw: RunningGateway
@@ -40,7 +41,7 @@ export async function spawnTriple (t: ExecutionContext, config: Record<string, u
     port: gw.ports.triple,
     adminPort,
     alive: () => gw.child.exitCode === null && gw.child.signalCode === null,
-    metric: async (name, labels = {}) => metricValue(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(), name, labels),
+    metric: async (name, labels = {}) => metricValue(await metricsText(adminPort), name, labels),
     stderr: () => err,
   }
 }

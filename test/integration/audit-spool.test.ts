@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js'
 import { verifyTrail } from '../../filters/audit/verify.js'
 import { echoClient, startEchoServer, unary } from '../_peers/grpc-echo.js'
 import { startTestGateway, tripleConfig } from '../_helpers/gateway.js'
+import { metricsText } from '../_helpers/http.js'
 import { segmentFiles, tempDir } from '../filters/audit/_trail.js'
 import { records, until } from '../filters/audit/_read.js'
 
@@ -23,7 +24,7 @@ async function closedPort (): Promise<number> {
 }
 
 async function metric (adminPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
+  const text = await metricsText(adminPort)
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text)
   return m === null ? NaN : Number(m[1])
 }
