@@ -181,9 +181,7 @@ export class H2Pool {
     const s = (stream as PooledStream)[kSession]
     if (s === undefined) return true
     if (s[kSettled] && !s.destroyed && !s.closed) return true
-    if (s[kLost]) return false
-    s[kLost] = true
-    return true
+    return H2Pool.lossOnce(stream)
   }
 
   /**
