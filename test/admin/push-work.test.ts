@@ -11,6 +11,7 @@ import type { AppPushOptions } from '../../admin/discovery/model.js'
 import { HealthChecker } from '../../gateway/cluster/health-checker.js'
 import type { Cluster } from '../../gateway/cluster/cluster.js'
 import { droppedHosts } from '../../gateway/config/compile.js'
+import { notedSplice, spliceOf } from '../../gateway/util/arrays.js'
 import { countHostRefs } from '../../gateway/config/host-refs.js'
 import type { Snapshot } from '../../gateway/config/snapshot.js'
 import { baseOptions, openStore, silent } from '../_helpers/admin.js'
@@ -59,6 +60,12 @@ test('one app of many: other apps keep their clusters; dropped hosts and health 
   }
   t.not(mid.clusters.get('app0:triple'), before.clusters.get('app0:triple'))
   t.deepEqual(refs(mid.hostRefs), refs(countHostRefs(mid.clusters.values())))
+  // The builder noted the one splice of each list, and it is the one a scan finds.
+  for (const list of ['clusters', 'routes'] as const) {
+    const noted = notedSplice<unknown>(before.options[list], mid.options[list])
+    t.truthy(noted, list)
+    t.deepEqual(noted, spliceOf<unknown>([...before.options[list]], mid.options[list]), list)
+  }
   const m = counted(mid)
   t.deepEqual(droppedHosts(before, m.snap), [])
   new HealthChecker(silent).swap(before, m.snap)
