@@ -14,6 +14,8 @@ export interface ClusterLineage {
   readonly from: number
   /** Hosts the splice took out (candidates for pool retirement; some may remain elsewhere). */
   readonly removed: readonly Host[]
+  /** Hosts the splice put in (config/host-refs.ts counts them without walking the list). */
+  readonly inserted: readonly Host[]
 }
 
 /**

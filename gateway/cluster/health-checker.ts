@@ -2,6 +2,7 @@ import net from 'node:net'
 import type { Logger } from 'pino'
 import type { Cluster } from './cluster.js'
 import type { Host } from './host.js'
+import { compiledFrom, type Snapshot } from '../config/snapshot.js'
 
 interface Probe { timer: NodeJS.Timeout, ok: number, fail: number }
 
@@ -16,6 +17,19 @@ export class HealthChecker {
   readonly #probes = new Map<Host, Probe>()
 
   constructor (logger: Logger) { this.#logger = logger }
+
+  /**
+   * After a swap from `old` to `next`. When `next` was compiled from `old` and no cluster it
+   * replaced or added checks health, the probed set cannot change: skip the walk over every
+   * cluster (4,000 of them for 2,000 apps, on every push).
+   */
+  swap (old: Snapshot, next: Snapshot): void {
+    if (compiledFrom(old, next)) {
+      const d = next.clusterDelta as NonNullable<Snapshot['clusterDelta']>
+      if (!d.replaced.some(checks) && !d.added.some(checks)) return
+    }
+    this.update(next.clusters.values())
+  }
 
   /** Check exactly the hosts of these clusters (call after every swap). */
   update (clusters: Iterable<Cluster>): void {
@@ -63,3 +77,5 @@ export class HealthChecker {
     this.#probes.clear()
   }
 }
+
+function checks (c: Cluster): boolean { return c.options.healthCheck.intervalMs > 0 }

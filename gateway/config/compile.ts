@@ -14,10 +14,11 @@ import { SubsetIndex } from '../cluster/subsets.js'
 import { IsthmusError } from '../errors.js'
 import { sameItems, spliceOf, type Splice } from '../util/arrays.js'
 import { ChunkedMap } from '../util/chunked-map.js'
+import { countHostRefs, patchHostRefs, type HostRefs } from './host-refs.js'
 import { plainCounter } from '../metrics.js'
 import { RouteTable } from '../router/route-table.js'
 import type { ClusterOptions, GatewayOptions } from './options.js'
-import type { ClusterDelta, CompiledFilter, Snapshot } from './snapshot.js'
+import { compiledFrom, type ClusterDelta, type CompiledFilter, type Snapshot } from './snapshot.js'
 import { compileValidator, type Validator } from './validate.js'
 
 export interface CompileDeps {
@@ -64,7 +65,7 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     ? previous.routes
     : new RouteTable(options.routes, previous?.routes)
 
-  const { clusters, clusterDelta } = buildClusters(options, deps, previous)
+  const { clusters, clusterDelta, hostRefs } = buildClusters(options, deps, previous)
 
   const prevFilters = previous?.compiledFilters ?? []
   const chain = (protocol: 'triple' | 'bolt'): CompiledChain => {
@@ -79,6 +80,7 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
     routes,
     clusters,
     clusterDelta,
+    hostRefs,
     chains: Object.freeze({ triple: chain('triple'), bolt: chain('bolt') }),
     boltReadsMethod: routes.boltReadsMethod || compiled.some(f => f.bolt && f.readsMethod),
     filters: Object.freeze(compiled.map(f => f.filter)),
@@ -92,26 +94,32 @@ export async function compileSnapshot (options: Readonly<GatewayOptions>, revisi
  * objects) are built or looked at; the map is patched (ChunkedMap), so a push of one app of
  * 2,000 touches that app's clusters only.
  */
-function buildClusters (options: Readonly<GatewayOptions>, deps: CompileDeps, previous: Snapshot | undefined): { clusters: ChunkedMap<Cluster>, clusterDelta: ClusterDelta | null } {
+function buildClusters (options: Readonly<GatewayOptions>, deps: CompileDeps, previous: Snapshot | undefined): { clusters: ChunkedMap<Cluster>, clusterDelta: ClusterDelta | null, hostRefs: HostRefs } {
   const prevMap = previous?.clusters
-  if (previous === undefined || !(prevMap instanceof ChunkedMap)) {
-    return { clusters: ChunkedMap.from(options.clusters.map(c => [c.name, buildCluster(c, deps, prevMap?.get(c.name))] as const)), clusterDelta: null }
+  if (previous === undefined || !(prevMap instanceof ChunkedMap) || !(previous.hostRefs instanceof ChunkedMap)) {
+    const clusters = ChunkedMap.from(options.clusters.map(c => [c.name, buildCluster(c, deps, prevMap?.get(c.name))] as const))
+    return { clusters, clusterDelta: null, hostRefs: countHostRefs(clusters.values()) }
   }
   const a = previous.options.clusters
   const b = options.clusters
   const d = spliceOf(a, b)
   const changes: Array<[string, Cluster | undefined]> = []
-  const replaced: Cluster[] = []
-  for (let i = d.at; i < d.at + d.removed; i++) {
-    const old = prevMap.get(a[i].name)
-    if (old !== undefined) replaced.push(old)
-    changes.push([a[i].name, undefined])
-  }
+  for (let i = d.at; i < d.at + d.removed; i++) changes.push([a[i].name, undefined])
   for (let i = d.at; i < d.at + d.inserted; i++) changes.push([b[i].name, buildCluster(b[i], deps, prevMap.get(b[i].name))])
   const clusters = prevMap.with(changes)
-  // A cluster rebuilt as the very same object (same options) was not replaced.
-  const gone = replaced.filter(c => clusters.get(c.name) !== c)
-  return { clusters, clusterDelta: Object.freeze({ from: new WeakRef(previous), replaced: Object.freeze(gone) }) }
+  // Per name the splice touched: the cluster before and after (the very same object when
+  // rebuilt from the same options: neither replaced nor added).
+  const pairs = new Map<string, readonly [Cluster | undefined, Cluster | undefined]>()
+  for (const [name] of changes) pairs.set(name, [prevMap.get(name), clusters.get(name)])
+  const replaced: Cluster[] = []
+  const added: Cluster[] = []
+  for (const [oc, nc] of pairs.values()) {
+    if (oc === nc) continue
+    if (oc !== undefined) replaced.push(oc)
+    if (nc !== undefined) added.push(nc)
+  }
+  const hostRefs = patchHostRefs(previous.hostRefs, pairs.values())
+  return { clusters, clusterDelta: Object.freeze({ from: new WeakRef(previous), replaced: Object.freeze(replaced), added: Object.freeze(added) }), hostRefs }
 }
 
 /** A host-list change at most this big is spliced into the previous cluster; a bigger one
@@ -140,7 +148,7 @@ export function buildCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDep
 function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'hosts'>, prev: Cluster, d: Splice): Cluster {
   // prev is unsharded, so prev.hosts[i] is the interned prev.options.hosts[i].
   if (d.removed === 0 && d.inserted === 0) {
-    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [] }, prev.ring, d, deps.hosts.health(o))
+    return new Cluster(o, prev.hosts, prev.hosts.length, prev.subsets, { from: prev.id, removed: [], inserted: [] }, prev.ring, d, deps.hosts.health(o))
   }
   const inserted: Host[] = []
   for (let i = d.at; i < d.at + d.inserted; i++) inserted.push(deps.hosts.intern(o.hosts[i]))
@@ -149,7 +157,7 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
   const removed = hosts.splice(d.at, d.removed, ...inserted)
   Object.freeze(hosts)
   const subsets = SubsetIndex.spliced(prev.subsets, hosts, d.at, d.removed, d.inserted)
-  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed }, prev.ring, d, deps.hosts.health(o))
+  return new Cluster(o, hosts, hosts.length, subsets, { from: prev.id, removed, inserted }, prev.ring, d, deps.hosts.health(o))
 }
 
 /**
@@ -159,7 +167,8 @@ function splicedCluster (o: Readonly<ClusterOptions>, deps: Pick<CompileDeps, 'h
 export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
   const candidates = new Set<Host>()
   // The clusters `next` replaced: its delta when it was compiled from `old`, else all.
-  const changed: Iterable<Cluster> = next.clusterDelta !== null && next.clusterDelta.from.deref() === old ? next.clusterDelta.replaced : old.clusters.values()
+  const delta = compiledFrom(old, next)
+  const changed: Iterable<Cluster> = delta ? (next.clusterDelta as ClusterDelta).replaced : old.clusters.values()
   for (const oc of changed) {
     const nc = next.clusters.get(oc.name)
     if (nc === oc) continue
@@ -168,7 +177,10 @@ export function droppedHosts (old: Snapshot, next: Snapshot): Host[] {
   }
   if (candidates.size === 0) return []
   let live: (h: Host) => boolean
-  if (candidates.size <= 8) {
+  if (delta) {
+    // Compiled from `old`: its host counts say what is still held, without a scan.
+    live = h => (next.hostRefs.get(h.id) ?? 0) > 0
+  } else if (candidates.size <= 8) {
     // A few candidates: scanning the host arrays (pointer compares) beats building a set.
     live = h => { for (const c of next.clusters.values()) if (c.hosts.includes(h)) return true; return false }
   } else {

@@ -34,6 +34,8 @@ export interface Snapshot {
   /** The clusters of the previous snapshot this one replaced or removed, when it was
    *  compiled from it (what pool retirement looks at); null: compiled whole. */
   readonly clusterDelta: ClusterDelta | null
+  /** How many of `clusters` hold each host, by host id (config/host-refs.ts). */
+  readonly hostRefs: ReadonlyMap<string, number>
   readonly chains: { readonly triple: CompiledChain, readonly bolt: CompiledChain }
   /** A Bolt route or Bolt-chain filter matches on the method: read it from the request body
    *  when the header lacks it (protocol/bolt/decode.ts). */
@@ -49,6 +51,13 @@ export interface ClusterDelta {
   /** The snapshot this one was compiled from (weak: snapshots do not chain in memory). */
   readonly from: WeakRef<Snapshot>
   readonly replaced: readonly Cluster[]
+  /** The clusters of this snapshot that the previous one did not have as the same object. */
+  readonly added: readonly Cluster[]
+}
+
+/** `next` was compiled from `old`, so its clusterDelta says all that changed between them. */
+export function compiledFrom (old: Snapshot, next: Snapshot): boolean {
+  return next.clusterDelta !== null && next.clusterDelta.from.deref() === old
 }
 
 /** Holder of the current snapshot; the one mutable reference the data plane reads. */

@@ -102,7 +102,7 @@ export class DataPlane {
     // (admin perf) one pending retirement covers every swap until it runs: it walks all
     // hosts, and one-host deltas arrive many times a second.
     if (this.#retireTimer === null) this.#retireTimer = setTimeout(() => { this.#retireTimer = null; this.#retirePools() }, POOL_GRACE_MS).unref()
-    this.#health.update(snap.clusters.values())
+    this.#health.swap(old, snap)
     // (admin perf) only the hosts of changed clusters are looked at; only filters the new
     // revision does not reuse are closed.
     this.hosts.forget(droppedHosts(old, snap))

@@ -1,6 +1,7 @@
 import type { Call } from '../call/call.js'
 import type { RouteOptions } from '../config/options.js'
 import { ChunkedMap } from '../util/chunked-map.js'
+import { notedSplice } from '../util/arrays.js'
 import { RouteConfig } from './route.js'
 import { exactValue } from './string-matcher.js'
 
@@ -81,9 +82,16 @@ export class RouteTable {
     const bLen = options.length - from
     const min = Math.min(aLen, bLen)
     let at = 0
-    while (at < min && a[aFrom + at] === options[from + at]) at++
     let tail = 0
-    while (tail < min - at && a[a.length - 1 - tail] === options[options.length - 1 - tail]) tail++
+    // The admin store notes its splice (util/arrays.ts): no scan of 20,000 routes for it.
+    const noted = aFrom === from ? notedSplice(a, options) : undefined
+    if (noted !== undefined && noted.at >= from) {
+      at = noted.at - from
+      tail = aLen - at - noted.removed
+    } else {
+      while (at < min && a[aFrom + at] === options[from + at]) at++
+      while (tail < min - at && a[a.length - 1 - tail] === options[options.length - 1 - tail]) tail++
+    }
     const removed = aLen - at - tail
     const inserted = bLen - at - tail
     if (removed === 0 && inserted === 0) return previous.#discovered

@@ -9,6 +9,8 @@ import { buildEffective, resourceKey } from '../../admin/effective.js'
 import type { AppPushOptions, InstanceOptions } from '../../admin/discovery/model.js'
 import { HostRegistry } from '../../gateway/cluster/host.js'
 import { compileSnapshot } from '../../gateway/config/compile.js'
+import { countHostRefs } from '../../gateway/config/host-refs.js'
+import { notedSplice, spliceOf } from '../../gateway/util/arrays.js'
 import type { Snapshot } from '../../gateway/config/snapshot.js'
 import { retiredFilters } from '../../gateway/config/snapshot.js'
 import { baseOptions, openStore, silent, startAdmin, TOKEN } from '../_helpers/admin.js'
@@ -71,6 +73,7 @@ test('any sequence of deltas gives what a fresh build gives', async t => {
     const instances = Array.from({ length: 40 }, (_, i) => inst(i))
     await s.write(resourceKey('app', 'shop'), ++rev, () => ({ instances, services: SERVICES }))
     for (const o of ops) {
+      const prevOptions = s.snapshot.options
       const cur = (s.entry(resourceKey('app', 'shop'))?.value ?? { instances: [], services: SERVICES }) as AppPushOptions
       const list = cur.instances
       const at = list.length === 0 ? 0 : o.kind !== 'add' && o.kind !== 'services' && o.kind !== 'full' && o.kind !== 'iface' && o.kind !== 'template' ? o.at % list.length : 0
@@ -92,6 +95,12 @@ test('any sequence of deltas gives what a fresh build gives', async t => {
       }
       if (next !== null) await s.write(resourceKey('app', 'shop'), ++rev, () => next)
       t.deepEqual(view(s.snapshot), view(await fresh(base, s)), JSON.stringify(o))
+      // A splice the builder noted is the one a scan finds; host counts equal a recount.
+      for (const k of ['clusters', 'routes'] as const) {
+        const noted = notedSplice<unknown>(prevOptions[k], s.snapshot.options[k])
+        if (noted !== undefined) t.deepEqual(noted, spliceOf<unknown>([...prevOptions[k]], s.snapshot.options[k]), `${k} ${JSON.stringify(o)}`)
+      }
+      t.deepEqual(new Map([...s.snapshot.hostRefs].sort()), new Map([...countHostRefs(s.snapshot.clusters.values())].sort()))
       // the registry holds exactly the hosts of the live snapshot
       const live = new Set<string>()
       for (const c of s.snapshot.clusters.values()) for (const x of c.hosts) live.add(x.id)
