@@ -1,0 +1,95 @@
+/**
+ * The hessian2 content check against the real peer: requests encoded by sofa-bolt-node pass;
+ * mutated ones the real decoder (sofa-bolt-node's protocol decode, class cache on as a
+ * sofa-rpc-node server has it) throws on are refused.
+ */
+import { createRequire } from 'node:module'
+import test from 'ava'
+import fc from 'fast-check'
+import { checkHessianContent, MAX_DEPTH } from '../../../../gateway/protocol/bolt/hessian-check.js'
+import { boltRequest, boltRequestMethodLast } from '../../../_helpers/hostile-bolt.js'
+
+const require = createRequire(import.meta.url)
+const protocol = require('sofa-bolt-node/lib/protocol') as { decode (buf: Buffer, o: Record<string, unknown>): unknown }
+
+/** Does the real decoder (as a sofa-rpc-node server runs it) throw on this v1 frame? */
+function realThrows (frame: Buffer): boolean {
+  const classCache = new Map() as Map<string, unknown> & { enableCompile?: boolean }
+  classCache.enableCompile = true
+  try { protocol.decode(frame, { classCache }); return false } catch { return true }
+}
+
+/** The check on a v1 request frame. */
+function check (f: Buffer): string {
+  const cl = f.readInt16BE(14)
+  const hl = f.readInt16BE(16)
+  return checkHessianContent(f, 22, 22 + cl, 22 + cl + hl, f.length)
+}
+
+const contentStart = (f: Buffer): number => 22 + f.readInt16BE(14) + f.readInt16BE(16)
+
+const samples: Buffer[] = [
+  boltRequest({ id: 1, service: 'com.isthmus.test.EchoService:1.0', method: 'plus', args: [1, 2] }),
+  boltRequest({ id: 2, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['héllo wörld ✓'] }),
+  boltRequest({ id: 3, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['x'.repeat(70000)] }),
+  boltRequest({ id: 4, service: 'a:1.0', method: 'none', args: [], targetAppName: 'app' }),
+  boltRequestMethodLast({ id: 5, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['y'], targetAppName: 'z'.repeat(5000) }),
+]
+
+test('requests encoded by sofa-bolt-node pass, and the real decoder takes them', t => {
+  for (const f of samples) {
+    t.false(realThrows(f))
+    t.is(check(f), '')
+  }
+})
+
+test('truncated content, an unknown tag, a bad class index and a bad class name are refused', t => {
+  const f = samples[0]
+  const s = contentStart(f)
+  t.not(checkHessianContent(f, 22, 22 + f.readInt16BE(14), s, f.length - 1), '')
+  const bad = Buffer.from(f); bad[s] = 0xff
+  t.not(check(bad), ''); t.true(realThrows(bad))
+  // The instance's class index (after the definition) points past the definitions.
+  const i = bad.indexOf(0x6f, s); const ref = Buffer.from(f); ref[i + 1] = 0x91
+  t.not(check(ref), ''); t.true(realThrows(ref))
+  const name = Buffer.from(f); name[s + 2] = 0x2d // '-' in the class name: not an identifier
+  t.not(check(name), ''); t.true(realThrows(name))
+})
+
+test(`nesting deeper than ${MAX_DEPTH} is refused`, t => {
+  // A non-SofaRequest class name makes the content one value: one-item lists inside lists.
+  const nest = (k: number): Buffer => Buffer.concat([Buffer.from(Array.from({ length: k }, () => [0x56, 0x6e, 0x01]).flat()), Buffer.from([0x4e]), Buffer.alloc(k, 0x7a)])
+  const deep = nest(MAX_DEPTH + 1)
+  t.not(checkHessianContent(deep, 0, 0, 0, deep.length), '')
+  const ok = nest(8)
+  t.is(checkHessianContent(ok, 0, 0, 0, ok.length), '')
+})
+
+test('property: whenever the real decoder throws on a mutated request, the check refuses it', t => {
+  let thrown = 0
+  let refusedOk = 0
+  fc.assert(fc.property(
+    fc.integer({ min: 0, max: samples.length - 2 }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 4 }),
+    (which, edits) => {
+      const f = Buffer.from(samples[which])
+      const s = contentStart(f)
+      let frame = f
+      for (const [at, byte, kind] of edits) {
+        const n = frame.length - s
+        if (n <= 0) break
+        const p = s + (at % n)
+        if (kind === 0) frame[p] = byte
+        else if (kind === 1) { frame = frame.subarray(0, p); frame = Buffer.from(frame); frame.writeInt32BE(frame.length - s, 18) } else {
+          frame = Buffer.concat([frame.subarray(0, p), Buffer.from([byte]), frame.subarray(p)]); frame.writeInt32BE(frame.length - s, 18)
+        }
+      }
+      const threw = realThrows(frame)
+      const refused = check(frame) !== ''
+      if (threw) thrown++
+      if (!threw && refused) refusedOk++
+      return !threw || refused
+    }), { numRuns: 5000, seed: 42 })
+  t.log(`${thrown} of 5000 mutations made the real decoder throw (all refused); ${refusedOk} refused that it took (stricter)`)
+  t.pass()
+})
