@@ -71,6 +71,8 @@ export interface BoltListenerOptions {
   idleTimeoutMs: number
   /** Send GoAway (cmd 100) to every connection on drain (only for clients that know it). */
   goAwayOnDrain?: boolean
+  /** Refuse (SERVER_DESERIAL_EXCEPTION) a hessian2 request whose content a sofa-rpc-node provider could not decode. */
+  checkContent?: boolean
 }
 
 export interface AdminListenerOptions {

@@ -30,6 +30,8 @@ export interface BoltTrips {
   readonly bufferedBytes: TripCell
   /** maxInflightPerConnection reached (the connection is paused, not closed). */
   readonly inflight: TripCell
+  /** A request with undecodable hessian2 content (`checkContent`), refused. */
+  readonly content: TripCell
 }
 
 const LABELS = Object.freeze({ listener: 'bolt' })
@@ -68,6 +70,7 @@ export class BoltListener {
       writeStall: limitTrips('bolt', 'write_stall'),
       bufferedBytes: limitTrips('bolt', 'buffered_bytes'),
       inflight: limitTrips('bolt', 'streams'),
+      content: limitTrips('bolt', 'content'),
     })
     const l = this.limits
     // A quarter of the shortest bound, between 10 ms and 1 s: a bound trips at most that late.

@@ -8,6 +8,7 @@ import { BoltStatus } from '../errors.js'
 import type { TripCell } from '../metrics.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { decodeBoltCall } from '../protocol/bolt/decode.js'
+import { checkBoltContent } from '../protocol/bolt/hessian-check.js'
 import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
 import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
@@ -64,6 +65,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #proto: number = BoltProto.V1
   #ver1 = 1
   #closing = false
+  /** A bad-content refusal was logged on this connection (one line per connection). */
+  #loggedContent = false
   #closeBy = 0
   #gone = false
   #corked = false
@@ -139,13 +142,28 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
       decodeBoltCall(call, headers, frame, snap.boltReadsMethod)
       this.#track(call)
       // After GoAway: refuse before any work, so in-flight calls drain and the client fails over.
-      if (l.draining) call.refuse(DRAINING_REPLY)
-      else call.start()
+      if (l.draining) { call.refuse(DRAINING_REPLY); return }
+      if (l.options.checkContent !== false) {
+        const bad = checkBoltContent(frame)
+        if (bad !== '') { this.#refuseContent(call, bad); return }
+      }
+      call.start()
     } catch (err) {
       if (call !== null) { call.internalError(err); return }
       l.logger.error({ err, peer: this.remoteAddress }, 'bolt request failed before its call existed (internal error)')
       if (frame.type !== BoltType.ONEWAY) this.#writeRaw(errorResponseFrame(frame, BoltStatus.SERVER_EXCEPTION, 'ISTH_ERR_INTERNAL: internal error'))
     }
+  }
+
+  /** One bad request, not a bad connection: answer it (as Java SOFABolt does), keep the connection. */
+  #refuseContent (call: BoltCall, reason: string): void {
+    const l = this.listener
+    l.trips.content.n++
+    if (!this.#loggedContent) {
+      this.#loggedContent = true
+      l.logger.warn({ peer: this.remoteAddress, requestId: call.frame.requestId, reason }, 'bolt request content cannot be decoded, refused (logged once per connection)')
+    }
+    call.refuse(new LocalReply('ISTH_ERR_BOLT_BAD_CONTENT', reason))
   }
 
   onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
