@@ -73,6 +73,8 @@ export interface BoltListenerOptions {
   goAwayOnDrain?: boolean
   /** Refuse (SERVER_DESERIAL_EXCEPTION) a hessian2 request whose content a sofa-rpc-node provider could not decode. */
   checkContent?: boolean
+  /** With checkContent: serialization type codes besides hessian2 (1) and protobuf (11) forwarded unchecked. */
+  passCodecs?: number[]
 }
 
 export interface AdminListenerOptions {

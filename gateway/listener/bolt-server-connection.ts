@@ -142,12 +142,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
       decodeBoltCall(call, headers, frame, snap.boltReadsMethod)
       this.#track(call)
       // After GoAway: refuse before any work, so in-flight calls drain and the client fails over.
-      if (l.draining) { call.refuse(DRAINING_REPLY); return }
-      if (l.options.checkContent !== false) {
-        const bad = checkBoltContent(frame)
-        if (bad !== '') { this.#refuseContent(call, bad); return }
-      }
-      call.start()
+      if (l.draining) call.refuse(DRAINING_REPLY)
+      else call.start()
     } catch (err) {
       if (call !== null) { call.internalError(err); return }
       l.logger.error({ err, peer: this.remoteAddress }, 'bolt request failed before its call existed (internal error)')
@@ -155,15 +151,22 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
     }
   }
 
-  /** One bad request, not a bad connection: answer it (as Java SOFABolt does), keep the connection. */
-  #refuseContent (call: BoltCall, reason: string): void {
+  /**
+   * Why `call`'s content must not reach an upstream ('' when it may; `checkContent`), counted
+   * and logged (once per connection) when it must not. One bad request, not a bad connection:
+   * the call is answered (as Java SOFABolt does) and the connection goes on.
+   */
+  checkContent (call: BoltCall): string {
     const l = this.listener
+    if (l.options.checkContent === false) return ''
+    const bad = checkBoltContent(call.frame, call.headers as BoltHeaderView, l.options.passCodecs)
+    if (bad === '') return ''
     l.trips.content.n++
     if (!this.#loggedContent) {
       this.#loggedContent = true
-      l.logger.warn({ peer: this.remoteAddress, requestId: call.frame.requestId, reason }, 'bolt request content cannot be decoded, refused (logged once per connection)')
+      l.logger.warn({ peer: this.remoteAddress, requestId: call.frame.requestId, reason: bad }, 'bolt request content cannot be decoded, refused (logged once per connection)')
     }
-    call.refuse(new LocalReply('ISTH_ERR_BOLT_BAD_CONTENT', reason))
+    return bad
   }
 
   onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {

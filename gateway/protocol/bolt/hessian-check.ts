@@ -1,5 +1,6 @@
 import type { BoltFrame } from './command.js'
-import { BoltCodec, SOFA_REQUEST_CLASS } from './types.js'
+import type { BoltHeaderView } from './header-view.js'
+import { BoltCodec, HEADER_METHOD, HEADER_TARGET_SERVICE, SOFA_REQUEST_CLASS } from './types.js'
 
 /**
  * Is a Bolt request's hessian2 content one a sofa-rpc-node provider can decode? Its decoder
@@ -20,7 +21,9 @@ import { BoltCodec, SOFA_REQUEST_CLASS } from './types.js'
  * A SofaRequest is read as its decoder does: one object, then one value per entry of its
  * `methodArgSigs`; any other class name is one value. Content in the final Hessian 2 dialect
  * (Java: starts with a 'C' class definition) is not judged (hessian.js-1 cannot decode it at
- * all; Java providers answer for themselves); nor is any other codec (protobuf).
+ * all; Java providers answer for themselves); nor is protobuf content (its schema is the
+ * provider's), but a protobuf request must have what sofa-bolt-node's protobuf decoder reads
+ * before it: the SofaRequest class name and the target service and method headers.
  *
  * Allocation-free: module-level cursor and tables (the check never re-enters itself).
  */
@@ -46,9 +49,19 @@ const classArgSigs = new Int32Array(MAX_CLASSES)
 /** Length of the last list skipped (what `methodArgSigs.length` would be); -1 for null. */
 let lastList = -1
 
-/** '' when the request's content may be forwarded, else why not (a short reason). */
-export function checkBoltContent (frame: BoltFrame): string {
-  if (frame.codec !== BoltCodec.HESSIAN2) return ''
+/**
+ * '' when the request's content may be forwarded, else why not (a short reason). A codec
+ * other than hessian2 and protobuf is refused unless listed in `passCodecs`: sofa-bolt-node
+ * has no decoder for it and throws (closing the connection); Java-only serializers (JSON,
+ * ...) between Java peers are listed there.
+ */
+export function checkBoltContent (frame: BoltFrame, headers: BoltHeaderView, passCodecs: readonly number[] | undefined): string {
+  const codec = frame.codec
+  if (codec !== BoltCodec.HESSIAN2) {
+    if (codec === BoltCodec.PROTOBUF) return protobufRequest(frame, headers)
+    if (passCodecs !== undefined && passCodecs.includes(codec)) return ''
+    return `serialization type ${codec} is not hessian2 (1) or protobuf (11)`
+  }
   const start = frame.contentStart
   const end = frame.contentEnd
   if (end > start && frame.buf[start] === 0x43) return '' // final dialect: not ours to judge
@@ -69,6 +82,17 @@ export function checkHessianContent (b: Buffer, cs: number, ce: number, s: numbe
   else r = value(0) ? '' : at()
   buf = EMPTY // keep no reference to the frame
   return r
+}
+
+function protobufRequest (frame: BoltFrame, headers: BoltHeaderView): string {
+  buf = frame.buf
+  const cls = bytesAre(SOFA_REQUEST, frame.classStart, frame.headerStart) // not trimmed here
+  buf = EMPTY
+  if (!cls) return 'a protobuf request whose class is not SofaRequest'
+  const svc = headers.get(HEADER_TARGET_SERVICE)
+  const m = headers.get(HEADER_METHOD)
+  if (svc === undefined || svc === '' || m === undefined || m === '') return `a protobuf request without ${HEADER_TARGET_SERVICE} and ${HEADER_METHOD}`
+  return ''
 }
 
 function at (): string { return pos >= lim ? 'truncated content' : `bad hessian2 byte 0x${buf[pos].toString(16)} at ${pos}` }
