@@ -6,7 +6,12 @@
 import { createRequire } from 'node:module'
 import test from 'ava'
 import fc from 'fast-check'
-import { checkHessianContent, MAX_DEPTH } from '../../../../gateway/protocol/bolt/hessian-check.js'
+import type { BoltFrame } from '../../../../gateway/protocol/bolt/command.js'
+import { BoltDecoder } from '../../../../gateway/protocol/bolt/decoder.js'
+import { normalizeSwitch } from '../../../../gateway/protocol/bolt/encoder.js'
+import { BoltHeaderView } from '../../../../gateway/protocol/bolt/header-view.js'
+import { checkBoltContent, checkHessianContent, MAX_DEPTH } from '../../../../gateway/protocol/bolt/hessian-check.js'
+import { withHeaderMap } from '../../../_helpers/bolt-frames.js'
 import { boltRequest, boltRequestMethodLast } from '../../../_helpers/hostile-bolt.js'
 
 const require = createRequire(import.meta.url)
@@ -92,4 +97,39 @@ test('property: whenever the real decoder throws on a mutated request, the check
     }), { numRuns: 5000, seed: 42 })
   t.log(`${thrown} of 5000 mutations made the real decoder throw (all refused); ${refusedOk} refused that it took (stricter)`)
   t.pass()
+})
+
+/** A frame as the gateway's decoder hands it over (with its header view). */
+function decoded (buf: Buffer): { f: BoltFrame, h: BoltHeaderView } {
+  let got: BoltFrame | null = null
+  new BoltDecoder({ onBoltFrame (x) { got = x }, onBoltCodecError (r) { throw new Error(r) } }).push(buf)
+  if (got === null) throw new Error('no frame')
+  const f: BoltFrame = got
+  return { f, h: new BoltHeaderView(f.buf, f.headerStart, f.contentStart) }
+}
+
+test('a codec sofa-bolt-node has no decoder for is refused unless listed in passCodecs; protobuf needs its class and headers', t => {
+  const raw = Buffer.from(samples[0]); raw[9] = 12 // v1: the codec byte
+  t.true(realThrows(raw))
+  const { f, h } = decoded(raw)
+  t.regex(checkBoltContent(f, h, []), /serialization type 12/)
+  t.is(checkBoltContent(f, h, [12]), '')
+  // Protobuf with sofa-rpc-node's header map (no sofa_head_target_service): its decoder throws.
+  const pb = Buffer.from(samples[0]); pb[9] = 11
+  t.true(realThrows(pb))
+  const p = decoded(pb)
+  t.regex(checkBoltContent(p.f, p.h, []), /protobuf request without/)
+  const withHeaders = decoded(withHeaderMap(pb, { sofa_head_target_service: 'com.isthmus.test.EchoService:1.0', sofa_head_method_name: 'echo' }))
+  t.is(checkBoltContent(withHeaders.f, withHeaders.h, []), '')
+})
+
+test('a v2 switch byte is made to say what the frame carries (sofa-bolt-node reads a CRC exactly when it is 1)', t => {
+  const noCrc = Buffer.from(boltRequest({ id: 9, service: 'a:1.0', method: 'echo', args: ['x'], version: 'v2' }))
+  noCrc[11] = 0x01 // ver1 is 1: no CRC for the gateway and Java, a CRC for sofa-bolt-node
+  t.true(realThrows(noCrc))
+  normalizeSwitch(noCrc, false)
+  t.is(noCrc[11], 0x00)
+  t.false(realThrows(noCrc))
+  const v1 = Buffer.from(samples[0]); normalizeSwitch(v1, false)
+  t.true(v1.equals(samples[0]), 'v1 frames have no switch byte')
 })
