@@ -13,7 +13,8 @@ import { BoltCodec, HEADER_METHOD, HEADER_TARGET_SERVICE, SOFA_REQUEST_CLASS } f
  * length or string running past the content; a string byte that is not a 1-3 byte UTF-8
  * lead (it reads CESU-8 and throws on 0x80-0xbf and 0xf0-0xff); an object instance whose
  * class index was never defined; with the provider's class cache on (the default), a class
- * name or field name that is not a JS identifier (it compiles a decoder from them). Also
+ * name or field name that is not a JS identifier (it compiles a decoder from them), and a
+ * SofaRequest definition other than sofa-rpc-node's (see SOFA_REQUEST_FIELDS). Also
  * refused, stricter than the decoder but never written by an encoder: refs to objects or
  * types not yet seen, negative lengths, arrays without their end byte, nesting deeper than
  * MAX_DEPTH (the decoder recurses: a deep enough nest overflows its stack).
@@ -56,7 +57,21 @@ let lastList = -1
 let memo: Buffer = EMPTY
 let memoFields = 0
 let memoSigs = -1
+/** The last refusal was a class redefined (for its reason). */
+let redefined = false
 const MEMO_MAX = 1024
+/**
+ * The provider's class cache (per connection, or shared) keeps the first definition of a
+ * class name and field count, and for later ones skips that many bytes of field names
+ * unread: a definition of other length desyncs its decoder, which throws and closes the
+ * connection; and it reads the values by the cached names, not the sent ones. A request
+ * could so poison the cache for every later caller; for the class every request carries the
+ * gateway pins the definition to sofa-rpc-node's (its five fields, in its order). Other
+ * classes are not pinned (README: residual risk).
+ */
+const SOFA_REQUEST_FIELDS = Buffer.concat(['methodName', 'methodArgSigs', 'targetServiceUniqueName', 'targetAppName', 'requestProps']
+  .map(f => Buffer.concat([Buffer.from([f.length]), Buffer.from(f, 'latin1')])))
+const SOFA_REQUEST_FIELD_COUNT = 5
 
 /**
  * '' when the request's content may be forwarded, else why not (a short reason). A codec
@@ -85,6 +100,7 @@ export function checkHessianContent (b: Buffer, cs: number, ce: number, s: numbe
   refs = 0
   types = 0
   classes = 0
+  redefined = false
   let r: string
   if (isSofaRequest(cs, ce)) r = sofaRequest()
   else if (s === e) r = 'empty content'
@@ -104,7 +120,10 @@ function protobufRequest (frame: BoltFrame, headers: BoltHeaderView): string {
   return ''
 }
 
-function at (): string { return pos >= lim ? 'truncated content' : `bad hessian2 byte 0x${buf[pos].toString(16)} at ${pos}` }
+function at (): string {
+  if (redefined) return 'a SofaRequest class definition with other field names than sofa-rpc-node\'s (a provider\'s class cache would misread it)'
+  return pos >= lim ? 'truncated content' : `bad hessian2 byte 0x${buf[pos].toString(16)} at ${pos}`
+}
 
 function isSofaRequest (cs: number, ce: number): boolean {
   // The decoder trims the class name before looking its handler up.
@@ -291,8 +310,10 @@ function object (depth: number, top: boolean): number {
     if (n < 0) return -2
     const s = pos
     if (!chars(n) || !dottedIdentifier(s, pos)) return -2
+    const nameEnd = pos
     const fields = int()
     if (fields < 0 || fields > lim - pos) return -2
+    const fieldsStart = pos
     let sigs = -1
     for (let i = 0; i < fields; i++) {
       if (!string()) return -2
@@ -300,6 +321,7 @@ function object (depth: number, top: boolean): number {
       if (!identifier(strStart, strEnd)) return -2 // `this$N` (an inner class's outer ref) is one too
       if (bytesAre(METHOD_ARG_SIGS, strStart, strEnd)) sigs = i
     }
+    if (bytesAre(SOFA_REQUEST, s, nameEnd) && (fields !== SOFA_REQUEST_FIELD_COUNT || !bytesAre(SOFA_REQUEST_FIELDS, fieldsStart, pos))) { redefined = true; return -2 }
     classFields[classes] = fields
     classArgSigs[classes] = sigs
     if (classes === 0 && pos - defStart <= MEMO_MAX) { memo = Buffer.from(buf.subarray(defStart, pos)); memoFields = fields; memoSigs = sigs }

@@ -12,14 +12,19 @@ import { normalizeSwitch } from '../../../../gateway/protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../../../../gateway/protocol/bolt/header-view.js'
 import { checkBoltContent, checkHessianContent, MAX_DEPTH } from '../../../../gateway/protocol/bolt/hessian-check.js'
 import { withHeaderMap } from '../../../_helpers/bolt-frames.js'
-import { boltRequest, boltRequestMethodLast } from '../../../_helpers/hostile-bolt.js'
+import { boltRequest } from '../../../_helpers/hostile-bolt.js'
 
 const require = createRequire(import.meta.url)
 const protocol = require('sofa-bolt-node/lib/protocol') as { decode (buf: Buffer, o: Record<string, unknown>): unknown }
 
-/** Does the real decoder (as a sofa-rpc-node server runs it) throw on this v1 frame? */
-function realThrows (frame: Buffer): boolean {
-  const classCache = new Map() as Map<string, unknown> & { enableCompile?: boolean }
+type ClassCache = Map<string, unknown> & { enableCompile?: boolean }
+/**
+ * Does the real decoder (as a sofa-rpc-node server runs it, class cache on) throw on this v1
+ * frame? `warm`: the cache starts with what earlier good requests defined, as on a live
+ * connection (a copy: each frame is judged alone).
+ */
+function realThrows (frame: Buffer, warm?: ClassCache): boolean {
+  const classCache: ClassCache = new Map(warm ?? [])
   classCache.enableCompile = true
   try { protocol.decode(frame, { classCache }); return false } catch { return true }
 }
@@ -38,8 +43,19 @@ const samples: Buffer[] = [
   boltRequest({ id: 2, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['héllo wörld ✓'] }),
   boltRequest({ id: 3, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['x'.repeat(70000)] }),
   boltRequest({ id: 4, service: 'a:1.0', method: 'none', args: [], targetAppName: 'app' }),
-  boltRequestMethodLast({ id: 5, service: 'com.isthmus.test.EchoService:1.0', method: 'echo', args: ['y'], targetAppName: 'z'.repeat(5000) }),
 ]
+
+test('a SofaRequest whose definition orders its fields otherwise is refused: a provider whose cache saw the usual order would read its values under the cached names', t => {
+  const usual = '\x0amethodName\x0dmethodArgSigs\x17targetServiceUniqueName\x0dtargetAppName\x0crequestProps'
+  const other = '\x0dtargetAppName\x0amethodName\x0dmethodArgSigs\x17targetServiceUniqueName\x0crequestProps'
+  const s = samples[3].toString('latin1')
+  t.true(s.includes(usual))
+  const f = Buffer.from(s.replace(usual, other), 'latin1')
+  t.is(f.length, samples[3].length)
+  t.regex(check(f), /SofaRequest class definition/)
+  // The gateway's own dialect check keeps accepting the usual one.
+  t.is(check(samples[3]), '')
+})
 
 test('requests encoded by sofa-bolt-node pass, and the real decoder takes them', t => {
   for (const f of samples) {
@@ -70,7 +86,10 @@ test(`nesting deeper than ${MAX_DEPTH} is refused`, t => {
   t.is(checkHessianContent(ok, 0, 0, 0, ok.length), '')
 })
 
-test('property: whenever the real decoder throws on a mutated request, the check refuses it', t => {
+test('property: whenever the real decoder throws on a mutated request, the check refuses it (class cache cold and warm)', t => {
+  const warm: ClassCache = new Map()
+  warm.enableCompile = true
+  for (const f of samples) protocol.decode(Buffer.from(f), { classCache: warm })
   let thrown = 0
   let refusedOk = 0
   fc.assert(fc.property(
@@ -89,7 +108,7 @@ test('property: whenever the real decoder throws on a mutated request, the check
           frame = Buffer.concat([frame.subarray(0, p), Buffer.from([byte]), frame.subarray(p)]); frame.writeInt32BE(frame.length - s, 18)
         }
       }
-      const threw = realThrows(frame)
+      const threw = realThrows(frame) || realThrows(frame, warm)
       const refused = check(frame) !== ''
       if (threw) thrown++
       if (!threw && refused) refusedOk++
@@ -132,4 +151,18 @@ test('a v2 switch byte is made to say what the frame carries (sofa-bolt-node rea
   t.false(realThrows(noCrc))
   const v1 = Buffer.from(samples[0]); normalizeSwitch(v1, false)
   t.true(v1.equals(samples[0]), 'v1 frames have no switch byte')
+})
+
+test('a SofaRequest definition whose field names are of another length is refused: it desyncs a provider whose class cache saw the usual one', t => {
+  const a = samples[0]
+  const s = a.toString('latin1')
+  const i = s.indexOf('\x0dtargetAppName')
+  const b = Buffer.from(s.slice(0, i) + '\x0ctargetAppNam' + s.slice(i + 14), 'latin1')
+  b.writeInt32BE(b.length - contentStart(b), 18)
+  const cache = new Map() as Map<string, unknown> & { enableCompile?: boolean }
+  cache.enableCompile = true
+  protocol.decode(Buffer.from(a), { classCache: cache })
+  t.throws(() => protocol.decode(b, { classCache: cache }), undefined, 'the real decoder, its cache warm, fails on it')
+  t.regex(check(b), /SofaRequest class definition/)
+  t.is(check(a), '')
 })
