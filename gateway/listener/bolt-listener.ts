@@ -5,6 +5,9 @@ import type { Logger } from 'pino'
 import type { BoltLimits, BoltListenerOptions } from '../config/options.js'
 import type { SnapshotRef } from '../config/snapshot.js'
 import { downstreamConnections, limitTrips, type TripCell } from '../metrics.js'
+import type { BoltHeaderView } from '../protocol/bolt/header-view.js'
+import { checkBoltContent } from '../protocol/bolt/hessian-check.js'
+import type { BoltCall } from '../proxy/bolt-call.js'
 import { DeadlineWheel } from '../util/deadline-wheel.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { BoltServerConnection } from './bolt-server-connection.js'
@@ -161,6 +164,23 @@ export class BoltListener {
       tick()
     })
     return this.#closing
+  }
+
+  /**
+   * Why `call`'s content must not reach an upstream ('' when it may; `checkContent`), counted
+   * and logged (once per connection) when it must not. One bad request, not a bad connection:
+   * the call is answered (as Java SOFABolt does) and the connection goes on.
+   */
+  checkContent (conn: BoltServerConnection, call: BoltCall): string {
+    if (this.options.checkContent === false) return ''
+    const bad = checkBoltContent(call.frame, call.headers as BoltHeaderView, this.options.passCodecs)
+    if (bad === '') return ''
+    this.trips.content.n++
+    if (!conn.loggedContent) {
+      conn.loggedContent = true
+      this.logger.warn({ peer: conn.remoteAddress, requestId: call.frame.requestId, reason: bad }, 'bolt request content cannot be decoded, refused (logged once per connection)')
+    }
+    return bad
   }
 
   /** Immediate: drop every connection. */

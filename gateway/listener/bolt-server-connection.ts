@@ -8,7 +8,6 @@ import { BoltStatus } from '../errors.js'
 import type { TripCell } from '../metrics.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { decodeBoltCall } from '../protocol/bolt/decode.js'
-import { checkBoltContent } from '../protocol/bolt/hessian-check.js'
 import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
 import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
@@ -66,7 +65,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #ver1 = 1
   #closing = false
   /** A bad-content refusal was logged on this connection (one line per connection). */
-  #loggedContent = false
+  loggedContent = false
   #closeBy = 0
   #gone = false
   #corked = false
@@ -151,23 +150,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
     }
   }
 
-  /**
-   * Why `call`'s content must not reach an upstream ('' when it may; `checkContent`), counted
-   * and logged (once per connection) when it must not. One bad request, not a bad connection:
-   * the call is answered (as Java SOFABolt does) and the connection goes on.
-   */
-  checkContent (call: BoltCall): string {
-    const l = this.listener
-    if (l.options.checkContent === false) return ''
-    const bad = checkBoltContent(call.frame, call.headers as BoltHeaderView, l.options.passCodecs)
-    if (bad === '') return ''
-    l.trips.content.n++
-    if (!this.#loggedContent) {
-      this.#loggedContent = true
-      l.logger.warn({ peer: this.remoteAddress, requestId: call.frame.requestId, reason: bad }, 'bolt request content cannot be decoded, refused (logged once per connection)')
-    }
-    return bad
-  }
+  checkContent (call: BoltCall): string { return this.listener.checkContent(this, call) }
 
   onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
     const l = this.listener
