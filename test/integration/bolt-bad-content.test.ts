@@ -55,6 +55,7 @@ for (const check of [true, false]) {
       for (const id of ids) t.is(rs.find(r => r.requestId === id)?.status, 0x12)
       t.is(rs.find(r => r.requestId === 104)?.status, 0, 'the same connection still forwards a good request')
       t.is(trips.n - before, 3)
+      t.is(gw.logs.filter(l => String(l.msg).startsWith('bolt request content cannot be decoded')).length, 1, 'one log line for the connection, not one per request')
       const mark = loop.calls
       while (loop.calls < mark + 20) await new Promise(resolve => setTimeout(resolve, 10))
       t.is(loop.errors, 0, loop.samples.join(' | '))
