@@ -58,6 +58,8 @@ export const ERRORS = {
   ISTH_ERR_FILTER_DENIED: { message: 'denied by filter: %s', grpc: GrpcStatus.PERMISSION_DENIED, bolt: BoltStatus.SERVER_EXCEPTION, http: 403 },
   ISTH_ERR_TRIPLE_BAD_REQUEST: { message: 'bad Triple request: %s', grpc: GrpcStatus.INTERNAL, bolt: -1, http: 400 },
   ISTH_ERR_BOLT_CODEC: { message: 'bad Bolt frame: %s', grpc: -1, bolt: BoltStatus.CODEC_EXCEPTION, http: -1 },
+  // Valid framing, hessian2 content a provider cannot decode: answered by the gateway, never forwarded.
+  ISTH_ERR_BOLT_BAD_CONTENT: { message: 'undecodable request content: %s', grpc: -1, bolt: BoltStatus.SERVER_DESERIAL_EXCEPTION, http: -1 },
   ISTH_ERR_BOLT_SLOW_READER: { message: 'client does not read its responses, closing the connection: %s', grpc: -1, bolt: BoltStatus.SERVER_THREADPOOL_BUSY, http: -1 },
   ISTH_ERR_CONFIG_INVALID: { message: 'invalid config: %s', grpc: -1, bolt: -1, http: 400 },
   ISTH_ERR_CONFIG_READ: { message: 'cannot read config: %s', grpc: -1, bolt: -1, http: 500 },

@@ -288,7 +288,7 @@ export function plainCounter (name: string, help: string, labelNames: readonly s
 export type LimitName =
   | 'first_byte' | 'headers' | 'request' | 'idle' | 'goaway_grace' | 'frame' | 'write_stall'
   | 'connections' | 'connections_per_source' | 'streams' | 'buffered_bytes' | 'rapid_reset' | 'pending'
-  | 'events_clients' | 'events_slow' | 'login_failures'
+  | 'events_clients' | 'events_slow' | 'login_failures' | 'content'
 
 /** One bound's trip count: the path that trips it bumps `n`; prom-client reads it at scrape. */
 export interface TripCell { n: number, reported: number, readonly labels: Readonly<{ listener: string, limit: LimitName }> }
@@ -308,7 +308,7 @@ export function limitTrips (listener: string, limit: LimitName): TripCell {
 
 export const limitTripsTotal = new Counter({
   name: 'isthmus_limit_trips_total',
-  help: 'Times a bound on a client tripped (timeouts, connection and stream caps, buffered bytes, rapid reset), by listener and limit',
+  help: 'Times a bound on a client tripped (timeouts, connection and stream caps, buffered bytes, rapid reset, undecodable Bolt content), by listener and limit',
   labelNames: ['listener', 'limit'] as const,
   registers: [registry],
   collect () {

@@ -71,6 +71,10 @@ export interface BoltListenerOptions {
   idleTimeoutMs: number
   /** Send GoAway (cmd 100) to every connection on drain (only for clients that know it). */
   goAwayOnDrain?: boolean
+  /** Refuse (SERVER_DESERIAL_EXCEPTION) a hessian2 request whose content a sofa-rpc-node provider could not decode. */
+  checkContent?: boolean
+  /** With checkContent: serialization type codes besides hessian2 (1) and protobuf (11) forwarded unchecked. */
+  passCodecs?: number[]
 }
 
 export interface AdminListenerOptions {

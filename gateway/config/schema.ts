@@ -273,6 +273,12 @@ export const gatewaySchema = {
           // sofa-rpc-node) decodes it as a request it cannot read and closes the socket,
           // failing the calls in flight that drain was meant to let finish.
           goAwayOnDrain: { type: 'boolean', default: false },
+          // Undecodable hessian2 content makes a sofa-rpc-node provider close the shared
+          // upstream connection (every call on it fails): answer such a request here.
+          checkContent: { type: 'boolean', default: true },
+          // Codecs (serialization type bytes) forwarded unchecked besides hessian2 and
+          // protobuf; any other is refused with checkContent (sofa-bolt-node throws on it).
+          passCodecs: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, maxItems: 256, default: [] },
         },
       },
       admin: section({

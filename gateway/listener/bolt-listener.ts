@@ -5,6 +5,9 @@ import type { Logger } from 'pino'
 import type { BoltLimits, BoltListenerOptions } from '../config/options.js'
 import type { SnapshotRef } from '../config/snapshot.js'
 import { downstreamConnections, limitTrips, type TripCell } from '../metrics.js'
+import type { BoltHeaderView } from '../protocol/bolt/header-view.js'
+import { checkBoltContent } from '../protocol/bolt/hessian-check.js'
+import type { BoltCall } from '../proxy/bolt-call.js'
 import { DeadlineWheel } from '../util/deadline-wheel.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { BoltServerConnection } from './bolt-server-connection.js'
@@ -30,6 +33,8 @@ export interface BoltTrips {
   readonly bufferedBytes: TripCell
   /** maxInflightPerConnection reached (the connection is paused, not closed). */
   readonly inflight: TripCell
+  /** A request with undecodable hessian2 content (`checkContent`), refused. */
+  readonly content: TripCell
 }
 
 const LABELS = Object.freeze({ listener: 'bolt' })
@@ -68,6 +73,7 @@ export class BoltListener {
       writeStall: limitTrips('bolt', 'write_stall'),
       bufferedBytes: limitTrips('bolt', 'buffered_bytes'),
       inflight: limitTrips('bolt', 'streams'),
+      content: limitTrips('bolt', 'content'),
     })
     const l = this.limits
     // A quarter of the shortest bound, between 10 ms and 1 s: a bound trips at most that late.
@@ -158,6 +164,23 @@ export class BoltListener {
       tick()
     })
     return this.#closing
+  }
+
+  /**
+   * Why `call`'s content must not reach an upstream ('' when it may; `checkContent`), counted
+   * and logged (once per connection) when it must not. One bad request, not a bad connection:
+   * the call is answered (as Java SOFABolt does) and the connection goes on.
+   */
+  checkContent (conn: BoltServerConnection, call: BoltCall): string {
+    if (this.options.checkContent === false) return ''
+    const bad = checkBoltContent(call.frame, call.headers as BoltHeaderView, this.options.passCodecs)
+    if (bad === '') return ''
+    this.trips.content.n++
+    if (!conn.loggedContent) {
+      conn.loggedContent = true
+      this.logger.warn({ peer: conn.remoteAddress, requestId: call.frame.requestId, reason: bad }, 'bolt request content cannot be decoded, refused (logged once per connection)')
+    }
+    return bad
   }
 
   /** Immediate: drop every connection. */

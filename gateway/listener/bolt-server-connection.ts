@@ -64,6 +64,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #proto: number = BoltProto.V1
   #ver1 = 1
   #closing = false
+  /** A bad-content refusal was logged on this connection (one line per connection). */
+  loggedContent = false
   #closeBy = 0
   #gone = false
   #corked = false
@@ -147,6 +149,8 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
       if (frame.type !== BoltType.ONEWAY) this.#writeRaw(errorResponseFrame(frame, BoltStatus.SERVER_EXCEPTION, 'ISTH_ERR_INTERNAL: internal error'))
     }
   }
+
+  checkContent (call: BoltCall): string { return this.listener.checkContent(this, call) }
 
   onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void {
     const l = this.listener

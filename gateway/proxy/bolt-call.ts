@@ -6,7 +6,7 @@ import type { Snapshot } from '../config/snapshot.js'
 import { BoltStatus } from '../errors.js'
 import { callMetrics } from '../metrics.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
-import { patchRequestId, patchTimeout, reencodeWithHeaders } from '../protocol/bolt/encoder.js'
+import { normalizeSwitch, patchRequestId, patchTimeout, reencodeWithHeaders } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
 import { localReplyFrame } from '../protocol/bolt/mapping.js'
 import { UpstreamFailure, type BoltConnection, type BoltExchange } from '../upstream/bolt-connection.js'
@@ -30,6 +30,8 @@ export interface BoltDownstream {
   /** The call is over (in-flight and drain accounting). Idempotent. */
   onCallDone (call: BoltCall): void
   readonly pools: BoltPoolRegistry
+  /** Why the call's content must not go upstream ('' when it may); BoltCall asks once. */
+  checkContent (call: BoltCall): string
 }
 
 const TIMEOUT_REPLY = new LocalReply('ISTH_ERR_UPSTREAM_TIMEOUT', 'no response before the deadline')
@@ -78,6 +80,8 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
   /** The request is on `upstream`, counted in host.active (exactly one release). */
   #onUpstream: boolean
   #internalLogged: boolean
+  /** contentFault's answer once asked; null before. */
+  #fault: string | null
 
   constructor (frame: BoltFrame, downstream: BoltDownstream, headers: BoltHeaderView, remoteAddress: string, snapshot: Snapshot, logger: Logger) {
     super('bolt', 'bolt', headers, remoteAddress, snapshot, logger)
@@ -93,6 +97,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     this.listed = false
     this.#onUpstream = false
     this.#internalLogged = false
+    this.#fault = null
     this.bytesIn = frame.buf.length
     if (frame.timeout > 0) this.deadline = this.startedAt + frame.timeout
   }
@@ -101,8 +106,16 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
 
   override openSide (spec: SideSpec): SideRequest | SideRefusal { return openBoltSide(this, spec) }
 
+  /** Why this request must not go to any upstream ('' when it may): checked once, on first need. */
+  contentFault (): string {
+    if (this.#fault === null) this.#fault = this.downstream.checkContent(this)
+    return this.#fault
+  }
+
   protected forward (): void {
     try {
+      const bad = this.contentFault()
+      if (bad !== '') { this.fail(new LocalReply('ISTH_ERR_BOLT_BAD_CONTENT', bad)); return }
       this.#forward()
     } catch (err) {
       this.internalError(err)
@@ -129,6 +142,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const id = conn.takeId()
     let buf: Buffer
     const headers = this.headers as BoltHeaderView
+    normalizeSwitch(f.buf, f.hasCrc)
     if (headers.changed) {
       const hl = headers.encodedLength()
       if (hl > 32767) { this.fail(HEADER_TOO_LARGE); return }

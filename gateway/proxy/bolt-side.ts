@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks'
 import type { SideOutcome, SideRefusal, SideRequest, SideSpec } from '../call/side.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
-import { patchRequestId, patchTimeout, reencodeWithHeader } from '../protocol/bolt/encoder.js'
+import { normalizeSwitch, patchRequestId, patchTimeout, reencodeWithHeader } from '../protocol/bolt/encoder.js'
 import { encodeHeaderMap } from '../protocol/bolt/header-view.js'
 import { UpstreamFailure, type BoltConnection, type BoltExchange } from '../upstream/bolt-connection.js'
 import type { BoltCall } from './bolt-call.js'
@@ -18,6 +18,7 @@ const MAX_HEADER_BYTES = 32767
 export function openBoltSide (call: BoltCall, spec: SideSpec): SideRequest | SideRefusal {
   const f = call.frame
   if (f.isOneway) return 'protocol'
+  if (call.contentFault() !== '') return 'protocol' // would close a shared upstream connection too
   const cluster = call.snapshot.clusters.get(spec.cluster)
   if (cluster === undefined) return 'no-cluster'
   if (cluster.protocol !== 'bolt') return 'protocol'
@@ -34,6 +35,7 @@ export function openBoltSide (call: BoltCall, spec: SideSpec): SideRequest | Sid
   if (header.length > MAX_HEADER_BYTES) return 'protocol'
   const id = conn.takeId()
   const buf = reencodeWithHeader(f, header, id)
+  normalizeSwitch(buf, f.hasCrc)
   patchTimeout(buf, Math.max(1, Math.floor(spec.timeoutMs)))
   patchRequestId(buf, id, f.hasCrc) // recomputes the CRC after the timeout patch
   const side = new BoltSide(spec, conn, id)

@@ -17,9 +17,12 @@ const suite = hostileSuite(test, FUZZ_GATEWAYS.bolt)
 test.serial(`fuzz: ${RUNS} mutated Bolt frame streams against the Bolt listener: the process never exits, logs no uncaught error, fds back to baseline`, async (t) => {
   t.timeout(120000)
   const gw = suite.gw
+  const mark = await gw.mark()
   const r = await fuzzPort(gw.boltPort, boltCases, { runs: RUNS, seed: SEED, alive: () => gw.alive() })
   t.log(`seed ${r.seed}: ${r.runs} connections in ${r.ms} ms; healthy: ${gw.loops.map(l => `${l.name} ${l.calls} ok / ${l.errors} errors ${l.samples.slice(0, 2).join(' | ')}`).join('; ')}`)
   t.is(r.failures, null, `the fuzz run failed (the gateway died, or a case could not be built; reproduce with ISTHMUS_FUZZ_SEED=${r.seed}): ${gw.describeExit()}\n${r.failures ?? ''}`)
   t.deepEqual(uncaughtErrors(gw), [], 'no uncaught error logged')
-  await gw.expectSettled(t, 'the fuzz')
+  // No tolerance: the gateway refuses undecodable hessian2 content itself, so the shared
+  // sofa-rpc-node upstream connection is never closed under the healthy client.
+  await gw.expectRecovered(t, mark, 'the fuzz')
 })

@@ -90,6 +90,19 @@ export function patchRequestId (buf: Buffer, requestId: number, hasCrc: boolean)
   }
 }
 
+/**
+ * Make a v2 frame's switch byte say what its bytes are: sofa-bolt-node reads a CRC exactly
+ * when switch == 0x01 (whatever ver1), the gateway and Java when ver1 == 2 and bit 0 is set.
+ * Forwarded as sent, a frame they disagree on (ver1 1 with switch 1; switch 3 with a CRC)
+ * desyncs a sofa-rpc-node upstream's stream and it closes the shared connection. Call before
+ * the request id (and so the CRC) is patched.
+ */
+export function normalizeSwitch (buf: Buffer, hasCrc: boolean): void {
+  if (buf[0] !== BoltProto.V2) return
+  buf[V2_SWITCH_OFFSET] = hasCrc ? 0x01 : buf[V2_SWITCH_OFFSET] & 0xfe
+}
+const V2_SWITCH_OFFSET = 11
+
 /** Patch a request's timeout field in place (the CRC is fixed by patchRequestId after). */
 export function patchTimeout (buf: Buffer, timeoutMs: number): void {
   buf.writeInt32BE(timeoutMs | 0, buf[0] === BoltProto.V2 ? 12 : 10)
