@@ -4,17 +4,21 @@
  * h2c (preface + SETTINGS, no stream). Connections come from several client processes
  * (bench/idle-clients.ts), each binding its own source address in 127.0.0.0/8 (a process may
  * hold at most 20,000 open files here). Per kind and server: RSS (VmRSS of every process of the
- * server, summed) and heap (gateway: isthmus_nodejs_heap_size_used_bytes from /metrics, summed
- * over workers; bare: its own after gc) before and after, divided by the count; then the
- * gateway's idle CPU and event-loop delay over IDLE_MS with every connection open.
+ * server, summed) and heap after a full GC (every process of either server: the gateway runs
+ * with bench/lib/gc-hook.cjs preloaded) before and after, divided by the count; then the
+ * gateway's idle CPU and event-loop delay over IDLE_MS with every connection open (the delay
+ * monitor's p99 less its sampling interval, `metrics.eventLoopPrecisionMs`, set here to the
+ * default 200 ms).
  * Env: CONNS (per kind, 15000), CLIENTS (client processes, 4), WORKERS (gateway workers, 1),
- * IDLE_MS (10000), KINDS (bolt,bolt-tls,h2c). Writes bench/results/connections-<date>.json.
+ * IDLE_MS (10000), KINDS (bolt,bolt-tls,h2c), SKIP_BARE=1 (the gateway only: a bare server is one
+ * process, so it cannot hold more than ~19,000). Writes bench/results/connections-<time>.json.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { GC_HOOK_ARGS, heapAfterGc } from './lib/heap.js'
 import { cpuMicros, freePort, sleep, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -23,8 +27,12 @@ const CLIENTS = Number(process.env.CLIENTS ?? 4)
 const WORKERS = Number(process.env.WORKERS ?? 1)
 const IDLE_MS = Number(process.env.IDLE_MS ?? 10000)
 const KINDS = (process.env.KINDS ?? 'bolt,bolt-tls,h2c').split(',') as Kind[]
+const SKIP_BARE = process.env.SKIP_BARE === '1'
+/** The gateway's event-loop monitor interval (its default), subtracted from the p99 it reports. */
+const PRECISION_MS = 200
 type Kind = 'bolt' | 'bolt-tls' | 'h2c'
 const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-conns-'))
+process.env.ISTHMUS_BENCH_HEAP_DIR = tmp // read by the gateway's gc hook (workers inherit it)
 const cli = join(root, 'dist/bin/isthmus.js')
 
 function certs (): { ca: string, server: { cert: string, key: string }, client: { cert: string, key: string } } {
@@ -48,7 +56,8 @@ function rssOf (pids: number[]): number {
   return n
 }
 
-interface Server { name: string, child: Child, port: number, pids (): Promise<number[]>, heap (): Promise<number>, lagP99 (): Promise<number> }
+/** lag(): the event-loop delay since the last call (a scrape resets the monitor), less the monitor's interval: p99 (prom-client averages it over the workers) and max (the highest of any process). */
+interface Server { name: string, child: Child, port: number, pids (): Promise<number[]>, heap (): Promise<number>, lag (): Promise<{ p99: number, max: number }> }
 
 async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promise<Server> {
   const [port, admin] = [await freePort(), await freePort()]
@@ -57,21 +66,24 @@ async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promi
     ? `triple: { host: 0.0.0.0, port: ${port}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big}, headersTimeoutMs: ${big}, idleTimeoutMs: ${big} } }`
     : `bolt: { host: 0.0.0.0, port: ${port}, idleTimeoutMs: ${big}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big} }${kind === 'bolt-tls' && tls !== null ? `, tls: { cert: ${tls.server.cert}, key: ${tls.server.key}, ca: ${tls.ca}, requireClientCert: true }` : ''} }`
   const file = join(tmp, `gw-${kind}.yaml`)
-  writeFileSync(file, `entity: acme\nlisteners:\n  ${listener}\n  admin: { host: 127.0.0.1, port: ${admin}, token: bench }\nlog: { level: warn, access: off }\n`)
-  const child = startChild(`isthmus-${kind}`, process.execPath, ['--expose-gc', cli, 'start', '-c', file, '--workers', String(WORKERS)], root)
+  writeFileSync(file, `entity: acme\nlisteners:\n  ${listener}\n  admin: { host: 127.0.0.1, port: ${admin}, token: bench }\nlog: { level: warn, access: off }\nmetrics: { eventLoopPrecisionMs: ${PRECISION_MS} }\n`)
+  const child = startChild(`isthmus-${kind}`, process.execPath, [...GC_HOOK_ARGS, cli, 'start', '-c', file, '--workers', String(WORKERS)], root)
   await waitForPort(child, admin, 60000)
   await waitForPort(child, port, 60000)
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
   const sum = (text: string, name: string): number => text.split('\n').filter(l => l.startsWith(name + ' ') || l.startsWith(name + '{')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+  const pids = async (): Promise<number[]> => {
+    if (WORKERS <= 1) return [child.pid]
+    const b = await (await fetch(`http://127.0.0.1:${admin}/v1/config`, { headers: { authorization: 'Bearer bench' } })).json() as { workers: Array<{ pid: number }> }
+    return [child.pid, ...b.workers.map(w => w.pid)]
+  }
   return {
-    name: 'isthmus', child, port,
-    pids: async () => {
-      if (WORKERS <= 1) return [child.pid]
-      const b = await (await fetch(`http://127.0.0.1:${admin}/v1/config`, { headers: { authorization: 'Bearer bench' } })).json() as { workers: Array<{ pid: number }> }
-      return [child.pid, ...b.workers.map(w => w.pid)]
+    name: 'isthmus', child, port, pids,
+    heap: async () => heapAfterGc(await pids(), tmp),
+    lag: async () => {
+      const m = await metrics()
+      return { p99: sum(m, 'isthmus_nodejs_eventloop_lag_p99_seconds') * 1000 - PRECISION_MS, max: sum(m, 'isthmus_nodejs_eventloop_lag_max_seconds') * 1000 - PRECISION_MS }
     },
-    heap: async () => sum(await metrics(), 'isthmus_nodejs_heap_size_used_bytes'),
-    lagP99: async () => sum(await metrics(), 'isthmus_nodejs_eventloop_lag_p99_seconds') * 1000 / Math.max(1, WORKERS),
   }
 }
 
@@ -86,7 +98,7 @@ async function bare (kind: Kind, tls: ReturnType<typeof certs> | null): Promise<
     child.proc.stdout!.on('data', on)
     child.proc.kill('SIGUSR2')
   })
-  return { name: 'bare', child, port, pids: async () => [child.pid], heap: async () => (await ask()).heap, lagP99: async () => NaN }
+  return { name: 'bare', child, port, pids: async () => [child.pid], heap: async () => (await ask()).heap, lag: async () => ({ p99: NaN, max: NaN }) }
 }
 
 /** Open `n` idle connections of `kind` from CLIENTS processes; resolves when all are open. */
@@ -120,13 +132,17 @@ async function measure (kind: Kind, s: Server, tls: ReturnType<typeof certs> | n
   const out: Record<string, number> = { conns: CONNS, rssPerConn: (rss1 - rss0) / CONNS, heapPerConn: (heap1 - heap0) / CONNS }
   if (s.name === 'isthmus') {
     const p = await s.pids()
+    await sleep(1000) // past the GC of the heap figure, then reset the delay monitor
+    await s.lag()
     let c0 = 0
     for (const x of p) c0 += cpuMicros(x)
     await sleep(IDLE_MS)
     let c1 = 0
     for (const x of p) c1 += cpuMicros(x)
     out.idleCpuPercentOfCore = (c1 - c0) / (IDLE_MS * 10)
-    out.eventLoopLagP99Ms = await s.lagP99()
+    const lag = await s.lag()
+    out.eventLoopLagP99Ms = lag.p99
+    out.eventLoopLagMaxMs = lag.max
   }
   for (const k of kids) await stopChild(k, 1000)
   return out
@@ -138,7 +154,7 @@ async function main (): Promise<void> {
   try {
     for (const kind of KINDS) {
       results[kind] = {}
-      for (const make of [bare, gateway]) {
+      for (const make of SKIP_BARE ? [gateway] : [bare, gateway]) {
         const s = await make(kind, tls)
         try { results[kind][s.name] = await measure(kind, s, tls) } finally { await stopChild(s.child) }
         process.stderr.write(`${kind} ${s.name}: ${JSON.stringify(results[kind][s.name])}\n`)
@@ -147,15 +163,15 @@ async function main (): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true })
   }
-  console.log('kind     | server  | RSS B/conn | heap B/conn | ratio RSS | ratio heap | idle CPU % | loop p99 ms')
+  console.log('kind     | server  | RSS B/conn | heap B/conn | ratio RSS | ratio heap | idle CPU % | loop p99 / max ms')
   for (const [kind, r] of Object.entries(results)) {
-    const b = r.bare
+    const b = r.bare ?? { rssPerConn: NaN, heapPerConn: NaN }
     for (const [name, x] of Object.entries(r)) {
-      console.log(`${kind.padEnd(8)} | ${name.padEnd(7)} | ${x.rssPerConn.toFixed(0)} | ${x.heapPerConn.toFixed(0)} | ${(x.rssPerConn / b.rssPerConn).toFixed(2)} | ${(x.heapPerConn / b.heapPerConn).toFixed(2)} | ${x.idleCpuPercentOfCore?.toFixed(2) ?? '-'} | ${x.eventLoopLagP99Ms?.toFixed(1) ?? '-'}`)
+      console.log(`${kind.padEnd(8)} | ${name.padEnd(7)} | ${x.rssPerConn.toFixed(0)} | ${x.heapPerConn.toFixed(0)} | ${(x.rssPerConn / b.rssPerConn).toFixed(2)} | ${(x.heapPerConn / b.heapPerConn).toFixed(2)} | ${x.idleCpuPercentOfCore?.toFixed(2) ?? '-'} | ${x.eventLoopLagP99Ms?.toFixed(1) ?? '-'} / ${x.eventLoopLagMaxMs?.toFixed(1) ?? '-'}`)
     }
   }
   mkdirSync(join(root, 'bench/results'), { recursive: true })
-  writeFileSync(join(root, `bench/results/connections-${new Date().toISOString().slice(0, 10)}.json`), JSON.stringify({ node: process.version, conns: CONNS, clients: CLIENTS, workers: WORKERS, loadavg: os.loadavg(), results }, null, 2))
+  writeFileSync(join(root, `bench/results/connections-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ node: process.version, conns: CONNS, clients: CLIENTS, workers: WORKERS, loadavg: os.loadavg(), results }, null, 2))
 }
 
 main().catch((err: unknown) => { console.error(err); process.exit(1) })

@@ -1,8 +1,8 @@
 /**
  * `npm run bench:soak`: mixed Triple (grpc-js unary loops) and Bolt (bench/bolt-load-client.ts
  * in back-to-back segments) load through the compiled gateway with 2 workers, an admin push
- * every PUSH_MS, and one worker SIGKILLed halfway. Heap (isthmus_nodejs_heap_size_used_bytes,
- * summed) and RSS (every process) are sampled every 10 s; the last sample must be within 10%
+ * every PUSH_MS, and one worker SIGKILLed halfway. Heap (after a full GC in every process:
+ * bench/lib/gc-hook.cjs, summed) and RSS (every process) are sampled every 10 s; the last sample must be within 10%
  * of the first one after warm-up. Failed calls are counted by the worker their connection was
  * on (the worker-stamp filter names it): every failure must be on the killed worker.
  * Env: SOAK_MS (600000), WARMUP_MS (30000), PUSH_MS (3000), SAMPLE_MS (10000).
@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import { runLoad } from './bolt-load-client.js'
+import { GC_HOOK_ARGS, heapAfterGc } from './lib/heap.js'
 import { freePort, sleep, startChild, stopChild, waitForPort } from './lib/proc.js'
 import { echoClient, startEchoServer, unary, type EchoClient } from '../test/_peers/grpc-echo.js'
 
@@ -23,6 +24,7 @@ const WARMUP_MS = Number(process.env.WARMUP_MS ?? 30000)
 const PUSH_MS = Number(process.env.PUSH_MS ?? 3000)
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 10000)
 const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-soak-'))
+process.env.ISTHMUS_BENCH_HEAP_DIR = tmp // read by the gateway's gc hook (workers inherit it)
 
 function rssOf (pids: number[]): number {
   let n = 0
@@ -51,13 +53,14 @@ filters:
   - { name: stamp, module: ${JSON.stringify(join(root, 'test/_helpers/filters/worker-stamp.mjs'))}, config: { tag: t0 } }
 log: { level: warn, access: off }
 `)
-  const gw = startChild('isthmus', process.execPath, [join(root, 'dist/bin/isthmus.js'), 'start', '-c', file, '--workers', '2'], root)
+  const gw = startChild('isthmus', process.execPath, [...GC_HOOK_ARGS, join(root, 'dist/bin/isthmus.js'), 'start', '-c', file, '--workers', '2'], root)
   await waitForPort(gw, admin, 60000)
   await waitForPort(gw, triple, 60000)
   const auth = { authorization: 'Bearer bench' }
   const cfg = async (): Promise<{ generation: number, workers: Array<{ pid: number, generation: number, state: string }> }> => (await fetch(`http://127.0.0.1:${admin}/v1/config`, { headers: auth })).json() as never
-  const heap = async (): Promise<number> => (await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()).split('\n').filter(l => l.startsWith('isthmus_nodejs_heap_size_used_bytes')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
   const pids = async (): Promise<number[]> => [gw.pid, ...(await cfg()).workers.map(w => w.pid)]
+  // A restarting worker may not have its gc hook yet.
+  const readyPids = async (): Promise<number[]> => [gw.pid, ...(await cfg()).workers.filter(w => w.state === 'ready').map(w => w.pid)]
 
   let running = true
   const triple_ = { ok: 0, failedByPid: new Map<string, number>() }
@@ -109,7 +112,7 @@ log: { level: warn, access: off }
       killed = { pid: victim, at: t }
       process.stderr.write(`${t} ms: killed worker pid ${victim}\n`)
     }
-    samples.push({ t, heap: await heap(), rss: rssOf(await pids()) })
+    samples.push({ t, heap: await heapAfterGc(await readyPids(), tmp), rss: rssOf(await pids()) })
     process.stderr.write(`${t} ms: heap ${(samples.at(-1)!.heap / 1048576).toFixed(1)} MB, rss ${(samples.at(-1)!.rss / 1048576).toFixed(1)} MB, triple ok ${triple_.ok}\n`)
   }
   running = false
