@@ -6,9 +6,8 @@
  * hold at most 20,000 open files here). Per kind and server: RSS (VmRSS of every process of the
  * server, summed) and heap after a full GC (every process of either server: the gateway runs
  * with bench/lib/gc-hook.cjs preloaded) before and after, divided by the count; then the
- * gateway's idle CPU and event-loop delay over IDLE_MS with every connection open (the delay
- * monitor's p99 less its sampling interval, `metrics.eventLoopPrecisionMs`, set here to the
- * default 200 ms).
+ * gateway's idle CPU and event-loop delay over IDLE_MS with every connection open (the
+ * gateway's `isthmus_nodejs_eventloop_lag_*`, already the delay beyond the monitor's interval).
  * Env: CONNS (per kind, 15000), CLIENTS (client processes, 4), WORKERS (gateway workers, 1),
  * IDLE_MS (10000), KINDS (bolt,bolt-tls,h2c), SKIP_BARE=1 (the gateway only: a bare server is one
  * process, so it cannot hold more than ~19,000). Writes bench/results/connections-<time>.json.
@@ -28,8 +27,6 @@ const WORKERS = Number(process.env.WORKERS ?? 1)
 const IDLE_MS = Number(process.env.IDLE_MS ?? 10000)
 const KINDS = (process.env.KINDS ?? 'bolt,bolt-tls,h2c').split(',') as Kind[]
 const SKIP_BARE = process.env.SKIP_BARE === '1'
-/** The gateway's event-loop monitor interval (its default), subtracted from the p99 it reports. */
-const PRECISION_MS = 200
 type Kind = 'bolt' | 'bolt-tls' | 'h2c'
 const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-conns-'))
 process.env.ISTHMUS_BENCH_HEAP_DIR = tmp // read by the gateway's gc hook (workers inherit it)
@@ -56,7 +53,7 @@ function rssOf (pids: number[]): number {
   return n
 }
 
-/** lag(): the event-loop delay since the last call (a scrape resets the monitor), less the monitor's interval: p99 (prom-client averages it over the workers) and max (the highest of any process). */
+/** lag(): the event-loop delay since the last call (a scrape resets the monitor): p99 (prom-client averages it over the workers) and max (the highest of any process). */
 interface Server { name: string, child: Child, port: number, pids (): Promise<number[]>, heap (): Promise<number>, lag (): Promise<{ p99: number, max: number }> }
 
 async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promise<Server> {
@@ -66,7 +63,7 @@ async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promi
     ? `triple: { host: 0.0.0.0, port: ${port}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big}, headersTimeoutMs: ${big}, idleTimeoutMs: ${big} } }`
     : `bolt: { host: 0.0.0.0, port: ${port}, idleTimeoutMs: ${big}, limits: { maxConnections: ${big}, maxConnectionsPerSource: ${big}, firstByteTimeoutMs: ${big} }${kind === 'bolt-tls' && tls !== null ? `, tls: { cert: ${tls.server.cert}, key: ${tls.server.key}, ca: ${tls.ca}, requireClientCert: true }` : ''} }`
   const file = join(tmp, `gw-${kind}.yaml`)
-  writeFileSync(file, `entity: acme\nlisteners:\n  ${listener}\n  admin: { host: 127.0.0.1, port: ${admin}, token: bench }\nlog: { level: warn, access: off }\nmetrics: { eventLoopPrecisionMs: ${PRECISION_MS} }\n`)
+  writeFileSync(file, `entity: acme\nlisteners:\n  ${listener}\n  admin: { host: 127.0.0.1, port: ${admin}, token: bench }\nlog: { level: warn, access: off }\n`)
   const child = startChild(`isthmus-${kind}`, process.execPath, [...GC_HOOK_ARGS, cli, 'start', '-c', file, '--workers', String(WORKERS)], root)
   await waitForPort(child, admin, 60000)
   await waitForPort(child, port, 60000)
@@ -82,7 +79,7 @@ async function gateway (kind: Kind, tls: ReturnType<typeof certs> | null): Promi
     heap: async () => heapAfterGc(await pids(), tmp),
     lag: async () => {
       const m = await metrics()
-      return { p99: sum(m, 'isthmus_nodejs_eventloop_lag_p99_seconds') * 1000 - PRECISION_MS, max: sum(m, 'isthmus_nodejs_eventloop_lag_max_seconds') * 1000 - PRECISION_MS }
+      return { p99: sum(m, 'isthmus_nodejs_eventloop_lag_p99_seconds') * 1000, max: sum(m, 'isthmus_nodejs_eventloop_lag_max_seconds') * 1000 }
     },
   }
 }
