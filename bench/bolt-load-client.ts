@@ -1,7 +1,7 @@
 /**
  * Bolt load client: `conns` connections each keeping `depth` requests in flight for
- * `durationMs`; a v1 SofaRequest frame with a `service` header, an LDC uid key and 128 bytes
- * of content.
+ * `durationMs`; a v1 SofaRequest frame as sofa-bolt-node encodes echo(string), plus an LDC
+ * uid key.
  * Write styles: 'frame' writes each request frame on its own; 'batch' writes, per response read,
  * every frame it may now send in ONE socket write (as a pipelining SOFA client under load does).
  * With depth 1 the two are the same.
@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { encodeFrame } from '../gateway/protocol/bolt/encoder.js'
 import { encodeHeaderMap } from '../gateway/protocol/bolt/header-view.js'
+import { boltRequest } from '../test/_helpers/hostile-bolt.js'
 
 export interface LoadResult { requests: number, rps: number, p99Ms: number, errors: number }
 export type WriteStyle = 'frame' | 'batch'
@@ -21,11 +22,27 @@ export interface LoadOptions {
   onWindowEnd?: () => void
 }
 
-const TEMPLATE = encodeFrame({
-  proto: 1, type: 1, cmd: 1, requestId: 0, timeout: 3000, className: 'com.alipay.sofa.rpc.core.request.SofaRequest',
-  // The LDC uid key is read by the governance chain only (every target gets the same frame).
-  header: encodeHeaderMap(new Map([['service', 'com.example.EchoService:1.0'], ['x-ldc-uid', '2088000012345']])), content: Buffer.alloc(128, 0x62),
-})
+/**
+ * sofa-bolt-node's own encoding of echo(<string>) (header map and hessian2 content as
+ * sofa-rpc-node writes them: the gateway checks the content before forwarding), with the LDC
+ * uid key appended to its header map (read by the governance chain only; every target gets the
+ * same frame): 354 bytes (issue 13 measured a 323-byte frame with 128 bytes of filler content).
+ */
+function template (): Buffer {
+  const build = (arg: string): Buffer => {
+    const real = boltRequest({ id: 0, service: 'com.example.EchoService:1.0', method: 'echo', args: [arg], timeout: 3000 })
+    const classLen = real.readUInt16BE(14)
+    const headerLen = real.readUInt16BE(16)
+    const at = 22 + classLen
+    return encodeFrame({
+      proto: 1, type: 1, cmd: 1, requestId: 0, timeout: 3000, className: real.subarray(22, at).toString('latin1'),
+      header: Buffer.concat([real.subarray(at, at + headerLen), encodeHeaderMap(new Map([['x-ldc-uid', '2088000012345']]))]),
+      content: real.subarray(at + headerLen),
+    })
+  }
+  return build('hello, isthmus')
+}
+const TEMPLATE = template()
 const FRAME = TEMPLATE.length
 
 /** `ids.length` request frames back to back in one buffer, each with its id. */
