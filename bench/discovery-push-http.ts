@@ -10,15 +10,12 @@ import pino from 'pino'
 import { validateOptions } from '../gateway/config/load.js'
 import { startGateway } from '../gateway/lifecycle/start.js'
 import { registerBuiltinFilters } from '../filters/index.js'
+import { appBody } from './lib/app-body.js'
 
 registerBuiltinFilters()
 const APPS = Number(process.env.BENCH_APPS ?? 2000)
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 1000)
 const logger = pino({ level: 'silent' })
-const appBody = (a: number, v: number) => ({
-  instances: Array.from({ length: 4 }, (_, i) => ({ address: `10.${(a >> 8) & 255}.${a & 255}.${i + (i === 0 ? v % 200 : 0)}`, port: 50051, protocols: ['triple', 'bolt'], ports: { bolt: 12200 } })),
-  services: Array.from({ length: 5 }, (_, k) => ({ name: `com.acme.app${a}.Service${k}` })),
-})
 const options = validateOptions({ entity: 'bench', log: { level: 'silent', access: 'off' }, listeners: { triple: { port: 0 }, admin: { token: 'bench' } } })
 const gw = await startGateway(options, { baseDir: process.cwd(), logger, nodeId: 'bench' })
 const admin = `http://127.0.0.1:${gw.addresses.admin.port}`

@@ -13,15 +13,12 @@ import { HostRegistry } from '../gateway/cluster/host.js'
 import { compileSnapshot } from '../gateway/config/compile.js'
 import { validateOptions } from '../gateway/config/load.js'
 import { registerBuiltinFilters } from '../filters/index.js'
+import { appBody } from './lib/app-body.js'
 
 registerBuiltinFilters()
 const APPS = Number(process.env.BENCH_APPS ?? 2000)
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 1000)
 const logger = pino({ level: 'silent' })
-const appBody = (a: number, v: number) => ({
-  instances: Array.from({ length: 4 }, (_, i) => ({ address: `10.${(a >> 8) & 255}.${a & 255}.${i + (i === 0 ? v % 200 : 0)}`, port: 50051, protocols: ['triple', 'bolt'], ports: { bolt: 12200 } })),
-  services: Array.from({ length: 5 }, (_, k) => ({ name: `com.acme.app${a}.Service${k}` })),
-})
 const base = validateOptions({ entity: 'bench', listeners: { triple: { port: 0 } } })
 const hosts = new HostRegistry()
 const deps = { hosts, logger, baseDir: process.cwd(), nodeId: 'bench' }

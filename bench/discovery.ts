@@ -25,6 +25,7 @@ import { validateOptions } from '../gateway/config/load.js'
 import { startGateway } from '../gateway/lifecycle/start.js'
 import { echoClient, startEchoServer, unary } from '../test/_peers/grpc-echo.js'
 import { registerBuiltinFilters } from '../filters/index.js'
+import { appBody } from './lib/app-body.js'
 
 registerBuiltinFilters()
 
@@ -311,10 +312,6 @@ function round3 (x: number): number { return Math.round(x * 1000) / 1000 }
  * pushing vs quiet.
  */
 async function manyApps (apps: number) {
-  const appBody = (a: number, v: number) => ({
-    instances: Array.from({ length: 4 }, (_, i) => ({ address: `10.${(a >> 8) & 255}.${a & 255}.${i + (i === 0 ? v % 200 : 0)}`, port: 50051, protocols: ['triple', 'bolt'], ports: { bolt: 12200 } })),
-    services: Array.from({ length: 5 }, (_, k) => ({ name: `com.acme.app${a}.Service${k}` })),
-  })
   // 1. In the store, without the network: the time of one push at 0, 1/10 and all apps.
   const store = await openStore()
   const inStore: Record<string, ReturnType<typeof stats>> = {}

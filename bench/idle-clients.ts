@@ -1,7 +1,8 @@
 /**
  * Idle connections for bench/connections.ts from one process and one source address:
  * `bolt` / `bolt-tls` send one Bolt heartbeat then stay silent; `h2c` sends the HTTP/2 preface
- * and an empty SETTINGS frame, opens no stream. Prints OPEN when all are connected, then waits.
+ * and an empty SETTINGS frame, opens no stream. Prints `OPEN <n> failed <m>` when every dial has
+ * connected or failed, then waits.
  * Usage: tsx bench/idle-clients.ts <kind> <port> <count> <sourceAddress> [cert key ca]
  */
 import { readFileSync } from 'node:fs'
@@ -18,25 +19,38 @@ const tlsOptions = kind === 'bolt-tls' ? { cert: readFileSync(cert), key: readFi
 const sockets: Socket[] = []
 let open = 0
 let failed = 0
-function onError (): void { failed++ }
+const dialing = new WeakSet<Socket>()
+function settled (): void {
+  if (open + failed === count) process.stdout.write(`OPEN ${open} failed ${failed}\n`)
+  else more()
+}
+function onError (this: Socket): void {
+  if (!dialing.has(this)) return
+  dialing.delete(this)
+  failed++
+  settled()
+}
 function opened (this: Socket): void {
+  dialing.delete(this)
   this.write(kind === 'h2c' ? PREFACE : HEARTBEAT)
-  if (++open === count) process.stdout.write(`OPEN ${open} failed ${failed}\n`)
+  open++
+  settled()
 }
 function one (): Socket {
   const s = tlsOptions !== null
     ? tls.connect({ socket: net.connect({ host: '127.0.0.1', port, localAddress: source }), ...tlsOptions }, opened)
     : net.connect({ host: '127.0.0.1', port, localAddress: source }, opened)
+  dialing.add(s)
   s.on('error', onError)
   s.on('data', () => {})
   return s
 }
-// A few hundred dials at a time: a burst of thousands overflows the accept backlog.
+// At most WINDOW dials (TCP connect + TLS handshake) in flight: a burst of thousands overflows
+// the accept backlog, and the dropped SYNs or handshakes then stall on retransmit timers.
+const WINDOW = 64
 let started = 0
 function more (): void {
-  const until = Math.min(count, started + 200)
-  for (; started < until; started++) sockets.push(one())
-  if (started < count) setTimeout(more, 20)
+  while (started < count && started - open - failed < WINDOW) { started++; sockets.push(one()) }
 }
 more()
 process.on('SIGTERM', () => { for (const s of sockets) s.destroy(); process.exit(0) })
