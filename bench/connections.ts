@@ -27,6 +27,8 @@ const WORKERS = Number(process.env.WORKERS ?? 1)
 const IDLE_MS = Number(process.env.IDLE_MS ?? 10000)
 const KINDS = (process.env.KINDS ?? 'bolt,bolt-tls,h2c').split(',') as Kind[]
 const SKIP_BARE = process.env.SKIP_BARE === '1'
+/** Wait after the forced GC before the idle window (V8's concurrent sweeping of a big heap runs on after it). */
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 5000)
 type Kind = 'bolt' | 'bolt-tls' | 'h2c'
 const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-bench-conns-'))
 process.env.ISTHMUS_BENCH_HEAP_DIR = tmp // read by the gateway's gc hook (workers inherit it)
@@ -131,16 +133,17 @@ async function measure (kind: Kind, s: Server, tls: ReturnType<typeof certs> | n
   const heap1 = await s.heap()
   const conns = CLIENTS * Math.ceil(CONNS / CLIENTS) - failedDials
   const out: Record<string, number> = { conns, failedDials, rssPerConn: (rss1 - rss0) / conns, heapPerConn: (heap1 - heap0) / conns }
+  // Idle CPU of both servers (the bare one is the floor: what node's own TLS/h2 sessions cost idle).
+  const p = await s.pids()
+  await sleep(SETTLE_MS) // past the GC of the heap figure (and its concurrent sweeping), then reset the delay monitor
+  await s.lag()
+  let c0 = 0
+  for (const x of p) c0 += cpuMicros(x)
+  await sleep(IDLE_MS)
+  let c1 = 0
+  for (const x of p) c1 += cpuMicros(x)
+  out.idleCpuPercentOfCore = (c1 - c0) / (IDLE_MS * 10)
   if (s.name === 'isthmus') {
-    const p = await s.pids()
-    await sleep(1000) // past the GC of the heap figure, then reset the delay monitor
-    await s.lag()
-    let c0 = 0
-    for (const x of p) c0 += cpuMicros(x)
-    await sleep(IDLE_MS)
-    let c1 = 0
-    for (const x of p) c1 += cpuMicros(x)
-    out.idleCpuPercentOfCore = (c1 - c0) / (IDLE_MS * 10)
     const lag = await s.lag()
     out.eventLoopLagP99Ms = lag.p99
     out.eventLoopLagMaxMs = lag.max
