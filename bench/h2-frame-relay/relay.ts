@@ -20,7 +20,14 @@ export interface RelayOptions {
   limits?: Partial<Limits>
   connectTimeoutMs?: number
 }
-export interface Relay { readonly server: Server, readonly port: number, readonly pools: UpstreamPool[], close (): Promise<void> }
+export interface Relay {
+  readonly server: Server
+  readonly port: number
+  readonly pools: UpstreamPool[]
+  /** The client connections now open (for tests and inspection). */
+  clients (): Conn[]
+  close (): Promise<void>
+}
 
 const kConn = Symbol('conn')
 const kState = Symbol('state')
@@ -49,6 +56,7 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
     server,
     port: (server.address() as AddressInfo).port,
     pools,
+    clients: () => [...open].map(s => (s as DownSocket)[kConn]),
     close: () => new Promise<void>((resolve) => {
       for (const p of pools) p.close()
       for (const s of open) s.destroy()

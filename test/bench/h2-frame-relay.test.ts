@@ -19,6 +19,17 @@ async function setup (t: ExecutionContext, upstreamPort?: number): Promise<{ rel
   return { relay, client, echo }
 }
 
+/** A node:http2 server as upstream; teardown destroys its sessions, then closes it. */
+async function h2Server (t: ExecutionContext, onStream: (s: http2.ServerHttp2Stream) => void): Promise<{ port: number, sessions: Set<http2.ServerHttp2Session> }> {
+  const h2 = http2.createServer()
+  const sessions = new Set<http2.ServerHttp2Session>()
+  h2.on('session', (s) => { sessions.add(s); s.on('error', () => {}) })
+  h2.on('stream', (s) => { s.on('error', () => {}); onStream(s) })
+  await new Promise<void>(resolve => h2.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { for (const s of sessions) s.destroy(); h2.close(() => resolve()) }))
+  return { port: (h2.address() as AddressInfo).port, sessions }
+}
+
 async function until (cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise(resolve => setTimeout(resolve, 10))
 }
@@ -90,6 +101,27 @@ test('messages far beyond 64 KiB both ways, several at once (flow control)', asy
   t.is(res.message, Array.from({ length: 40 }, (_, i) => String(i)).join(','))
 })
 
+test('a paused client: the relay stops at the client\'s window and buffers at most what it granted upstream', async (t) => {
+  const { client, relay } = await setup(t)
+  const call = client.serverStream({ message: 'p', count: 40, payload: Buffer.alloc(64 * 1024, 7) })
+  const done = collect(call)
+  call.pause()
+  // Wait until the relay holds response bytes it may not send yet (the client's window is shut).
+  const queued = (): number => relay.clients().reduce((n, c) => n + [...c.streams.values()].reduce((m, st) => m + st.toDown.qBytes, 0), 0)
+  await until(() => queued() > 0)
+  for (const c of relay.clients()) {
+    t.true(c.sendWindow >= 0, 'connection window respected')
+    for (const st of c.streams.values()) {
+      t.true(st.toDown.win >= 0, 'stream window respected')
+      t.true(st.toDown.qBytes <= 256 * 1024, 'buffered no more than the stream window granted upstream')
+    }
+  }
+  call.resume()
+  const r = await done
+  t.is(r.error, null)
+  t.is(r.replies.length, 40)
+})
+
 test('client cancel: RST_STREAM reaches the upstream, the relay forgets the stream', async (t) => {
   const { client, echo, relay } = await setup(t)
   const call = client.serverStream({ message: 'c', count: 10000, delayMs: 5 })
@@ -105,12 +137,8 @@ test('client cancel: RST_STREAM reaches the upstream, the relay forgets the stre
 })
 
 test('upstream RST_STREAM reaches the client with its code', async (t) => {
-  const h2 = http2.createServer()
-  h2.on('session', (s) => { s.on('error', () => {}) })
-  h2.on('stream', (s) => { s.on('error', () => {}); s.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM) })
-  await new Promise<void>(resolve => h2.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => h2.close(() => resolve())))
-  const { client } = await setup(t, (h2.address() as AddressInfo).port)
+  const h2 = await h2Server(t, (s) => { s.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM) })
+  const { client } = await setup(t, h2.port)
   const err = await t.throwsAsync(unary(client, { message: 'x' })) as grpc.ServiceError
   t.is(err.code, grpc.status.RESOURCE_EXHAUSTED) // grpc-js's mapping of ENHANCE_YOUR_CALM
 })
@@ -127,6 +155,21 @@ test('upstream GOAWAY: the call in flight completes, later calls do not use that
   const err = await t.throwsAsync(unary(client, { message: 'later' })) as grpc.ServiceError
   t.is(err.code, grpc.status.UNAVAILABLE)
   t.regex(err.details, /upstream connection failed/)
+})
+
+test('upstream GOAWAY on a server that stays up: the next call goes over a new connection', async (t) => {
+  const h2 = await h2Server(t, (s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }))
+    const session = s.session!
+    s.on('close', () => { if (!session.closed && !session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR, s.id) })
+    s.resume()
+    s.on('end', () => s.end(Buffer.from([0, 0, 0, 0, 0]))) // an empty EchoReply
+  })
+  const { client } = await setup(t, h2.port)
+  await unary(client, { message: 'one' })
+  await unary(client, { message: 'two' })
+  t.is(h2.sessions.size, 2)
 })
 
 test('upstream connection closed mid-stream: the client gets UNAVAILABLE', async (t) => {
