@@ -59,6 +59,25 @@ test('unary OK: message, headers and trailers pass through', async (t) => {
   t.pass()
 })
 
+test('requests sent before the client has our SETTINGS (dynamic-table HPACK, re-encoded) arrive intact', async (t) => {
+  const { relay } = await setup(t)
+  // node:http2 sends these in its first write, encoded against the default 4096-byte table:
+  // the second and third refer to entries the first inserted.
+  const session = http2.connect(`http://127.0.0.1:${relay.port}`)
+  session.on('error', () => {})
+  t.teardown(() => { session.destroy() })
+  const one = (i: number): Promise<{ tag: unknown, status: unknown }> => new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': '/isthmus.test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', 'x-n': `value-${i}` })
+    let tag: unknown
+    req.on('response', (h) => { tag = h['x-n'] })
+    req.on('trailers', (tr) => resolve({ tag, status: tr['grpc-status'] }))
+    req.on('error', reject)
+    req.end(Buffer.from([0, 0, 0, 0, 0])) // an empty EchoRequest
+  })
+  const got = await Promise.all([one(0), one(1), one(2)])
+  t.deepEqual(got, [0, 1, 2].map(i => ({ tag: `value-${i}`, status: '0' })))
+})
+
 test('non-OK status in trailers after response messages', async (t) => {
   const { client } = await setup(t)
   const r = await collect(client.serverStream({ message: 'm', count: 2, failCode: grpc.status.FAILED_PRECONDITION }))
