@@ -132,7 +132,7 @@ export class HpackDecoder {
   }
 
   private insert (name: string, value: string): void {
-    const sz = 32 + Buffer.byteLength(name) + Buffer.byteLength(value)
+    const sz = 32 + name.length + value.length // latin1 strings: one char per octet
     if (sz > this.maxSize) { this.evict(0); this.names.length = 0; this.values.length = 0; this.size = 0; return }
     this.evict(this.maxSize - sz)
     this.names.push(name)
@@ -143,7 +143,7 @@ export class HpackDecoder {
   /** Drop oldest entries until the table holds at most `limit` octets. */
   private evict (limit: number): void {
     while (this.size > limit && this.names.length > 0) {
-      this.size -= 32 + Buffer.byteLength(this.names[0]) + Buffer.byteLength(this.values[0])
+      this.size -= 32 + this.names[0].length + this.values[0].length
       this.names.shift()
       this.values.shift()
     }

@@ -137,7 +137,10 @@ function forward (st: Stream, h: Half, b: Buffer, s: number, e: number, end: boo
     if (s === e) { if (end && !h.done) finish(st, h); else if (h.done) maybeRelease(st); return }
     if (dst.sendWindow <= 0) dst.blocked.add(st)
   }
-  if (e > s) { h.q.push(b.subarray(s, e)); h.qBytes += e - s }
+  if (e <= s) return
+  // A small remainder is copied: a queued slice would pin the whole 64 KiB read chunk.
+  h.q.push(e - s < 2048 ? Buffer.from(b.subarray(s, e)) : b.subarray(s, e))
+  h.qBytes += e - s
 }
 
 function maybeRelease (st: Stream): void {
