@@ -42,7 +42,8 @@ function template (): Buffer {
   }
   return build('hello, isthmus')
 }
-const TEMPLATE = template()
+/** The request frame every load client sends (also bench/bolt-decode-cost.ts). */
+export const TEMPLATE = template()
 const FRAME = TEMPLATE.length
 
 /** `ids.length` request frames back to back in one buffer, each with its id. */

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { now } from '../util/read-clock.js'
 import type { ErrorCode } from '../errors.js'
 import type { CallHeaders } from './headers.js'
 import type { Decision, PeerIdentity } from './identity.js'
@@ -100,7 +101,7 @@ export class Call {
     this.remoteAddress = remoteAddress
     this.peer = null
     this.identity = null
-    this.startedAt = performance.now()
+    this.startedAt = now() // the read's time when a socket read made the call
     this.deadline = 0
     this.phase = Phase.Decode
     this.zone = ''

@@ -17,6 +17,7 @@ import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
 import type { BoltConnection, BoltDrainWaiter } from '../upstream/bolt-connection.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { InflightCalls } from './bolt-inflight.js'
+import { enterRead, leaveRead } from '../util/read-clock.js'
 import type { BoltListener } from './bolt-listener.js'
 
 /** How long a closing connection may take to flush before it is destroyed. */
@@ -393,10 +394,13 @@ type SocketWithConn = Socket & { [CONN]: BoltServerConnection }
 
 function onData (this: Socket, chunk: Buffer): void {
   const c = (this as SocketWithConn)[CONN]
+  enterRead() // one clock read for every request of this read (util/read-clock.ts)
   try {
     c.handleData(chunk)
   } catch (err) {
     c.crashed(err)
+  } finally {
+    leaveRead()
   }
 }
 function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }

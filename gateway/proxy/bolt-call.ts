@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks'
+import { now as clock } from '../util/read-clock.js'
 import type { Logger } from 'pino'
 import { LocalReply, localReplyFor } from '../chain/local-reply.js'
 import { Phase } from '../call/phase.js'
@@ -126,7 +126,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const host = this.host!
     const cluster = this.cluster!
     const pool = this.downstream.pools.get(host, cluster.options, cluster.health)
-    const now = performance.now()
+    const now = clock()
     const d = this.tryDeadline(now)
     this.attempts++
     const conn = pool.acquire(now)
@@ -196,13 +196,16 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const host = this.host!
     host.active--
     try {
-      const now = performance.now()
+      const now = clock()
       this.cluster!.health.boltOutcome(host, frame.status, now)
       // A busy upstream refused the request unprocessed: another host may take it.
       if (frame.status === BoltStatus.SERVER_THREADPOOL_BUSY && this.#retry('refused', now)) return
       this.response = frame
       if (this.taps !== null) tapResponseData(this, frame.content())
-      this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
+      // Only a filter reads response headers (onResponse, or onLog/onEvent after it): without
+      // one the response goes out raw and the view is never built.
+      const ch = this.chain
+      if (ch.response !== null || ch.log !== null || ch.events !== null) this.responseHeaders = new BoltHeaderView(frame.buf, frame.headerStart, frame.contentStart)
       this.respond()
     } catch (err) {
       this.internalError(err)
@@ -220,7 +223,7 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
     const host = this.host!
     host.active--
     try {
-      const now = performance.now()
+      const now = clock()
       if (kind === UpstreamFailure.Connect && this.#retry('connect-failure', now)) return
       if (kind === UpstreamFailure.Timeout && this.callDeadline - now > 1 && this.#retry('per-try-timeout', now)) return
       this.fail(kind === UpstreamFailure.Connect ? connectReply(host.id, this.upstream?.lastError ?? '') : FAILURE_REPLIES[kind])
@@ -232,10 +235,10 @@ export class BoltCall extends ProxiedCall implements BoltExchange {
   protected continueResponse (): void {
     try {
       const r = this.response!
-      const headers = this.responseHeaders as BoltHeaderView
+      const headers = this.responseHeaders as BoltHeaderView | null
       let buf: Buffer
-      const hl = headers.changed ? headers.encodedLength() : -1
-      if (hl >= 0 && hl <= 32767) {
+      const hl = headers !== null && headers.changed ? headers.encodedLength() : -1
+      if (headers !== null && hl >= 0 && hl <= 32767) {
         buf = reencodeWithHeaders(r, headers, hl, this.downstreamId)
       } else {
         buf = r.buf

@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks'
+import { now } from '../util/read-clock.js'
 import type { Logger } from 'pino'
 import { CONTINUE, type Continue } from '../chain/filter-api.js'
 import { LocalReply, localReplyFor } from '../chain/local-reply.js'
@@ -144,7 +144,7 @@ export abstract class ProxiedCall extends Call {
         if (this.status === 0) h.retriesOk++; else h.retriesFailed++
       }
     }
-    this.endedAt = performance.now()
+    this.endedAt = now()
     this.phase = Phase.Log
     // The service label is a name some route gives exactly (config or discovery), never a
     // caller's string under a prefix route (12,000 random names made 12,000 series).
@@ -221,7 +221,7 @@ function advance (call: ProxiedCall): void {
       case Phase.ChooseHost: {
         const cluster = call.cluster
         if (cluster === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_CLUSTER_NOT_FOUND', call.route?.cluster ?? '?')); return }
-        const host = cluster.choose(call, performance.now())
+        const host = cluster.choose(call, now())
         if (host === null) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_UPSTREAM_NO_HEALTHY_HOST', cluster.name)); return }
         const health = cluster.health
         if (!health.admit()) { ProxiedCall.doReply(call, localReplyFor('ISTH_ERR_UPSTREAM_OVERLOADED', `cluster ${cluster.name} has ${health.active} calls in flight (circuitBreakers.maxRequests)`)); return }

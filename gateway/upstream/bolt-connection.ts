@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { performance } from 'node:perf_hooks'
+import { enterRead, leaveRead, now as clock } from '../util/read-clock.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
 import { encodeHeartbeat } from '../protocol/bolt/encoder.js'
@@ -9,6 +10,7 @@ import { BoltCmd, BoltType, DEFAULT_BOLT_LIMITS } from '../protocol/bolt/types.j
 import type { Logger } from 'pino'
 import type { ClusterHealth } from '../cluster/outlier.js'
 import { sharedCounter, upstreamSessions } from '../metrics.js'
+import { BoltExchanges } from './bolt-exchanges.js'
 
 /** What a connection needs from a request it carries (BoltCall implements it). */
 export interface BoltExchange {
@@ -67,8 +69,7 @@ export class BoltConnection implements BoltFrameSink {
   readonly socket: Socket
   readonly #owner: BoltConnectionOwner
   readonly #decoder: BoltDecoder
-  readonly #inflight = new Map<number, BoltExchange>()
-  readonly #deadlines = new Map<number, number>()
+  readonly #inflight = new BoltExchanges<BoltExchange>()
   readonly hb: HeartbeatSchedule
   #nextId = 1
   #sent = 0
@@ -131,11 +132,8 @@ export class BoltConnection implements BoltFrameSink {
    */
   send (ex: BoltExchange | null, id: number, buf: Buffer, deadline: number): boolean {
     if (ex !== null) {
-      this.#inflight.set(id, ex)
-      if (deadline !== Infinity) {
-        this.#deadlines.set(id, deadline)
-        if (deadline < this.#sweepAt) this.#armSweep(deadline)
-      }
+      this.#inflight.add(id, ex, deadline)
+      if (deadline < this.#sweepAt) this.#armSweep(deadline)
     }
     this.#sent++
     if (this.options.maxRequests > 0 && this.#sent >= this.options.maxRequests) this.draining = true
@@ -167,8 +165,7 @@ export class BoltConnection implements BoltFrameSink {
 
   /** Forget a request (the downstream went away); a late response is dropped and counted. */
   forget (id: number): void {
-    if (!this.#inflight.delete(id)) return
-    this.#deadlines.delete(id)
+    if (this.#inflight.take(id) === undefined) return
     if (this.draining && this.#inflight.size === 0) this.close()
   }
 
@@ -183,11 +180,9 @@ export class BoltConnection implements BoltFrameSink {
       if (id === this.#hbPendingId) { this.#hbPendingId = -1; this.hb.onAck(); this.#scheduleHeartbeat(this.hb.interval) }
       return
     }
-    const ex = this.#inflight.get(id)
+    const ex = this.#inflight.take(id)
     if (ex === undefined) { unknownResponses.inc(); return }
-    this.#inflight.delete(id)
-    this.#deadlines.delete(id)
-    this.hb.onResponse(performance.now())
+    this.hb.onResponse(clock())
     ex.onUpstreamResponse(frame)
     if (this.draining && this.#inflight.size === 0) this.close()
   }
@@ -209,8 +204,9 @@ export class BoltConnection implements BoltFrameSink {
 
   #armSweep (at: number): void {
     if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer)
-    const delay = Math.max(MIN_SWEEP_MS, at - performance.now())
-    this.#sweepAt = performance.now() + delay
+    const t = clock()
+    const delay = Math.max(MIN_SWEEP_MS, at - t)
+    this.#sweepAt = t + delay
     this.#sweepTimer = setTimeout(onSweep, delay, this)
     this.#sweepTimer.unref()
   }
@@ -220,17 +216,13 @@ export class BoltConnection implements BoltFrameSink {
     this.#sweepTimer = null
     this.#sweepAt = Infinity
     const now = performance.now()
-    let next = Infinity
-    for (const [id, d] of this.#deadlines) {
-      if (d <= now) {
-        this.#deadlines.delete(id)
-        const ex = this.#inflight.get(id)
-        this.#inflight.delete(id)
-        this.hb.onRequestTimeout()
-        if (ex !== undefined) ex.onUpstreamFailure(UpstreamFailure.Timeout)
-      } else if (d < next) next = d
+    const expired: BoltExchange[] = []
+    const next = this.#inflight.expire(now, expired)
+    for (let i = 0; i < expired.length; i++) {
+      this.hb.onRequestTimeout()
+      expired[i].onUpstreamFailure(UpstreamFailure.Timeout)
     }
-    if (next !== Infinity && !this.closed) this.#armSweep(next)
+    if (next !== Infinity && !this.closed && next < this.#sweepAt) this.#armSweep(next)
     if (this.draining && this.#inflight.size === 0) this.close()
   }
 
@@ -316,9 +308,7 @@ export class BoltConnection implements BoltFrameSink {
     this.#sweepTimer = null
     this.#hbTimer = null
     const kind = this.connected ? UpstreamFailure.Reset : UpstreamFailure.Connect
-    const pending = [...this.#inflight.values()]
-    this.#inflight.clear()
-    this.#deadlines.clear()
+    const pending = this.#inflight.takeAll()
     this.#owner.onConnectionClosed(this, this.connected, pending.length)
     for (const ex of pending) ex.onUpstreamFailure(kind)
     this.handleDrain() // nothing more will be written: paused downstreams read again
@@ -337,7 +327,10 @@ function onConnectTimeout (this: Socket): void {
   const c = (this as SocketWithConn)[CONN]
   if (!c.connected) { if (c.lastError === '') c.lastError = `connect timed out after ${c.options.connectTimeoutMs} ms`; this.destroy() }
 }
-function onData (this: Socket, chunk: Buffer): void { (this as SocketWithConn)[CONN].handleData(chunk) }
+function onData (this: Socket, chunk: Buffer): void {
+  enterRead()
+  try { (this as SocketWithConn)[CONN].handleData(chunk) } finally { leaveRead() }
+}
 function onError (this: Socket, err: Error): void {
   // 'close' follows and does the work; keep the first reason (a TLS peer refusal says why).
   const c = (this as SocketWithConn)[CONN]

@@ -1,6 +1,6 @@
 import type { Call } from '../../call/call.js'
 import type { BoltFrame } from './command.js'
-import type { BoltHeaderView } from './header-view.js'
+import { HeaderKeySet, type BoltHeaderView } from './header-view.js'
 import { readSofaMethod } from './sofa-method.js'
 import { BoltCodec, HEADER_METHOD, HEADER_SERVICE, HEADER_TARGET_SERVICE } from './types.js'
 
@@ -13,22 +13,40 @@ import { BoltCodec, HEADER_METHOD, HEADER_SERVICE, HEADER_TARGET_SERVICE } from 
  * '' when it cannot be read or the header contradicts it, and rules fail closed on ''.
  */
 export function decodeBoltCall (call: Call, h: BoltHeaderView, frame: BoltFrame, readsMethod: boolean): void {
-  let svc = h.get(HEADER_SERVICE)
-  if (svc === undefined || svc === '') svc = h.get(HEADER_TARGET_SERVICE)
+  h.getMany(KEYS, found)
+  let svc = found[0]
+  if (svc === undefined || svc === '') svc = found[1]
+  const m = found[2]
+  found[0] = found[1] = found[2] = undefined // keep no strings alive between calls
   if (svc !== undefined && svc !== '') {
-    const i = svc.indexOf(':')
-    if (i < 0) call.service = svc
-    else {
-      call.service = svc.slice(0, i)
-      const j = svc.indexOf(':', i + 1)
-      if (j < 0) call.version = svc.slice(i + 1)
-      else { call.version = svc.slice(i + 1, j); call.group = svc.slice(j + 1) }
-    }
+    if (svc !== lastSvc) parseService(svc) // the same string object when the bytes repeat (HeaderKeySet)
+    call.service = lastService
+    call.version = lastVersion
+    call.group = lastGroup
   }
-  const m = h.get(HEADER_METHOD)
   if (!readsMethod || frame.codec !== BoltCodec.HESSIAN2) { if (m !== undefined) call.method = m; return }
   // hessian2: the provider (Java sofa-rpc, sofa-rpc-node) runs the methodName of the body and
   // ignores the header, so a rule judges the body; a header that says otherwise is a lie.
   const b = readSofaMethod(frame)
   call.method = m === undefined || m === '' || m === b ? b : ''
+}
+
+const KEYS = new HeaderKeySet([HEADER_SERVICE, HEADER_TARGET_SERVICE, HEADER_METHOD])
+const found: Array<string | undefined> = [undefined, undefined, undefined]
+// `iface:version[:uniqueId]` of the last service value seen, split once.
+let lastSvc = ''
+let lastService = ''
+let lastVersion = ''
+let lastGroup = ''
+
+function parseService (svc: string): void {
+  lastSvc = svc
+  lastVersion = ''
+  lastGroup = ''
+  const i = svc.indexOf(':')
+  if (i < 0) { lastService = svc; return }
+  lastService = svc.slice(0, i)
+  const j = svc.indexOf(':', i + 1)
+  if (j < 0) lastVersion = svc.slice(i + 1)
+  else { lastVersion = svc.slice(i + 1, j); lastGroup = svc.slice(j + 1) }
 }

@@ -18,6 +18,20 @@ export interface BoltFrameSink {
 
 const enum Step { Need = 0, Error = -1 }
 
+// The fixed-header fields of the frame #frameLength last accepted, for #frame right after
+// (module scratch: nothing runs between the two, and no per-connection fields).
+let hProto = 0
+let hVer1 = 0
+let hType = 0
+let hCmd = 0
+let hId = 0
+let hBase = 0
+let hFixed = 0
+let hClassLen = 0
+let hHeaderLen = 0
+let hContentLen = 0
+let hCrc = false
+
 /**
  * Streaming Bolt decoder. Frames that arrive whole in one read are delivered as slices of
  * that read (no copy); a frame split across reads is copied once when its last byte
@@ -177,27 +191,28 @@ export class BoltDecoder {
     const crc = proto === BoltProto.V2 && ver1 === 2 && (b[o + 11] & 1) === 1 ? CRC_BYTES : 0
     const total = fixed + classLen + headerLen + contentLen + crc
     if (total > lim.maxFrameBytes) return this.#error(`frame of ${total} bytes over the limit of ${lim.maxFrameBytes}`, id, proto, ver1, t)
+    hProto = proto; hVer1 = ver1; hType = t; hCmd = cmd; hId = id; hBase = base; hFixed = fixed
+    hClassLen = classLen; hHeaderLen = headerLen; hContentLen = contentLen; hCrc = crc !== 0
     return total
   }
 
-  /** Build the frame at `o` (complete, `total` bytes); null after reporting an error. */
+  /**
+   * Build the frame at `o` (complete, `total` bytes) from the fixed-header fields that
+   * #frameLength just read (module scratch, below: no second parse); null after reporting an error.
+   */
   #frame (b: Buffer, o: number, total: number): BoltFrame | null {
-    const proto = b[o]
+    const proto = hProto
+    const ver1 = hVer1
+    const t = hType
+    const id = hId
+    const base = hBase
+    const fixed = hFixed
+    const classLen = hClassLen
+    const headerLen = hHeaderLen
+    const hasCrc = hCrc
     const v2 = proto === BoltProto.V2
-    const ver1 = v2 ? b[o + 1] : 0
-    const base = v2 ? o + 1 : o
-    const t = b[base + 1]
-    const cmd = b.readUInt16BE(base + 2)
-    const id = b.readUInt32BE(base + 5)
-    const codec = b[base + 9]
-    const sw = v2 ? b[o + 11] : 0
     const hdr = v2 ? base + 11 : base + 10 // timeout (request) or status (response)
     const isResp = t === BoltType.RESPONSE
-    const fixed = isResp ? (v2 ? V2_RESPONSE_HEADER : V1_RESPONSE_HEADER) : (v2 ? V2_REQUEST_HEADER : V1_REQUEST_HEADER)
-    const classLen = b.readInt16BE(o + fixed - 8)
-    const headerLen = b.readInt16BE(o + fixed - 6)
-    const contentLen = b.readInt32BE(o + fixed - 4)
-    const hasCrc = v2 && ver1 === 2 && (sw & 1) === 1
     if (hasCrc && this.#checkCrc) {
       const end = o + total - CRC_BYTES
       if (boltCrc(b, o, end) !== b.readUInt32BE(end)) { this.#error('bad CRC', id, proto, ver1, t); return null }
@@ -208,9 +223,9 @@ export class BoltDecoder {
       if (bad !== null) { this.#error(bad, id, proto, ver1, t); return null }
     }
     return new BoltFrame(
-      b.subarray(o, o + total), proto, ver1, t, cmd, id, codec, sw,
+      b.subarray(o, o + total), proto, ver1, t, hCmd, id, b[base + 9], v2 ? b[o + 11] : 0,
       isResp ? 0 : b.readInt32BE(hdr), isResp ? b.readUInt16BE(hdr) : -1,
-      classLen, headerLen, contentLen, fixed, hasCrc,
+      classLen, headerLen, hContentLen, fixed, hasCrc,
     )
   }
 

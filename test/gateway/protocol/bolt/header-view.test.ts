@@ -2,7 +2,7 @@ import test from 'ava'
 import fc from 'fast-check'
 import { BoltDecoder } from '../../../../gateway/protocol/bolt/decoder.js'
 import { encodeFrame, reencodeWithHeaders } from '../../../../gateway/protocol/bolt/encoder.js'
-import { BoltHeaderView, decodeHeaderMap, encodeHeaderMap } from '../../../../gateway/protocol/bolt/header-view.js'
+import { BoltHeaderView, HeaderKeySet, decodeHeaderMap, encodeHeaderMap } from '../../../../gateway/protocol/bolt/header-view.js'
 import type { BoltFrame } from '../../../../gateway/protocol/bolt/command.js'
 
 /** A raw map as Java may write it: a null value (-1) and a key written twice. */
@@ -97,4 +97,44 @@ test('property: any sequence of set/delete gives the same map as a Map would', t
     return true
   }))
   t.pass()
+})
+
+test('getMany reads what get reads, in one walk: first of a repeated key, a null value as absent, the same string again for the same bytes', t => {
+  const raw = javaStyleMap()
+  const keys = new HeaderKeySet(['dup', 'rpc_trace_context.sofaPenAttrs', 'service', 'absent'])
+  const out: Array<string | undefined> = []
+  const v = new BoltHeaderView(raw, 0, raw.length)
+  v.getMany(keys, out)
+  t.deepEqual(out, [v.get('dup'), v.get('rpc_trace_context.sofaPenAttrs'), v.get('service'), v.get('absent')])
+  t.deepEqual(out, ['1', undefined, 'a.B:1.0', undefined])
+  // Another map with another service value: not the remembered string.
+  const other = encodeHeaderMap(new Map([['service', 'a.B:2.0'], ['dup', '1']]))
+  new BoltHeaderView(other, 0, other.length).getMany(keys, out)
+  t.deepEqual(out, ['1', undefined, 'a.B:2.0', undefined])
+  // Edited views answer from their edits.
+  v.set('service', 'c.D:1.0')
+  v.delete('dup')
+  v.getMany(keys, out)
+  t.deepEqual(out, [undefined, undefined, 'c.D:1.0', undefined])
+})
+
+test('getMany agrees with get on arbitrary maps', t => {
+  const names = ['service', 'sofa_head_target_service', 'sofa_head_method_name']
+  const keys = new HeaderKeySet(names)
+  fc.assert(fc.property(
+    fc.array(fc.tuple(fc.constantFrom(...names, 'x', 'servicf', 'ü'), fc.option(fc.constantFrom('', 'a', 'a.B:1.0', 'ä', 'a.B:1.1'))), { maxLength: 8 }),
+    pairs => {
+      const parts: Buffer[] = []
+      for (const [k, val] of pairs) {
+        const kb = Buffer.from(k, 'utf8'); const kl = Buffer.alloc(4); kl.writeInt32BE(kb.length); parts.push(kl, kb)
+        const vl = Buffer.alloc(4)
+        if (val === null) { vl.writeInt32BE(-1); parts.push(vl) } else { const vb = Buffer.from(val, 'utf8'); vl.writeInt32BE(vb.length); parts.push(vl, vb) }
+      }
+      const raw = Buffer.concat(parts)
+      const v = new BoltHeaderView(raw, 0, raw.length)
+      const out: Array<string | undefined> = []
+      v.getMany(keys, out)
+      t.deepEqual(out, names.map(n => v.get(n)))
+    },
+  ), { numRuns: 300 })
 })
