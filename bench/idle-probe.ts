@@ -5,7 +5,8 @@
  * IDLE_MS, and the GCs V8 reports during that window (the server runs with --trace-gc).
  * Env: KIND (h2c | bolt | bolt-tls, h2c), CONNS (15000), CLIENTS (4), SERVER (isthmus | bare),
  * SETTLE_MS (10000), IDLE_MS (30000), NODE_ARGS (more node flags for the server, space separated),
- * GC_LINES=1 prints the GC lines seen in the window, FORCE_GC=1 forces a full GC (as bench/connections.ts
+ * STEP_MS (1000: CPU per step from schedstat, mean and median; the median leaves out one-off GCs),
+ * GATEWAY_ROOT (a checkout whose dist/ to run instead of this one's), GC_LINES=1 prints the GC lines seen in the window, FORCE_GC=1 forces a full GC (as bench/connections.ts
  * does for its heap figure) once the connections are open, before the settle wait.
  */
 import { execFileSync } from 'node:child_process'
@@ -15,7 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GC_HOOK_ARGS, heapAfterGc } from './lib/heap.js'
-import { cpuMicros, freePort, sleep, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
+import { freePort, sleep, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const KIND = process.env.KIND ?? 'h2c'
@@ -28,7 +29,8 @@ const FORCE_GC = process.env.FORCE_GC === '1'
 const NODE_ARGS = [...(process.env.NODE_ARGS ?? '').split(' ').filter(a => a !== ''), ...(FORCE_GC && process.env.SERVER !== 'bare' ? GC_HOOK_ARGS : [])]
 const tmp = mkdtempSync(join(os.tmpdir(), 'isthmus-idle-probe-'))
 process.env.ISTHMUS_BENCH_HEAP_DIR = tmp // read by the gateway's gc hook
-const cli = join(root, 'dist/bin/isthmus.js')
+// GATEWAY_ROOT: another build's checkout (e.g. the commit before a change, for a before/after in one run).
+const cli = join(process.env.GATEWAY_ROOT ?? root, 'dist/bin/isthmus.js')
 
 interface Tls { ca: string, cert: string, key: string, ccert: string, ckey: string }
 function certs (): Tls {
@@ -37,6 +39,15 @@ function certs (): Tls {
   run('issue', '--ca', join(tmp, 'ca'), '--entity', 'acme', '--app', 'gw', '--out', join(tmp, 'server'), '--name', 'tls', '--server', '--ip', '127.0.0.1', '--dns', 'localhost')
   run('issue', '--ca', join(tmp, 'ca'), '--entity', 'acme', '--app', 'client', '--out', join(tmp, 'client'), '--name', 'tls', '--client')
   return { ca: join(tmp, 'server', 'ca.crt'), cert: join(tmp, 'server', 'tls.crt'), key: join(tmp, 'server', 'tls.key'), ccert: join(tmp, 'client', 'tls.crt'), ckey: join(tmp, 'client', 'tls.key') }
+}
+
+/** Time on CPU of every thread of `pid` in ns (schedstat: finer than stat's 10 ms ticks). */
+function runNanos (pid: number): number {
+  let n = 0
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try { n += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) } catch {}
+  }
+  return n
 }
 
 function threads (pid: number): Map<string, number> {
@@ -114,18 +125,18 @@ async function main (): Promise<void> {
     counting = true
     windowAt = performance.now()
     // CPU of the whole process per STEP_MS (a transient, e.g. GCs after the connection burst, shows as a bump).
-    const step = Number(process.env.STEP_MS ?? 0)
-    if (step > 0) {
-      let prev = cpuMicros(child.pid)
-      const line: string[] = []
-      for (let t = step; t <= IDLE_MS; t += step) {
-        await sleep(step)
-        const c = cpuMicros(child.pid)
-        line.push(((c - prev) / (step * 10)).toFixed(1))
-        prev = c
-      }
-      console.log(`CPU % per ${step} ms: ${line.join(' ')}`)
-    } else await sleep(IDLE_MS)
+    const step = Number(process.env.STEP_MS ?? 1000)
+    let prev = runNanos(child.pid)
+    const steps: number[] = []
+    for (let t = step; t <= IDLE_MS; t += step) {
+      await sleep(step)
+      const c = runNanos(child.pid)
+      steps.push((c - prev) / (step * 1e4))
+      prev = c
+    }
+    console.log(`CPU % per ${step} ms: ${steps.map(x => x.toFixed(2)).join(' ')}`)
+    const sorted = [...steps].sort((a, b) => a - b)
+    console.log(`steps: mean ${(steps.reduce((a, b) => a + b, 0) / steps.length).toFixed(3)} %, median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} %`)
     counting = false
     const t1 = threads(child.pid)
     let total = 0
