@@ -9,6 +9,9 @@ export interface Sweepable {
    * than the look it asked for (an event) calls `add` again.
    */
   sweep (now: number): boolean | number
+  /** The sweep's own: the bucket the item is in (-1 or absent: not in the sweep). A field on
+   *  the item rather than a map beside it (a map entry per connection is ~30 bytes of heap). */
+  sweepSlot?: number
 }
 
 /**
@@ -21,8 +24,8 @@ export interface Sweepable {
  * keeps the process alive.
  */
 export class ConnSweep {
-  /** Bucket of each item (its tick number). */
-  readonly #slotOf = new Map<Sweepable, number>()
+  /** Items in the sweep. */
+  #size = 0
   /** Items by tick number: tick n looks at time n * intervalMs. */
   readonly #slots = new Map<number, Set<Sweepable>>()
   readonly #intervalMs: number
@@ -42,7 +45,7 @@ export class ConnSweep {
     return Math.max(20, Math.min(1000, Math.floor(shortestMs / 4)))
   }
 
-  get size (): number { return this.#slotOf.size }
+  get size (): number { return this.#size }
 
   /** Look at `item` on the next tick (again, if it is already in: its deadline moved earlier). */
   add (item: Sweepable): void {
@@ -61,21 +64,24 @@ export class ConnSweep {
 
   stop (): void {
     if (this.#timer !== null) { clearInterval(this.#timer); this.#timer = null }
-    this.#slotOf.clear()
+    for (const b of this.#slots.values()) for (const item of b) item.sweepSlot = -1
     this.#slots.clear()
+    this.#size = 0
   }
 
   #slot (item: Sweepable, n: number): void {
     let b = this.#slots.get(n)
     if (b === undefined) { b = new Set(); this.#slots.set(n, b) }
     b.add(item)
-    this.#slotOf.set(item, n)
+    item.sweepSlot = n
+    this.#size++
   }
 
   #unslot (item: Sweepable): void {
-    const n = this.#slotOf.get(item)
-    if (n === undefined) return
-    this.#slotOf.delete(item)
+    const n = item.sweepSlot
+    if (n === undefined || n < 0) return
+    item.sweepSlot = -1
+    this.#size--
     const b = this.#slots.get(n)
     if (b !== undefined && b.delete(item) && b.size === 0) this.#slots.delete(n)
   }
@@ -90,16 +96,17 @@ export class ConnSweep {
       if (b === undefined) continue
       s.#slots.delete(n)
       for (const item of b) {
-        s.#slotOf.delete(item)
+        item.sweepSlot = -1
+        s.#size--
         let next: boolean | number = false
         try { next = item.sweep(now) } catch (err) { s.#onError(err) } // a broken item leaves the sweep, never the process
-        if (next === false || s.#slotOf.has(item)) continue // gone, or it asked for the next tick itself (add)
+        if (next === false || (item.sweepSlot ?? -1) >= 0) continue // gone, or it asked for the next tick itself (add)
         // Never into a bucket already visited (or this one): at the latest on the next tick.
         const at = next === true ? last + 1 : Math.max(last + 1, Math.floor(next / s.#intervalMs))
         s.#slot(item, at)
       }
     }
-    if (s.#slotOf.size === 0 && s.#timer !== null) { clearInterval(s.#timer); s.#timer = null }
+    if (s.#size === 0 && s.#timer !== null) { clearInterval(s.#timer); s.#timer = null }
   }
 }
 

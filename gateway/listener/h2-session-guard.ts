@@ -86,6 +86,8 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   probedAt: number
   /** A liveness PING is out and not yet seen leaving nghttp2. */
   probing = false
+  /** The listener's sweep bucket (ConnSweep's own). */
+  sweepSlot = -1
 
   constructor (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null, now: number) {
     this.owner = owner
