@@ -86,6 +86,8 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   probedAt: number
   /** A liveness PING is out and not yet seen leaving nghttp2. */
   probing = false
+  /** The listener's sweep bucket (ConnSweep's own). */
+  sweepSlot = -1
 
   constructor (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null, now: number) {
     this.owner = owner
@@ -125,7 +127,11 @@ export class SessionGuard implements Sweepable, DownstreamSession {
    *  stream before it reads the RST_STREAM that follows in the same packet. */
   get deferForward (): boolean { return this.resets !== 0 }
 
-  callStarted (): void { this.calls++; this.opened++ }
+  callStarted (): void {
+    // The first stream: the look asked for was the first-stream bound's, the probe's may be sooner.
+    if (this.opened++ === 0) this.owner.sweep.add(this)
+    this.calls++
+  }
 
   callEnded (now: number): void {
     if (--this.calls === 0) this.idleSince = now
@@ -135,7 +141,12 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   /** The client reset a stream (or cancelled a call in flight). */
   clientReset (now: number): void {
     if (this.goawayAt !== 0 || this.session.destroyed) return
-    if (this.resets === 0 || now - this.resetWindowAt >= this.owner.limits.resetWindowMs) { this.resets = 0; this.resetWindowAt = now }
+    if (this.resets === 0 || now - this.resetWindowAt >= this.owner.limits.resetWindowMs) {
+      // A new window: the sweep clears it when it ends (deferForward), so it looks then.
+      if (this.resets === 0) this.owner.sweep.add(this)
+      this.resets = 0
+      this.resetWindowAt = now
+    }
     if (++this.resets > this.owner.limits.maxResets) {
       this.owner.trips.rapidReset.n++
       this.goaway(NGHTTP2_ENHANCE_YOUR_CALM, now)
@@ -144,7 +155,7 @@ export class SessionGuard implements Sweepable, DownstreamSession {
 
   /** The peer sent GOAWAY (node closes or destroys the session itself; the grace bounds it). */
   goawayReceived (now: number): void {
-    if (this.goawayAt === 0) this.goawayAt = now
+    if (this.goawayAt === 0) { this.goawayAt = now; this.owner.sweep.add(this) } // the grace is sooner than the look asked for
   }
 
   /** Send GOAWAY: NO_ERROR closes gracefully (node destroys once streams end); an error code
@@ -152,6 +163,7 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   goaway (code: number, now: number): void {
     if (this.goawayAt !== 0) return
     this.goawayAt = now
+    this.owner.sweep.add(this) // the grace is sooner than the look asked for
     const s = this.session
     if (s.destroyed) return
     try {
@@ -163,7 +175,8 @@ export class SessionGuard implements Sweepable, DownstreamSession {
   }
 
   backlogged (call: TripleCall): void {
-    ;(this.backlog ??= new Set()).add(call)
+    if (this.backlog === null) { this.backlog = new Set(); this.owner.sweep.add(this) } // checked every tick from now on
+    this.backlog.add(call)
     this.#checkBuffered(performance.now())
   }
 
@@ -193,27 +206,38 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     this.socket.destroy()
   }
 
-  sweep (now: number): boolean {
+  /** The bounds due at `now`; returns when to look next (the earliest bound that can trip). */
+  sweep (now: number): boolean | number {
     const s = this.session
     if (s.destroyed) return false
     const l = this.owner.limits
     if (this.goawayAt !== 0) {
-      if (now - this.goawayAt < l.goawayGraceMs) return this.backlog === null || this.#checkBuffered(now)
+      if (now - this.goawayAt < l.goawayGraceMs) return this.backlog === null ? this.goawayAt + l.goawayGraceMs : this.#checkBuffered(now)
       this.owner.trips.goawayGrace.n++
       this.destroy()
       return false
     }
     if (this.resets !== 0 && now - this.resetWindowAt >= l.resetWindowMs) this.resets = 0
     if (this.backlog !== null && !this.#checkBuffered(now)) return false
-    if (this.calls !== 0) return this.#probe(now)
-    if (this.opened === 0) {
-      if (now - this.openedAt >= l.headersTimeoutMs) { this.owner.trips.headers.n++; this.goaway(NGHTTP2_NO_ERROR, now) }
+    let next: number
+    if (this.calls !== 0) {
+      if (!this.#probe(now)) return false
+      next = this.probing ? this.probedAt + Math.max(1000, l.goawayGraceMs) : this.#probeFrom() + l.idleTimeoutMs
+    } else if (this.opened === 0) {
+      if (now - this.openedAt >= l.headersTimeoutMs) { this.owner.trips.headers.n++; this.goaway(NGHTTP2_NO_ERROR, now); return true }
+      next = this.openedAt + l.headersTimeoutMs
     } else if (now - this.idleSince >= l.idleTimeoutMs) {
       this.owner.trips.idle.n++
       this.goaway(NGHTTP2_NO_ERROR, now)
-    }
-    return true
+      return true
+    } else next = this.idleSince + l.idleTimeoutMs
+    if (this.backlog !== null) return true
+    return this.resets !== 0 ? Math.min(next, this.resetWindowAt + l.resetWindowMs) : next
   }
+
+  /** The probe clock: from the last PING, or from when the session last went idle (so a call
+   *  starting needs no new look: the look asked for while idle is the probe's time, or earlier). */
+  #probeFrom (): number { return Math.max(this.probedAt, this.idleSince) }
 
   /**
    * A session nghttp2 ended by itself (a connection error it answered with GOAWAY, e.g. a
@@ -236,7 +260,7 @@ export class SessionGuard implements Sweepable, DownstreamSession {
         this.destroy()
         return false
       }
-    } else if (now - this.probedAt >= this.owner.limits.idleTimeoutMs) {
+    } else if (now - this.#probeFrom() >= this.owner.limits.idleTimeoutMs) {
       this.probedAt = now
       try { this.probing = s.ping(this.#onPingAck ??= onPingAckFor(this)) } catch { this.probing = false }
     }
