@@ -8,16 +8,17 @@ import { BoltStatus } from '../errors.js'
 import type { TripCell } from '../metrics.js'
 import type { BoltFrame } from '../protocol/bolt/command.js'
 import { decodeBoltCall } from '../protocol/bolt/decode.js'
-import { BoltDecoder, type BoltFrameSink } from '../protocol/bolt/decoder.js'
+import { BoltFrameReader } from '../protocol/bolt/frame-reader.js'
 import { encodeGoAway, encodeHeartbeatAck } from '../protocol/bolt/encoder.js'
 import { BoltHeaderView } from '../protocol/bolt/header-view.js'
 import { errorResponseFrame, localReplyFrame } from '../protocol/bolt/mapping.js'
-import { BoltCmd, BoltProto, BoltType } from '../protocol/bolt/types.js'
+import { BoltCmd, BoltProto, BoltType, type BoltLimitsConfig } from '../protocol/bolt/types.js'
 import { BoltCall, type BoltDownstream } from '../proxy/bolt-call.js'
 import type { BoltConnection, BoltDrainWaiter } from '../upstream/bolt-connection.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
 import { InflightCalls } from './bolt-inflight.js'
 import type { BoltListener } from './bolt-listener.js'
+import { ConnectionGuard } from './connection-guard.js'
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1000
@@ -26,11 +27,14 @@ const DRAINING_REPLY = new LocalReply('ISTH_ERR_GATEWAY_DRAINING', 'this connect
 /** The last frame a client that does not read its responses gets (if it ever reads). */
 const SLOW_READER_REPLY = new LocalReply('ISTH_ERR_BOLT_SLOW_READER', 'more response bytes are waiting for this connection than maxBufferedBytesPerClient')
 
+/** The connection's yes/no state, in one field (`#bits`). */
+const enum Bit { GotData = 1, Closing = 2, LoggedContent = 4, Gone = 8, Corked = 16, WriteBlocked = 32, CapPaused = 64 }
+
 /**
- * One downstream Bolt connection: the decoder's sink, the response writer, the calls in
+ * One downstream Bolt connection: its own frame decoder, the response writer, the calls in
  * flight, and every bound on what the client can make the gateway hold (README "Limits").
  *
- * No timer of its own: the listener's deadline wheel looks at `deadline` (the earliest bound
+ * No timer of its own: the listener's deadline scan looks at `deadline` (the earliest bound
  * that applies now) and calls `onDeadline`, which re-checks them all: first byte
  * (`firstByteTimeoutMs` from accept; TLS: from the handshake), frame (a frame must complete
  * `frameTimeoutMs` after its first byte; more bytes do not move it), idle (`idleTimeoutMs`
@@ -44,69 +48,74 @@ const SLOW_READER_REPLY = new LocalReply('ISTH_ERR_BOLT_SLOW_READER', 'more resp
  * connections it shares are never paused for it. A full upstream socket pauses the clients
  * feeding it until it drains (all resume together: none starves), and a client with
  * `maxInflightPerConnection` calls in flight is not read until some finish.
+ *
+ * Memory: thousands of these sit idle, so the connection is its own frame decoder (one
+ * object), its yes/no state is one bit field, and what only a busy connection needs (the
+ * in-flight list) is made on first use. Its listener scans it for deadlines (no Set of its own).
  */
-export class BoltServerConnection implements BoltFrameSink, BoltDownstream, BoltDrainWaiter {
+export class BoltServerConnection extends BoltFrameReader implements BoltDownstream, BoltDrainWaiter {
   readonly listener: BoltListener
   readonly socket: Socket
-  readonly decoder: BoltDecoder
-  readonly pools: BoltPoolRegistry
   /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
   readonly peer: PeerIdentity | null
-  /** Next time the wheel should look at this connection (performance.now() ms). */
+  /** Next time the listener's scan should look at this connection (performance.now() ms). */
   deadline: number
-  /** performance.now() of accept, of the last complete frame or the end of the last call. */
-  #acceptedAt: number
+  /** performance.now() of accept (until the first byte: the first-byte bound is measured from
+   *  it), of the last complete frame or the end of the last call. */
   lastActiveAt: number
   /** When the frame now being received started arriving; 0 when none is partial. */
   frameStartedAt = 0
   framesIn = 0
-  gotData = false
-  #proto: number = BoltProto.V1
-  #ver1 = 1
-  #closing = false
-  /** A bad-content refusal was logged on this connection (one line per connection). */
-  loggedContent = false
-  #closeBy = 0
-  #gone = false
-  #corked = false
+  /** Bit.* */
+  #bits = 0
+  /** The last frame's protocol byte and ver1 (proto << 8 | ver1): what GoAway is sent in. */
+  #protoVer = (BoltProto.V1 << 8) | 1
   /** Reasons not to read this socket: our own full write buffer, each full upstream we fed, the in-flight cap. */
   #readPauses = 0
-  #writeBlocked = false
   /** Response bytes handed to the socket, ever; minus writableLength = bytes the client took. */
   #queued = 0
+  /** When the write stall clock (re)started; once closing, the close grace's end instead (no
+   *  more writes then, so the stall clock is done with). */
   #stallSince = 0
   /** Bytes the client had taken when the stall clock last (re)started. */
   #stallMark = 0
-  #capPaused = false
   /** Full upstreams we fed and wait on ('drain'). */
   #waitingOn: BoltConnection[] | null = null
-  /** The peer's address, read on first use (an idle connection never needs it). */
-  #remote: string | null = null
-  readonly #calls = new InflightCalls()
+  /** Made with the first call (an idle connection never has one). */
+  #calls: InflightCalls | null = null
 
-  constructor (listener: BoltListener, socket: Socket, now: number) {
+  /** `ownClose`: listen to 'close' here (TLS: the listener's close listener is on the raw socket). */
+  constructor (listener: BoltListener, socket: Socket, now: number, ownClose: boolean) {
+    super()
     this.listener = listener
     this.socket = socket
     ;(socket as SocketWithConn)[CONN] = this
-    this.pools = listener.deps.pools
     this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    this.decoder = new BoltDecoder(this, listener.limits)
-    this.#acceptedAt = now
     this.lastActiveAt = now
     this.deadline = now + Math.min(listener.limits.firstByteTimeoutMs, listener.options.idleTimeoutMs)
     socket.setNoDelay(true)
     socket.on('data', onData)
-    socket.on('close', onClose)
+    if (ownClose) socket.on('close', onConnectionClose)
     socket.on('drain', onDrain)
   }
 
+  protected get frameLimits (): BoltLimitsConfig { return this.listener.limits }
+  get pools (): BoltPoolRegistry { return this.listener.deps.pools }
+  get gotData (): boolean { return (this.#bits & Bit.GotData) !== 0 }
+  /** A bad-content refusal was logged on this connection (one line per connection). */
+  get loggedContent (): boolean { return (this.#bits & Bit.LoggedContent) !== 0 }
+  set loggedContent (v: boolean) { if (v) this.#bits |= Bit.LoggedContent; else this.#bits &= ~Bit.LoggedContent }
+  get #closing (): boolean { return (this.#bits & Bit.Closing) !== 0 }
+  get #gone (): boolean { return (this.#bits & Bit.Gone) !== 0 }
+  get #writeBlocked (): boolean { return (this.#bits & Bit.WriteBlocked) !== 0 }
+
   /** A chunk from the socket (the catch boundary for anything a frame can reach). */
   handleData (chunk: Buffer): void {
-    this.gotData = true
+    this.#bits |= Bit.GotData
     const before = this.framesIn
-    this.decoder.push(chunk)
+    this.push(chunk)
     if (this.#readPauses > 0) return // no frame clock while the gateway is not reading
-    if (this.decoder.buffered === 0) this.frameStartedAt = 0
+    if (this.buffered === 0) this.frameStartedAt = 0
     else if (this.frameStartedAt === 0 || this.framesIn !== before) this.#startFrameClock()
   }
 
@@ -119,8 +128,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
 
   onBoltFrame (frame: BoltFrame): void {
     this.framesIn++
-    this.#proto = frame.proto
-    this.#ver1 = frame.ver1 === 0 ? 1 : frame.ver1
+    this.#protoVer = (frame.proto << 8) | (frame.ver1 === 0 ? 1 : frame.ver1)
     if (frame.type === BoltType.RESPONSE) return // heartbeat acks or stray responses: nothing owed
     const cmd = frame.cmd
     if (cmd === BoltCmd.HEARTBEAT) { this.lastActiveAt = performance.now(); this.#writeRaw(encodeHeartbeatAck(frame)); return }
@@ -169,24 +177,25 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
 
   // Calls in flight.
 
-  get inflight (): number { return this.#calls.size }
+  get inflight (): number { return this.#calls?.size ?? 0 }
 
   #track (call: BoltCall): void {
-    this.#calls.add(call)
-    if (this.#calls.size >= this.listener.limits.maxInflightPerConnection && !this.#capPaused) {
-      this.#capPaused = true
+    const calls = (this.#calls ??= new InflightCalls())
+    calls.add(call)
+    if (calls.size >= this.listener.limits.maxInflightPerConnection && (this.#bits & Bit.CapPaused) === 0) {
+      this.#bits |= Bit.CapPaused
       this.listener.trips.inflight.n++
       this.#pauseRead()
     }
   }
 
   onCallDone (call: BoltCall): void {
-    if (!this.#calls.remove(call)) return
+    if (this.#calls === null || !this.#calls.remove(call)) return
     const n = this.#calls.size
     if (n === 0 && call.endedAt > 0) this.lastActiveAt = call.endedAt
     // Resume with some room (3/4 of the cap), so a client at the cap is not paused per call.
-    if (this.#capPaused && n <= (this.listener.limits.maxInflightPerConnection * 3) >>> 2) {
-      this.#capPaused = false
+    if ((this.#bits & Bit.CapPaused) !== 0 && n <= (this.listener.limits.maxInflightPerConnection * 3) >>> 2) {
+      this.#bits &= ~Bit.CapPaused
       this.#resumeRead()
     }
     if (this.#closing && n === 0) this.end()
@@ -222,12 +231,12 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #write (buf: Buffer): void {
     const s = this.socket
     // Responses that arrive in one upstream read leave in one writev.
-    if (!this.#corked) { this.#corked = true; s.cork(); process.nextTick(uncork, this) }
+    if ((this.#bits & Bit.Corked) === 0) { this.#bits |= Bit.Corked; s.cork(); process.nextTick(uncork, this) }
     this.#queued += buf.length
     if (s.write(buf) || this.#writeBlocked) return
     // Full: read no more requests from this client until it drains; a client that takes
     // nothing for writeStallMs is closed (onDeadline).
-    this.#writeBlocked = true
+    this.#bits |= Bit.WriteBlocked
     this.#pauseRead()
     const now = performance.now()
     this.#stallSince = now
@@ -242,7 +251,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
     l.trips.bufferedBytes.n++
     l.logger.warn({ peer: this.remoteAddress, buffered: this.socket.writableLength, limit: l.limits.maxBufferedBytesPerClient }, 'bolt client does not read its responses (maxBufferedBytesPerClient), closing')
     if (call !== null) {
-      this.#calls.remove(call)
+      this.#calls?.remove(call)
       call.code = SLOW_READER_REPLY.code
       call.status = BoltStatus.SERVER_THREADPOOL_BUSY
       call.message = SLOW_READER_REPLY.message
@@ -256,14 +265,16 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
 
   /** Stop everything this client asked for, then close (flushing what is queued, within the grace). */
   #abort (): void {
-    this.decoder.stopped = true
-    this.#calls.cancelAll()
+    this.stopped = true
+    this.#calls?.cancelAll()
     this.end()
   }
 
-  uncork (): void { this.#corked = false; this.socket.uncork() }
+  uncork (): void { this.#bits &= ~Bit.Corked; this.socket.uncork() }
 
-  get remoteAddress (): string { return (this.#remote ??= this.socket.remoteAddress ?? '') }
+  /** The peer's address: the one its listener's guard read on accept (shared by every
+   *  connection from that source), kept after close for the logs. */
+  get remoteAddress (): string { return ConnectionGuard.addressOf(this.socket) ?? this.socket.remoteAddress ?? '' }
 
   // Backpressure.
 
@@ -284,7 +295,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   /** Our socket drained: read again. */
   handleDrain (): void {
     if (!this.#writeBlocked) return
-    this.#writeBlocked = false
+    this.#bits &= ~Bit.WriteBlocked
     this.#resumeRead()
   }
 
@@ -292,61 +303,61 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
   #pauseRead (): void {
     if (this.#readPauses++ !== 0) return
     this.socket.pause()
-    this.decoder.hold()
+    this.hold()
   }
 
   #resumeRead (): void {
     if (--this.#readPauses !== 0 || this.#gone) return
-    this.decoder.release() // may deliver frames that pause us again
+    this.release() // may deliver frames that pause us again
     if (this.#readPauses !== 0 || this.#gone) return
     this.socket.resume()
     // The time we did not read is not the client's: a partial frame gets a fresh window, and
     // the idle clock starts again.
     this.lastActiveAt = performance.now()
     this.frameStartedAt = 0
-    if (this.decoder.buffered > 0) this.#startFrameClock()
+    if (this.buffered > 0) this.#startFrameClock()
   }
 
   // Lifecycle.
 
   /** Closed: forget what we asked upstream, release what we wait on. */
   handleClose (): void {
-    this.#gone = true
-    this.decoder.stopped = true
-    // Read the address while the socket still knows it (close logs name the peer).
-    this.#remote ??= this.socket.remoteAddress ?? ''
+    this.#bits |= Bit.Gone
+    this.stopped = true
+    this.deadline = Infinity
     this.#waitingOn = null
-    this.#calls.cancelAll()
+    this.#calls?.cancelAll()
     this.listener.onConnectionClosed(this)
   }
 
   goAway (): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(encodeGoAway(this.#proto, this.#ver1))
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(encodeGoAway(this.#protoVer >>> 8, this.#protoVer & 0xff))
   }
 
   /** Stop reading, flush, close; destroyed if the peer does not close within a grace period. */
   end (): void {
     const s = this.socket
-    this.decoder.stopped = true
+    this.stopped = true
     if (s.destroyed) return
     if (!this.#closing) {
-      this.#closing = true
-      this.#closeBy = performance.now() + CLOSE_GRACE_MS
-      this.deadline = this.#closeBy
-      this.listener.wheel.add(this)
+      this.#bits |= Bit.Closing
+      this.#stallSince = performance.now() + CLOSE_GRACE_MS // the close grace's end (see #stallSince)
+      this.deadline = this.#stallSince
     }
     s.end()
   }
 
-  /** The wheel found `deadline` passed: apply whichever bound tripped, else look again later. */
+  /** The listener's scan found `deadline` passed: apply whichever bound tripped, else look
+   *  again later. A connection closed here is not looked at again (deadline Infinity). */
   onDeadline (now: number): void {
+    this.deadline = Infinity
     if (this.#gone) return
     const l = this.listener
     const lim = l.limits
     let next = Infinity
     if (this.#closing) {
-      if (now >= this.#closeBy) { this.socket.destroy(); return }
-      next = this.#closeBy
+      if (now >= this.#stallSince) { this.socket.destroy(); return }
+      next = this.#stallSince
     } else {
       if (this.#writeBlocked) {
         const taken = this.#queued - this.socket.writableLength // completed writes: a big writev counts when done
@@ -357,7 +368,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
       if (this.#readPauses === 0) {
         let due = Infinity
         if (!this.gotData) {
-          due = this.#acceptedAt + lim.firstByteTimeoutMs
+          due = this.lastActiveAt + lim.firstByteTimeoutMs // accept time until the first byte
           if (now >= due) { this.#trip(l.trips.firstByte, 'bolt connection sent nothing (firstByteTimeoutMs), closing', true); return }
         } else if (this.frameStartedAt > 0) {
           due = this.frameStartedAt + lim.frameTimeoutMs
@@ -367,7 +378,7 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
         due = this.inflight === 0 ? this.lastActiveAt + l.options.idleTimeoutMs : now + l.options.idleTimeoutMs
         if (now >= due) {
           // Fully idle (a live SOFA client sends heartbeats): free the socket.
-          if (this.decoder.buffered > 0) this.#trip(l.trips.idle, 'bolt connection idle with a partial frame, closing')
+          if (this.buffered > 0) this.#trip(l.trips.idle, 'bolt connection idle with a partial frame, closing')
           else { l.trips.idle.n++; l.logger.debug({ peer: this.remoteAddress }, 'bolt connection idle, closing'); this.end() }
           return
         }
@@ -377,13 +388,12 @@ export class BoltServerConnection implements BoltFrameSink, BoltDownstream, Bolt
       if (next === Infinity) next = now + Math.min(lim.frameTimeoutMs, l.options.idleTimeoutMs)
     }
     this.deadline = next
-    l.wheel.add(this)
   }
 
   /** Count the trip, log it (debug when `quiet`: port scanners and L4 checks are normal), close. */
   #trip (cell: TripCell, msg: string, quiet = false): void {
     cell.n++
-    this.listener.logger[quiet ? 'debug' : 'warn']({ peer: this.remoteAddress, partial: this.decoder.buffered, waiting: this.socket.writableLength }, msg)
+    this.listener.logger[quiet ? 'debug' : 'warn']({ peer: this.remoteAddress, partial: this.buffered, waiting: this.socket.writableLength }, msg)
     this.socket.destroy()
   }
 }
@@ -400,5 +410,6 @@ function onData (this: Socket, chunk: Buffer): void {
   }
 }
 function onDrain (this: Socket): void { (this as SocketWithConn)[CONN].handleDrain() }
-function onClose (this: Socket): void { (this as SocketWithConn)[CONN].handleClose() }
+/** 'close' of a connection's socket (plain: the listener's own close listener calls it too). */
+export function onConnectionClose (this: Socket): void { (this as Partial<SocketWithConn>)[CONN]?.handleClose() }
 function uncork (c: BoltServerConnection): void { c.uncork() }

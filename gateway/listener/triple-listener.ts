@@ -170,6 +170,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
   }
 
   connClosed (socket: Socket): void {
+    ConnectionGuard.release(socket)
     if (this.#conns.delete(socket)) downstreamConnections.dec(LABELS)
     this.#waiting.delete(socket)
   }
