@@ -35,12 +35,16 @@ export abstract class BoltFrameReader implements BoltFrameSink {
   #pendingLen = 0
   /** Bytes the pending frame needs in total; 0 when not yet known. */
   #need = 0
-  /** Bits.*: failed; held (backpressure: frames wait in `#pending` until release()); stopped;
-   *  check CRCs. One field, not four: a reader lives as long as its connection. */
-  #bits: number
+  /**
+   * Bits 0-3 (Bits.*): failed; held (backpressure: frames wait in `#pending` until
+   * release()); stopped; check CRCs. The rest is the subclass's: one field for every yes/no
+   * of a connection that lives for hours. Helpers are TypeScript-private, not #private, for
+   * the same reason (a class with #methods puts a brand on every instance).
+   */
+  protected bits: number
 
   constructor (checkCrc = true) {
-    this.#bits = checkCrc ? Bits.CheckCrc : 0
+    this.bits = checkCrc ? Bits.CheckCrc : 0
   }
 
   /** The bounds frames are checked against (shared, e.g. the listener's). */
@@ -48,53 +52,51 @@ export abstract class BoltFrameReader implements BoltFrameSink {
   abstract onBoltFrame (frame: BoltFrame): void
   abstract onBoltCodecError (reason: string, requestId: number, proto: number, ver1: number, type: number): void
 
-  get #failed (): boolean { return (this.#bits & Bits.Failed) !== 0 }
-  get #held (): boolean { return (this.#bits & Bits.Held) !== 0 }
   /** Set by a sink that wants no more frames from this read (connection closing). */
-  get stopped (): boolean { return (this.#bits & Bits.Stopped) !== 0 }
-  set stopped (v: boolean) { this.#bits = v ? this.#bits | Bits.Stopped : this.#bits & ~Bits.Stopped }
+  get stopped (): boolean { return (this.bits & Bits.Stopped) !== 0 }
+  set stopped (v: boolean) { this.bits = v ? this.bits | Bits.Stopped : this.bits & ~Bits.Stopped }
 
   /** Bytes kept for later: an incomplete frame, or (while held) whatever was not delivered. */
   get buffered (): number { return this.#pendingLen }
-  get failed (): boolean { return this.#failed }
-  get held (): boolean { return this.#held }
+  get failed (): boolean { return (this.bits & Bits.Failed) !== 0 }
+  get held (): boolean { return (this.bits & Bits.Held) !== 0 }
 
   /** Deliver no more frames until release(); the frame being delivered now is the last. */
-  hold (): void { this.#bits |= Bits.Held }
+  hold (): void { this.bits |= Bits.Held }
 
   /** Deliver what waited (synchronously, in order), then go on as before. */
   release (): void {
-    if (!this.#held) return
-    this.#bits &= ~Bits.Held
-    if (this.#pendingLen === 0 || this.#failed || this.stopped) return
-    const all = this.#joined()
-    this.#reset()
-    this.#drain(all, 0)
+    if (!this.held) return
+    this.bits &= ~Bits.Held
+    if (this.#pendingLen === 0 || this.failed || this.stopped) return
+    const all = this.joined()
+    this.reset()
+    this.drain(all, 0)
   }
 
   push (chunk: Buffer): void {
-    if (this.#failed || this.stopped || chunk.length === 0) return
-    if (this.#pendingLen === 0 && !this.#held) { this.#drain(chunk, 0); return }
+    if (this.failed || this.stopped || chunk.length === 0) return
+    if (this.#pendingLen === 0 && !this.held) { this.drain(chunk, 0); return }
     ;(this.#pending ??= []).push(chunk)
     this.#pendingLen += chunk.length
-    if (this.#held) return
+    if (this.held) return
     if (this.#need === 0) {
-      if (this.#pendingLen < V2_REQUEST_HEADER && !this.#headerKnowable()) return
-      const joined = this.#joined()
+      if (this.#pendingLen < V2_REQUEST_HEADER && !this.headerKnowable()) return
+      const joined = this.joined()
       this.#pending = [joined]
-      const r = this.#frameLength(joined, 0, joined.length)
-      if (r === Step.Error) { this.#reset(); return }
+      const r = this.frameLength(joined, 0, joined.length)
+      if (r === Step.Error) { this.reset(); return }
       if (r === Step.Need) return
       this.#need = r
     }
     if (this.#pendingLen < this.#need) return
-    const all = this.#joined()
-    this.#reset()
-    this.#drain(all, 0)
+    const all = this.joined()
+    this.reset()
+    this.drain(all, 0)
   }
 
   /** Whether the fixed header is complete even though fewer than 24 bytes arrived. */
-  #headerKnowable (): boolean {
+  private headerKnowable (): boolean {
     const first = (this.#pending as Buffer[])[0]
     const proto = first[0]
     if (proto !== BoltProto.V1 && proto !== BoltProto.V2) return true // error is knowable now
@@ -102,29 +104,29 @@ export abstract class BoltFrameReader implements BoltFrameSink {
   }
 
   /** The pending bytes as one buffer (only called with some pending). */
-  #joined (): Buffer {
+  private joined (): Buffer {
     const p = this.#pending as Buffer[]
     return p.length === 1 ? p[0] : Buffer.concat(p, this.#pendingLen)
   }
 
-  #reset (): void {
+  private reset (): void {
     this.#pending = null
     this.#pendingLen = 0
     this.#need = 0
   }
 
-  #drain (b: Buffer, o: number): void {
+  private drain (b: Buffer, o: number): void {
     const len = b.length
     while (o < len) {
-      if (this.#failed || this.stopped) return
-      if (this.#held) {
+      if (this.failed || this.stopped) return
+      if (this.held) {
         const rest = o === 0 ? b : b.subarray(o)
         this.#pending = [rest]
         this.#pendingLen = rest.length
         this.#need = 0
         return
       }
-      const r = this.#frameLength(b, o, len)
+      const r = this.frameLength(b, o, len)
       if (r === Step.Error) return
       if (r === Step.Need || o + r > len) {
         const rest = o === 0 ? b : b.subarray(o)
@@ -133,7 +135,7 @@ export abstract class BoltFrameReader implements BoltFrameSink {
         this.#need = r === Step.Need ? 0 : r
         return
       }
-      const frame = this.#frame(b, o, r)
+      const frame = this.frame(b, o, r)
       o += r
       if (frame !== null) this.onBoltFrame(frame)
     }
@@ -143,7 +145,7 @@ export abstract class BoltFrameReader implements BoltFrameSink {
    * Total length of the frame at `o`, Step.Need when the fixed header is incomplete, or
    * Step.Error (already reported) when the header is invalid or over a limit.
    */
-  #frameLength (b: Buffer, o: number, len: number): number {
+  private frameLength (b: Buffer, o: number, len: number): number {
     const avail = len - o
     const proto = b[o]
     let ver1 = 0
@@ -162,32 +164,32 @@ export abstract class BoltFrameReader implements BoltFrameSink {
       fixed = t === BoltType.RESPONSE ? V2_RESPONSE_HEADER : V2_REQUEST_HEADER
       base = o + 1
     } else {
-      return this.#error(`unknown protocol byte 0x${proto.toString(16)}`, -1, BoltProto.V1, 0, BoltType.REQUEST)
+      return this.error(`unknown protocol byte 0x${proto.toString(16)}`, -1, BoltProto.V1, 0, BoltType.REQUEST)
     }
-    if (t > BoltType.ONEWAY) return this.#error(`unknown command type ${t}`, -1, proto, ver1, BoltType.REQUEST)
+    if (t > BoltType.ONEWAY) return this.error(`unknown command type ${t}`, -1, proto, ver1, BoltType.REQUEST)
     if (avail < fixed) return Step.Need
     const id = b.readUInt32BE(base + 5)
     const cmd = b.readUInt16BE(base + 2)
     if (cmd !== BoltCmd.HEARTBEAT && cmd !== BoltCmd.REQUEST && cmd !== BoltCmd.RESPONSE && cmd !== BoltCmd.GOAWAY) {
-      return this.#error(`unknown command code ${cmd}`, id, proto, ver1, t)
+      return this.error(`unknown command code ${cmd}`, id, proto, ver1, t)
     }
-    if (proto === BoltProto.V2 && ver1 !== 1 && ver1 !== 2) return this.#error(`unknown protocol version ${ver1}`, id, proto, 1, t)
+    if (proto === BoltProto.V2 && ver1 !== 1 && ver1 !== 2) return this.error(`unknown protocol version ${ver1}`, id, proto, 1, t)
     // Lengths sit at the end of the fixed header in every shape: class i16, header i16, content i32.
     const classLen = b.readInt16BE(o + fixed - 8)
     const headerLen = b.readInt16BE(o + fixed - 6)
     const contentLen = b.readInt32BE(o + fixed - 4)
-    if (classLen < 0 || headerLen < 0 || contentLen < 0) return this.#error('negative length', id, proto, ver1, t)
+    if (classLen < 0 || headerLen < 0 || contentLen < 0) return this.error('negative length', id, proto, ver1, t)
     const lim = this.frameLimits
-    if (classLen > lim.maxClassNameBytes) return this.#error(`class name of ${classLen} bytes over the limit of ${lim.maxClassNameBytes}`, id, proto, ver1, t)
-    if (headerLen > lim.maxHeaderBytes) return this.#error(`header map of ${headerLen} bytes over the limit of ${lim.maxHeaderBytes}`, id, proto, ver1, t)
+    if (classLen > lim.maxClassNameBytes) return this.error(`class name of ${classLen} bytes over the limit of ${lim.maxClassNameBytes}`, id, proto, ver1, t)
+    if (headerLen > lim.maxHeaderBytes) return this.error(`header map of ${headerLen} bytes over the limit of ${lim.maxHeaderBytes}`, id, proto, ver1, t)
     const crc = proto === BoltProto.V2 && ver1 === 2 && (b[o + 11] & 1) === 1 ? CRC_BYTES : 0
     const total = fixed + classLen + headerLen + contentLen + crc
-    if (total > lim.maxFrameBytes) return this.#error(`frame of ${total} bytes over the limit of ${lim.maxFrameBytes}`, id, proto, ver1, t)
+    if (total > lim.maxFrameBytes) return this.error(`frame of ${total} bytes over the limit of ${lim.maxFrameBytes}`, id, proto, ver1, t)
     return total
   }
 
   /** Build the frame at `o` (complete, `total` bytes); null after reporting an error. */
-  #frame (b: Buffer, o: number, total: number): BoltFrame | null {
+  private frame (b: Buffer, o: number, total: number): BoltFrame | null {
     const proto = b[o]
     const v2 = proto === BoltProto.V2
     const ver1 = v2 ? b[o + 1] : 0
@@ -204,14 +206,14 @@ export abstract class BoltFrameReader implements BoltFrameSink {
     const headerLen = b.readInt16BE(o + fixed - 6)
     const contentLen = b.readInt32BE(o + fixed - 4)
     const hasCrc = v2 && ver1 === 2 && (sw & 1) === 1
-    if (hasCrc && (this.#bits & Bits.CheckCrc) !== 0) {
+    if (hasCrc && (this.bits & Bits.CheckCrc) !== 0) {
       const end = o + total - CRC_BYTES
-      if (boltCrc(b, o, end) !== b.readUInt32BE(end)) { this.#error('bad CRC', id, proto, ver1, t); return null }
+      if (boltCrc(b, o, end) !== b.readUInt32BE(end)) { this.error('bad CRC', id, proto, ver1, t); return null }
     }
     if (headerLen > 0) {
       const hs = o + fixed + classLen
       const bad = checkHeaderMap(b, hs, hs + headerLen, this.frameLimits.maxHeaderEntries)
-      if (bad !== null) { this.#error(bad, id, proto, ver1, t); return null }
+      if (bad !== null) { this.error(bad, id, proto, ver1, t); return null }
     }
     return new BoltFrame(
       b.subarray(o, o + total), proto, ver1, t, cmd, id, codec, sw,
@@ -220,9 +222,9 @@ export abstract class BoltFrameReader implements BoltFrameSink {
     )
   }
 
-  #error (reason: string, id: number, proto: number, ver1: number, t: number): number {
-    this.#bits |= Bits.Failed
-    this.#reset()
+  private error (reason: string, id: number, proto: number, ver1: number, t: number): number {
+    this.bits |= Bits.Failed
+    this.reset()
     this.onBoltCodecError(reason, id, proto, ver1, t)
     return Step.Error
   }
