@@ -41,9 +41,12 @@ export class ConnectionGuard {
   readonly #bySource = new Map<string, Source>()
   readonly #tripTotal: TripCell
   readonly #tripSource: TripCell
+  /** Whoever owns the admitted sockets (found from a socket by `ownerOf`: no per-socket pointer to it). */
+  readonly owner: unknown
   #open = 0
 
-  constructor (listener: string, limits: Readonly<Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerSource'>>) {
+  constructor (listener: string, limits: Readonly<Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerSource'>>, owner: unknown = null) {
+    this.owner = owner
     this.#max = limits.maxConnections
     this.#maxPerSource = limits.maxConnectionsPerSource
     this.#tripTotal = limitTrips(listener, 'connections')
@@ -78,6 +81,12 @@ export class ConnectionGuard {
     const guard = src.guard
     guard.#open--
     if (--src.n <= 0 && guard.#bySource.get(src.address) === src) guard.#bySource.delete(src.address)
+  }
+
+  /** The guard's owner for a socket admitted and not yet released; undefined otherwise. */
+  static ownerOf (socket: Socket): unknown {
+    const src = (socket as Guarded)[kSource]
+    return src === undefined || typeof src === 'string' ? undefined : src.guard.owner
   }
 
   /** The address an admitted socket (or, TLS, its raw socket) was counted under; undefined if none. */

@@ -107,7 +107,9 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     // The session's own 'stream' event (not the server's): it says which session the stream
     // came from even when the stream is already closed and has forgotten it.
     session.on('stream', onSessionStream)
-    session.on('connect', onSessionConnect)
+    // A server session is set up by the time 'session' is emitted: the window now, and no
+    // 'connect' listener on every session (the fallback is for a session still connecting).
+    try { session.setLocalWindowSize(owner.connectionWindow) } catch { session.on('connect', onSessionConnect) }
     session.on('goaway', onSessionGoaway)
     session.on('close', onSessionClose)
     owner.sweep.add(g)

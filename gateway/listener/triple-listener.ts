@@ -97,7 +97,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     })
     const tick = ConnSweep.intervalFor(Math.min(lim.firstByteTimeoutMs, lim.headersTimeoutMs, lim.requestTimeoutMs, lim.idleTimeoutMs, lim.goawayGraceMs))
     this.sweep = new ConnSweep(tick, (err) => { logInternal(deps.logger, err, 'sweep', '') })
-    this.#guard = new ConnectionGuard('triple', lim)
+    this.#guard = new ConnectionGuard('triple', lim, this)
     this.#callDeps = {
       pools: deps.pools,
       logger: deps.logger,
@@ -129,7 +129,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
         handshakeTimeout: lim.firstByteTimeoutMs,
       })
       // The raw TCP socket, before any handshake work: caps apply here.
-      front.on('connection', (raw: Socket) => { raw.on('error', onSocketError); this.#admit(raw) })
+      front.on('connection', (raw: Socket) => { raw.on('error', onSocketError); this.#admit(raw, true) })
       front.on('secureConnection', (socket: TLSSocket) => { this.#onSecure(socket) })
       front.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
@@ -156,13 +156,15 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   get address (): AddressInfo | null { return this.#front.address() as AddressInfo | null }
 
-  /** Count a new TCP connection in, or refuse it (draining, connection caps). */
-  #admit (socket: Socket): boolean {
+  /**
+   * Count a new TCP connection in, or refuse it (draining, connection caps). Its 'close'
+   * finds this listener through the guard (no per-socket pointer: thousands sit idle);
+   * TLS: the raw socket keeps its accept time for the first-byte bound after the handshake.
+   */
+  #admit (socket: Socket, tls: boolean): boolean {
     if (this.#draining || socket.destroyed) { socket.destroy(); return false }
     if (!this.#guard.admit(socket)) return false
-    const c = socket as Conn
-    c[kListener] = this
-    c[kAcceptedAt] = performance.now()
+    if (tls) (socket as Conn)[kAcceptedAt] = performance.now()
     this.#conns.add(socket)
     downstreamConnections.inc(LABELS)
     socket.on('close', onConnClose)
@@ -177,9 +179,10 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   #acceptPlain (socket: Socket): void {
     socket.on('error', onSocketError)
-    if (!this.#admit(socket)) return
+    const now = performance.now()
+    if (!this.#admit(socket, false)) return
     socket.setNoDelay(true)
-    this.#waitFirstByte(socket, (socket as Conn)[kAcceptedAt])
+    this.#waitFirstByte(socket, now)
   }
 
   #onSecure (socket: TLSSocket): void {
@@ -207,6 +210,9 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     if (h2) {
       this.#handing = socket
       try { this.#h2.emit('connection', socket) } finally { this.#handing = null }
+      // node's session put its own 'error' listener on the socket: ours (there from accept so
+      // the socket never had none) goes, one listener instead of an array of two per session.
+      if (socket.listenerCount('error') > 1) socket.removeListener('error', onSocketError)
       return
     }
     if (!this.options.http1) { socket.destroy(); return }
@@ -339,7 +345,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 function onSocketError (): void {} // 'close' follows; the socket's owner cleans up there
 function onStreamError (): void {} // likewise: 'close' follows and ends the call
 
-function onConnClose (this: Conn): void { this[kListener].connClosed(this) }
+function onConnClose (this: Socket): void { (ConnectionGuard.ownerOf(this) as TripleListener | undefined)?.connClosed(this) }
 function onTlsClose (this: Conn): void { this[kListener].tlsClosed(this) }
 function onH1SocketClose (this: Conn): void { this[kListener].h1SocketClosed(this) }
 
