@@ -100,7 +100,9 @@ export class SessionGuard implements Sweepable, DownstreamSession {
 
   get remote (): string { return (this.#remote ??= this.socket.remoteAddress ?? '') }
 
-  /** Guard a new session: its event listeners are module-level and find the guard on it. */
+  /** Guard a new session: its event listeners are module-level and find the guard on it. Its
+   *  end is its socket's 'close' (the listener's, which calls `owner.sessionClosed`): no
+   *  'close' or 'goaway' listener, a session's listener table stays as small as node's own. */
   static attach (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null): SessionGuard {
     session.on('error', onSessionError)
     const g = new SessionGuard(owner, session, socket, peer, performance.now())
@@ -110,8 +112,6 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     // A server session is set up by the time 'session' is emitted: the window now, and no
     // 'connect' listener on every session (the fallback is for a session still connecting).
     try { session.setLocalWindowSize(owner.connectionWindow) } catch { session.on('connect', onSessionConnect) }
-    session.on('goaway', onSessionGoaway)
-    session.on('close', onSessionClose)
     owner.sweep.add(g)
     return g
   }
@@ -142,11 +142,6 @@ export class SessionGuard implements Sweepable, DownstreamSession {
       this.owner.trips.rapidReset.n++
       this.goaway(NGHTTP2_ENHANCE_YOUR_CALM, now)
     }
-  }
-
-  /** The peer sent GOAWAY (node closes or destroys the session itself; the grace bounds it). */
-  goawayReceived (now: number): void {
-    if (this.goawayAt === 0) this.goawayAt = now
   }
 
   /** Send GOAWAY: NO_ERROR closes gracefully (node destroys once streams end); an error code
@@ -199,6 +194,9 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     const s = this.session
     if (s.destroyed) return false
     const l = this.owner.limits
+    // A GOAWAY from the peer makes node close the session (no 'goaway' listener per session:
+    // the grace starts here, at most one sweep later).
+    if (this.goawayAt === 0 && s.closed) this.goawayAt = now
     if (this.goawayAt !== 0) {
       if (now - this.goawayAt < l.goawayGraceMs) return this.backlog === null || this.#checkBuffered(now)
       this.owner.trips.goawayGrace.n++
@@ -276,12 +274,7 @@ function onSessionConnect (this: ServerHttp2Session): void {
   if (g !== undefined) { try { this.setLocalWindowSize(g.owner.connectionWindow) } catch {} }
 }
 
-function onSessionGoaway (this: ServerHttp2Session): void { SessionGuard.of(this)?.goawayReceived(performance.now()) }
 
-function onSessionClose (this: ServerHttp2Session): void {
-  const g = SessionGuard.of(this)
-  if (g !== undefined) { g.owner.sweep.delete(g); g.owner.sessionClosed(g) }
-}
 
 /** Bytes queued on the socket below node's HTTP/2 layer (one write batch at most). */
 function writeQueueSize (socket: Socket): number {

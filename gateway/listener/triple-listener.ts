@@ -18,7 +18,7 @@ import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
 import { DeadlineWheel } from '../util/deadline-wheel.js'
 import { ConnSweep } from './conn-sweep.js'
 import { ConnectionGuard } from './connection-guard.js'
-import { awaitFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
+import { awaitFirstByte, forgetFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
 import { refuse, SessionGuard, type GuardOwner, type SessionLimits, type TripleTrips } from './h2-session-guard.js'
 import { createHttp1Server, H1, type H1Socket } from './triple-http1-server.js'
 
@@ -32,7 +32,8 @@ export interface TripleListenerDeps {
 const { NGHTTP2_NO_ERROR } = http2.constants
 const kListener = Symbol('isthmus.tripleListener')
 const kAcceptedAt = Symbol('isthmus.acceptedAt')
-type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number }
+const kSession = Symbol('isthmus.sessionGuard')
+type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number, [kSession]?: SessionGuard }
 type Stream = ServerHttp2Stream & { [kCall]: TripleCall }
 const LABELS = Object.freeze({ listener: 'triple' })
 /** nghttp2 answers more than ~1000 quick resets with its own GOAWAY and then never closes the
@@ -175,6 +176,17 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     ConnectionGuard.release(socket)
     if (this.#conns.delete(socket)) downstreamConnections.dec(LABELS)
     this.#waiting.delete(socket)
+    forgetFirstByte(socket)
+    this.#sessionGone(socket)
+  }
+
+  /** The socket under a session closed: the session is over (node emits its 'close' later). */
+  #sessionGone (socket: Socket): void {
+    const g = (socket as Conn)[kSession]
+    if (g === undefined) return
+    ;(socket as Conn)[kSession] = undefined
+    this.sweep.delete(g)
+    this.sessionClosed(g)
   }
 
   #acceptPlain (socket: Socket): void {
@@ -232,14 +244,16 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   onError (err: unknown): void { logInternal(this.#deps.logger, err, 'dispatch', '') }
 
-  tlsClosed (socket: Socket): void { this.#waiting.delete(socket) }
+  tlsClosed (socket: Socket): void { this.#waiting.delete(socket); forgetFirstByte(socket); this.#sessionGone(socket) }
   h1SocketClosed (socket: Socket): void { this.#h1Sockets.delete(socket) }
   sessionClosed (g: SessionGuard): void { this.#sessions.delete(g) }
 
   #onSession (s: ServerHttp2Session): void {
     const socket = this.#handing ?? s.socket as Socket
     const peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    this.#sessions.add(SessionGuard.attach(this, s, socket, peer))
+    const g = SessionGuard.attach(this, s, socket, peer)
+    ;(socket as Conn)[kSession] = g
+    this.#sessions.add(g)
     if (this.#draining) s.close()
   }
 
