@@ -62,8 +62,8 @@ const enum Bit {
 export class BoltServerConnection extends BoltFrameReader implements BoltDownstream, BoltDrainWaiter {
   readonly listener: BoltListener
   readonly socket: Socket
-  /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection. */
-  readonly peer: PeerIdentity | null
+  /** See `peer`; undefined until the first call asks (an idle connection never does). */
+  #peer: PeerIdentity | null | undefined = undefined
   /** Next time the listener's scan should look at this connection (performance.now() ms). */
   deadline: number
   /** performance.now() of accept (until the first byte: the first-byte bound is measured from
@@ -85,13 +85,18 @@ export class BoltServerConnection extends BoltFrameReader implements BoltDownstr
     this.listener = listener
     this.socket = socket
     ;(socket as SocketWithConn)[CONN] = this
-    this.peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
     this.lastActiveAt = now
     this.deadline = now + Math.min(listener.limits.firstByteTimeoutMs, listener.options.idleTimeoutMs)
     socket.setNoDelay(true)
     socket.on('data', onData)
     if (ownClose) socket.on('close', onConnectionClose)
     socket.on('drain', onDrain)
+  }
+
+  /** Verified mTLS identity of the peer (null on plain TCP or without a verified cert); once per connection, on first use. */
+  get peer (): PeerIdentity | null {
+    if (this.#peer === undefined) this.#peer = (this.socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(this.socket as TLSSocket) : null
+    return this.#peer
   }
 
   protected get frameLimits (): BoltLimitsConfig { return this.listener.limits }

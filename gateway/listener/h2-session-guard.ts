@@ -274,8 +274,6 @@ function onSessionConnect (this: ServerHttp2Session): void {
   if (g !== undefined) { try { this.setLocalWindowSize(g.owner.connectionWindow) } catch {} }
 }
 
-
-
 /** Bytes queued on the socket below node's HTTP/2 layer (one write batch at most). */
 function writeQueueSize (socket: Socket): number {
   const h = (socket as { _handle?: { writeQueueSize?: number } | null })._handle
