@@ -10,14 +10,15 @@
  * gateway's `isthmus_nodejs_eventloop_lag_*`, already the delay beyond the monitor's interval).
  * Env: CONNS (per kind, 15000), CLIENTS (client processes, 4), WORKERS (gateway workers, 1),
  * IDLE_MS (10000), KINDS (bolt,bolt-tls,h2c), SKIP_BARE=1 (the gateway only: a bare server is one
- * process, so it cannot hold more than ~19,000). Writes bench/results/connections-<time>.json.
+ * process, so it cannot hold more than ~19,000), SNAPSHOT=1 (per-connection heap by constructor). Writes bench/results/connections-<time>.json.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GC_HOOK_ARGS, heapAfterGc } from './lib/heap.js'
+import { diff, groups } from './lib/heap-snapshot-diff.js'
 import { cpuMicros, freePort, sleep, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -27,6 +28,9 @@ const WORKERS = Number(process.env.WORKERS ?? 1)
 const IDLE_MS = Number(process.env.IDLE_MS ?? 10000)
 const KINDS = (process.env.KINDS ?? 'bolt,bolt-tls,h2c').split(',') as Kind[]
 const SKIP_BARE = process.env.SKIP_BARE === '1'
+/** SNAPSHOT=1: a heap snapshot with each heap figure, and what one connection retains (snapshot after minus before, per connection, by constructor) printed and written to bench/results/conn-heap-snap-<kind>-<server>.txt. Use a few thousand CONNS. */
+const SNAPSHOT = process.env.SNAPSHOT === '1'
+if (SNAPSHOT) process.env.ISTHMUS_BENCH_SNAPSHOT = '1'
 /** Wait after the forced GC before the idle window (V8's concurrent sweeping of a big heap runs on after it). */
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 5000)
 type Kind = 'bolt' | 'bolt-tls' | 'h2c'
@@ -176,6 +180,23 @@ async function measure (kind: Kind, s: Server, tls: ReturnType<typeof certs> | n
   return out
 }
 
+/** The per-connection difference between the two snapshots each process wrote (SNAPSHOT=1). */
+function snapshotDiff (kind: Kind, server: string, pids: number[], conns: number): void {
+  const lines: string[] = [`${kind} ${server}: per connection (${conns}), heap snapshot after minus before, by node type and constructor`, 'objects/conn | bytes/conn | type constructor']
+  let total = 0
+  for (const p of pids) {
+    // SNAPSHOT_DIR: keep the snapshots (for a look at retainers in DevTools or a script).
+    const keep = process.env.SNAPSHOT_DIR
+    if (keep !== undefined) for (const i of [0, 1]) copyFileSync(join(tmp, `snap-${p}-${i}.heapsnapshot`), join(keep, `${kind}-${server}-${i}.heapsnapshot`))
+    const rows = diff(groups(join(tmp, `snap-${p}-0.heapsnapshot`)), groups(join(tmp, `snap-${p}-1.heapsnapshot`)), conns, 0.5)
+    for (const r of rows) { total += r.bytes; lines.push(`${r.count.toFixed(2).padStart(12)} | ${r.bytes.toFixed(1).padStart(10)} | ${r.key}`) }
+  }
+  lines.push(`total (rows shown): ${total.toFixed(0)} B/conn`)
+  mkdirSync(join(root, 'bench/results'), { recursive: true })
+  writeFileSync(join(root, `bench/results/conn-heap-snap-${kind}-${server}.txt`), lines.join('\n') + '\n')
+  process.stderr.write(lines.slice(0, 40).join('\n') + '\n')
+}
+
 async function main (): Promise<void> {
   const tls = KINDS.includes('bolt-tls') ? certs() : null
   const results: Record<string, Record<string, Record<string, number>>> = {}
@@ -184,7 +205,10 @@ async function main (): Promise<void> {
       results[kind] = {}
       for (const make of SKIP_BARE ? [gateway] : [bare, gateway]) {
         const s = await make(kind, tls)
-        try { results[kind][s.name] = await measure(kind, s, tls) } finally { await stopChild(s.child) }
+        try {
+          results[kind][s.name] = await measure(kind, s, tls)
+          if (SNAPSHOT) snapshotDiff(kind, s.name, await s.pids(), results[kind][s.name].conns)
+        } finally { await stopChild(s.child) }
         process.stderr.write(`${kind} ${s.name}: ${JSON.stringify(results[kind][s.name])}\n`)
       }
     }

@@ -8,9 +8,8 @@ import { downstreamConnections, limitTrips, type TripCell } from '../metrics.js'
 import type { BoltHeaderView } from '../protocol/bolt/header-view.js'
 import { checkBoltContent } from '../protocol/bolt/hessian-check.js'
 import type { BoltCall } from '../proxy/bolt-call.js'
-import { DeadlineWheel } from '../util/deadline-wheel.js'
 import type { BoltPoolRegistry } from '../upstream/bolt-pool.js'
-import { BoltServerConnection } from './bolt-server-connection.js'
+import { BoltServerConnection, onConnectionClose } from './bolt-server-connection.js'
 import { ConnectionGuard } from './connection-guard.js'
 
 export type { BoltListenerOptions } from '../config/options.js'
@@ -42,8 +41,10 @@ const LABELS = Object.freeze({ listener: 'bolt' })
 /**
  * The Bolt listener (plain or TLS): accepts connections (ConnectionGuard caps in total and
  * per source address, checked on the raw socket before any other work, before the TLS
- * handshake), and runs one coarse deadline wheel for all of its connections (first byte,
- * frame, idle, write stall: see BoltServerConnection) instead of a timer per socket.
+ * handshake), and scans its connections on one coarse interval for their deadlines (first
+ * byte, frame, idle, write stall: see BoltServerConnection) instead of a timer per socket;
+ * the interval runs only while there are connections. Per socket, one 'error' and one
+ * 'close' listener (plain TCP: the same socket from accept to close).
  * `isthmus_downstream_connections{listener="bolt"}` counts admitted TCP connections, from
  * accept to close, TLS handshakes included.
  */
@@ -55,7 +56,9 @@ export class BoltListener {
   readonly limits: Readonly<BoltLimits>
   readonly logger: Logger
   readonly guard: ConnectionGuard
-  readonly wheel: DeadlineWheel<BoltServerConnection>
+  /** How often the deadline scan runs (ms). */
+  readonly tickMs: number
+  #ticker: NodeJS.Timeout | null = null
   readonly trips: BoltTrips
   #closing: Promise<void> | null = null
   draining = false
@@ -78,11 +81,11 @@ export class BoltListener {
     const l = this.limits
     // A quarter of the shortest bound, between 10 ms and 1 s: a bound trips at most that late.
     const shortest = Math.min(l.firstByteTimeoutMs, l.frameTimeoutMs, l.writeStallMs, options.idleTimeoutMs)
-    this.wheel = new DeadlineWheel<BoltServerConnection>(onConnectionDeadline, Math.max(10, Math.min(1000, Math.floor(shortest / 4))))
+    this.tickMs = Math.max(10, Math.min(1000, Math.floor(shortest / 4)))
     if (deps.tls != null) {
       // The handshake is bounded by firstByteTimeoutMs too; the connection's own first-byte
       // bound starts once it is done.
-      const server = createTlsServer({ ...deps.tls, handshakeTimeout: l.firstByteTimeoutMs }, (s) => { this.#open(s) })
+      const server = createTlsServer({ ...deps.tls, handshakeTimeout: l.firstByteTimeoutMs }, (s) => { this.#open(s, true) })
       server.prependListener('connection', (raw: Socket) => { this.#admit(raw) })
       server.on('tlsClientError', (err: NodeJS.ErrnoException, s: Socket) => {
         if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
@@ -91,7 +94,7 @@ export class BoltListener {
       })
       this.server = server
     } else {
-      this.server = createNetServer({ noDelay: true }, (s) => { if (this.#admit(s)) this.#open(s) })
+      this.server = createNetServer({ noDelay: true }, (s) => { if (this.#admit(s)) this.#open(s, false) })
     }
     this.server.on('error', (err) => { this.logger.error({ err }, 'bolt listener error') })
   }
@@ -119,25 +122,34 @@ export class BoltListener {
     return true
   }
 
-  /** A connection ready for Bolt (plain: accepted; TLS: handshake done). */
-  #open (socket: Socket): void {
-    socket.on('error', onSocketError)
+  /** A connection ready for Bolt (plain: accepted, `tls` false: the socket #admit saw; TLS: handshake done). */
+  #open (socket: Socket, tls: boolean): void {
+    if (tls) socket.on('error', onSocketError)
     if (this.draining || socket.destroyed) { socket.destroy(); return }
     let c: BoltServerConnection
     try {
-      c = new BoltServerConnection(this, socket, performance.now())
+      c = new BoltServerConnection(this, socket, performance.now(), tls)
     } catch (err) {
       this.logger.error({ err }, 'bolt connection setup failed (internal error)')
       socket.destroy()
       return
     }
     this.connections.add(c)
-    this.wheel.add(c)
+    if (this.#ticker === null) {
+      this.#ticker = setInterval(onTick, this.tickMs, this)
+      this.#ticker.unref()
+    }
   }
 
   onConnectionClosed (c: BoltServerConnection): void {
     this.connections.delete(c)
-    this.wheel.delete(c)
+  }
+
+  /** The deadline scan: every connection whose deadline passed; stops when none is left. */
+  static tick (l: BoltListener): void {
+    const now = performance.now()
+    for (const c of l.connections) if (c.deadline <= now) onConnectionDeadline(c, now)
+    if (l.connections.size === 0 && l.#ticker !== null) { clearInterval(l.#ticker); l.#ticker = null }
   }
 
   /**
@@ -191,12 +203,18 @@ export class BoltListener {
   }
 }
 
-function onConnectionDeadline (c: BoltServerConnection): void {
+function onTick (l: BoltListener): void { BoltListener.tick(l) }
+function onConnectionDeadline (c: BoltServerConnection, now: number): void {
   try {
-    c.onDeadline(performance.now())
+    c.onDeadline(now)
   } catch (err) {
     c.crashed(err)
   }
 }
 function onSocketError (this: Socket): void { /* 'close' follows and does the work */ }
-function onAdmittedClose (this: Socket): void { downstreamConnections.dec(LABELS) }
+/** The admitted raw socket closed: the caps and the gauge; plain TCP: the connection too. */
+function onAdmittedClose (this: Socket): void {
+  ConnectionGuard.release(this)
+  downstreamConnections.dec(LABELS)
+  onConnectionClose.call(this)
+}

@@ -14,8 +14,8 @@ export interface FirstByteSink {
   onError (err: unknown): void
 }
 
-const kWait = Symbol('isthmus.firstByte')
-type Waiting = Socket & { [kWait]?: FirstByteWait | null }
+/** Sockets waiting now (not a property on each socket: it would stay on it for good). */
+const waiting = new Map<Socket, FirstByteWait>()
 
 class FirstByteWait implements Sweepable {
   readonly socket: Socket
@@ -31,11 +31,11 @@ class FirstByteWait implements Sweepable {
 
   sweep (now: number): boolean {
     if (this.done) return false
-    const s = this.socket as Waiting
-    if (s.destroyed) { this.done = true; return false }
+    const s = this.socket
+    if (s.destroyed) { this.done = true; waiting.delete(s); return false }
     if (now < this.deadline) return true
     this.done = true
-    s[kWait] = null
+    waiting.delete(s)
     s.removeListener('data', onFirstData)
     this.sink.onSilent(s)
     s.destroy()
@@ -51,9 +51,17 @@ class FirstByteWait implements Sweepable {
  */
 export function awaitFirstByte (socket: Socket, deadline: number, sink: FirstByteSink, sweep: ConnSweep): void {
   const w = new FirstByteWait(socket, deadline, sink)
-  ;(socket as Waiting)[kWait] = w
+  waiting.set(socket, w)
   socket.on('data', onFirstData)
   sweep.add(w)
+}
+
+/** The socket closed: forget its wait, if any (the sweep would too, but it may be stopped). */
+export function forgetFirstByte (socket: Socket): void {
+  const w = waiting.get(socket)
+  if (w === undefined) return
+  w.done = true
+  waiting.delete(socket)
 }
 
 /** Does the chunk start like the HTTP/2 preface (as far as it goes)? */
@@ -62,11 +70,11 @@ export function isH2Preface (chunk: Buffer): boolean {
   return chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
 }
 
-function onFirstData (this: Waiting, chunk: Buffer): void {
+function onFirstData (this: Socket, chunk: Buffer): void {
   this.removeListener('data', onFirstData)
-  const w = this[kWait]
-  if (w === undefined || w === null) return
-  this[kWait] = null
+  const w = waiting.get(this)
+  if (w === undefined) return
+  waiting.delete(this)
   w.done = true
   this.pause()
   this.unshift(chunk)

@@ -102,16 +102,20 @@ export class SessionGuard implements Sweepable, DownstreamSession {
 
   get remote (): string { return (this.#remote ??= this.socket.remoteAddress ?? '') }
 
-  /** Guard a new session: its event listeners are module-level and find the guard on it. */
+  /** Guard a new session: its event listeners are module-level and find the guard on it. Its
+   *  end is its socket's 'close' (the listener's, which calls `owner.sessionClosed`): no
+   *  'close' listener. 'goaway' is listened to: the sweep looks at a session only when one of
+   *  its bounds may have passed, so a peer's GOAWAY must bring that look forward. */
   static attach (owner: GuardOwner, session: ServerHttp2Session, socket: Socket, peer: PeerIdentity | null): SessionGuard {
     session.on('error', onSessionError)
     const g = new SessionGuard(owner, session, socket, peer, performance.now())
     // The session's own 'stream' event (not the server's): it says which session the stream
     // came from even when the stream is already closed and has forgotten it.
     session.on('stream', onSessionStream)
-    session.on('connect', onSessionConnect)
     session.on('goaway', onSessionGoaway)
-    session.on('close', onSessionClose)
+    // A server session is set up by the time 'session' is emitted: the window now, and no
+    // 'connect' listener on every session (the fallback is for a session still connecting).
+    try { session.setLocalWindowSize(owner.connectionWindow) } catch { session.on('connect', onSessionConnect) }
     owner.sweep.add(g)
     return g
   }
@@ -211,6 +215,8 @@ export class SessionGuard implements Sweepable, DownstreamSession {
     const s = this.session
     if (s.destroyed) return false
     const l = this.owner.limits
+    // Closed without our GOAWAY seen (e.g. a close that raced the listener): the grace starts now.
+    if (this.goawayAt === 0 && s.closed) this.goawayAt = now
     if (this.goawayAt !== 0) {
       if (now - this.goawayAt < l.goawayGraceMs) return this.backlog === null ? this.goawayAt + l.goawayGraceMs : this.#checkBuffered(now)
       this.owner.trips.goawayGrace.n++
@@ -293,16 +299,11 @@ function onSessionStream (this: ServerHttp2Session, stream: ServerHttp2Stream, h
   g.owner.onStream(g, stream, headers, flags)
 }
 
+function onSessionGoaway (this: ServerHttp2Session): void { SessionGuard.of(this)?.goawayReceived(performance.now()) }
+
 function onSessionConnect (this: ServerHttp2Session): void {
   const g = SessionGuard.of(this)
   if (g !== undefined) { try { this.setLocalWindowSize(g.owner.connectionWindow) } catch {} }
-}
-
-function onSessionGoaway (this: ServerHttp2Session): void { SessionGuard.of(this)?.goawayReceived(performance.now()) }
-
-function onSessionClose (this: ServerHttp2Session): void {
-  const g = SessionGuard.of(this)
-  if (g !== undefined) { g.owner.sweep.delete(g); g.owner.sessionClosed(g) }
 }
 
 /** Bytes queued on the socket below node's HTTP/2 layer (one write batch at most). */

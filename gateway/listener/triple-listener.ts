@@ -18,7 +18,7 @@ import type { H2PoolRegistry } from '../upstream/h2-pool-registry.js'
 import { DeadlineWheel } from '../util/deadline-wheel.js'
 import { ConnSweep } from './conn-sweep.js'
 import { ConnectionGuard } from './connection-guard.js'
-import { awaitFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
+import { awaitFirstByte, forgetFirstByte, isH2Preface, type FirstByteSink } from './first-byte.js'
 import { refuse, SessionGuard, type GuardOwner, type SessionLimits, type TripleTrips } from './h2-session-guard.js'
 import { createHttp1Server, H1, type H1Socket } from './triple-http1-server.js'
 
@@ -32,7 +32,8 @@ export interface TripleListenerDeps {
 const { NGHTTP2_NO_ERROR } = http2.constants
 const kListener = Symbol('isthmus.tripleListener')
 const kAcceptedAt = Symbol('isthmus.acceptedAt')
-type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number }
+const kSession = Symbol('isthmus.sessionGuard')
+type Conn = Socket & { [kListener]: TripleListener, [kAcceptedAt]: number, [kSession]?: SessionGuard }
 type Stream = ServerHttp2Stream & { [kCall]: TripleCall }
 const LABELS = Object.freeze({ listener: 'triple' })
 /** nghttp2 answers more than ~1000 quick resets with its own GOAWAY and then never closes the
@@ -97,7 +98,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     })
     const tick = ConnSweep.intervalFor(Math.min(lim.firstByteTimeoutMs, lim.headersTimeoutMs, lim.requestTimeoutMs, lim.idleTimeoutMs, lim.goawayGraceMs))
     this.sweep = new ConnSweep(tick, (err) => { logInternal(deps.logger, err, 'sweep', '') })
-    this.#guard = new ConnectionGuard('triple', lim)
+    this.#guard = new ConnectionGuard('triple', lim, this)
     this.#callDeps = {
       pools: deps.pools,
       logger: deps.logger,
@@ -129,7 +130,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
         handshakeTimeout: lim.firstByteTimeoutMs,
       })
       // The raw TCP socket, before any handshake work: caps apply here.
-      front.on('connection', (raw: Socket) => { raw.on('error', onSocketError); this.#admit(raw) })
+      front.on('connection', (raw: Socket) => { raw.on('error', onSocketError); this.#admit(raw, true) })
       front.on('secureConnection', (socket: TLSSocket) => { this.#onSecure(socket) })
       front.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
         if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.trips.firstByte.n++
@@ -156,13 +157,15 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   get address (): AddressInfo | null { return this.#front.address() as AddressInfo | null }
 
-  /** Count a new TCP connection in, or refuse it (draining, connection caps). */
-  #admit (socket: Socket): boolean {
+  /**
+   * Count a new TCP connection in, or refuse it (draining, connection caps). Its 'close'
+   * finds this listener through the guard (no per-socket pointer: thousands sit idle);
+   * TLS: the raw socket keeps its accept time for the first-byte bound after the handshake.
+   */
+  #admit (socket: Socket, tls: boolean): boolean {
     if (this.#draining || socket.destroyed) { socket.destroy(); return false }
     if (!this.#guard.admit(socket)) return false
-    const c = socket as Conn
-    c[kListener] = this
-    c[kAcceptedAt] = performance.now()
+    if (tls) (socket as Conn)[kAcceptedAt] = performance.now()
     this.#conns.add(socket)
     downstreamConnections.inc(LABELS)
     socket.on('close', onConnClose)
@@ -170,15 +173,28 @@ export class TripleListener implements GuardOwner, FirstByteSink {
   }
 
   connClosed (socket: Socket): void {
+    ConnectionGuard.release(socket)
     if (this.#conns.delete(socket)) downstreamConnections.dec(LABELS)
     this.#waiting.delete(socket)
+    forgetFirstByte(socket)
+    this.#sessionGone(socket)
+  }
+
+  /** The socket under a session closed: the session is over (node emits its 'close' later). */
+  #sessionGone (socket: Socket): void {
+    const g = (socket as Conn)[kSession]
+    if (g === undefined) return
+    ;(socket as Conn)[kSession] = undefined
+    this.sweep.delete(g)
+    this.sessionClosed(g)
   }
 
   #acceptPlain (socket: Socket): void {
     socket.on('error', onSocketError)
-    if (!this.#admit(socket)) return
+    const now = performance.now()
+    if (!this.#admit(socket, false)) return
     socket.setNoDelay(true)
-    this.#waitFirstByte(socket, (socket as Conn)[kAcceptedAt])
+    this.#waitFirstByte(socket, now)
   }
 
   #onSecure (socket: TLSSocket): void {
@@ -206,6 +222,9 @@ export class TripleListener implements GuardOwner, FirstByteSink {
     if (h2) {
       this.#handing = socket
       try { this.#h2.emit('connection', socket) } finally { this.#handing = null }
+      // node's session put its own 'error' listener on the socket: ours (there from accept so
+      // the socket never had none) goes, one listener instead of an array of two per session.
+      if (socket.listenerCount('error') > 1) socket.removeListener('error', onSocketError)
       return
     }
     if (!this.options.http1) { socket.destroy(); return }
@@ -225,14 +244,16 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 
   onError (err: unknown): void { logInternal(this.#deps.logger, err, 'dispatch', '') }
 
-  tlsClosed (socket: Socket): void { this.#waiting.delete(socket) }
+  tlsClosed (socket: Socket): void { this.#waiting.delete(socket); forgetFirstByte(socket); this.#sessionGone(socket) }
   h1SocketClosed (socket: Socket): void { this.#h1Sockets.delete(socket) }
   sessionClosed (g: SessionGuard): void { this.#sessions.delete(g) }
 
   #onSession (s: ServerHttp2Session): void {
     const socket = this.#handing ?? s.socket as Socket
     const peer = (socket as TLSSocket).encrypted === true ? peerIdentityOfSocket(socket as TLSSocket) : null
-    this.#sessions.add(SessionGuard.attach(this, s, socket, peer))
+    const g = SessionGuard.attach(this, s, socket, peer)
+    ;(socket as Conn)[kSession] = g
+    this.#sessions.add(g)
     if (this.#draining) s.close()
   }
 
@@ -338,7 +359,7 @@ export class TripleListener implements GuardOwner, FirstByteSink {
 function onSocketError (): void {} // 'close' follows; the socket's owner cleans up there
 function onStreamError (): void {} // likewise: 'close' follows and ends the call
 
-function onConnClose (this: Conn): void { this[kListener].connClosed(this) }
+function onConnClose (this: Socket): void { (ConnectionGuard.ownerOf(this) as TripleListener | undefined)?.connClosed(this) }
 function onTlsClose (this: Conn): void { this[kListener].tlsClosed(this) }
 function onH1SocketClose (this: Conn): void { this[kListener].h1SocketClosed(this) }
 

@@ -123,6 +123,15 @@ test.serial(`caps: 40 Bolt connections from one source (maxConnectionsPerSource 
   await gw.expectRecovered(t, mark, 'a per-source Bolt connection flood')
 })
 
+test.serial(`caps: a source's count drops as its connections close: after its flood, 127.0.0.2 gets ${PER_SOURCE} connections again, none refused`, async (t) => {
+  const gw = suite.gw
+  const trips0 = await gw.trips('bolt', 'connections_per_source')
+  const conns = await openMany(gw.boltPort, PER_SOURCE, { localAddress: '127.0.0.2' })
+  t.teardown(() => { for (const c of conns) c.destroy() })
+  await closedAll(conns, 'the silent connections to be closed (first-byte bound)')
+  t.is(await gw.trips('bolt', 'connections_per_source'), trips0, 'no connection of the second round refused')
+})
+
 test.serial(`caps: 60 silent Bolt connections from 6 sources (maxConnections ${MAX_CONNECTIONS}): the excess is refused, trips connections`, async (t) => {
   const gw = suite.gw
   const mark = await gw.mark()
