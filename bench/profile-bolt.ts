@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runLoad, type WriteStyle } from './bolt-load-client.js'
 import { startBoltGateway } from './lib/bolt-gateway.js'
+import { GcTrace, type GcCounts } from './lib/gc-trace.js'
 import { breakdown, CATEGORIES, CATEGORY_NOTES, type Breakdown, type CpuProfile } from './lib/profile-categories.js'
 import { cpuMicros, ioSyscalls, startChild, stopChild, threadCpuMicros, type Child } from './lib/proc.js'
 
@@ -38,8 +39,7 @@ process.on('exit', () => { for (const c of children) if (c.proc.exitCode === nul
 /** Monotonic clock in µs: the clock V8's profile timestamps use on Linux. */
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n)
 
-interface Gc { scavenges: number, scavengeMs: number, markCompacts: number, markCompactMs: number }
-interface ShapeResult { shape: string, what: string, requests: number, rps: number, p99Ms: number, cpuUsPerReq: number, mainUsPerReq: number, readsPerReq: number, writesPerReq: number, windowed: boolean, profile: string, gc: Gc, b: Breakdown }
+interface ShapeResult { shape: string, what: string, requests: number, rps: number, p99Ms: number, cpuUsPerReq: number, mainUsPerReq: number, readsPerReq: number, writesPerReq: number, windowed: boolean, profile: string, gc: GcCounts, b: Breakdown }
 
 async function profileShape (name: string, upstreamPort: number): Promise<ShapeResult> {
   const shape = SHAPES[name]
@@ -48,27 +48,15 @@ async function profileShape (name: string, upstreamPort: number): Promise<ShapeR
   mkdirSync(profDir)
   const g = await startBoltGateway(root, tmp, upstreamPort, 'default', { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(INTERVAL), '--trace-gc'] })
   children.push(g.child)
-  const gc: Gc = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0 }
-  let inWindow = false
-  let partial = ''
-  g.child.proc.stdout!.on('data', (d: Buffer) => {
-    const lines = (partial + d.toString()).split('\n')
-    partial = lines.pop() ?? ''
-    if (!inWindow) return
-    for (const line of lines) {
-      // "[pid:0x..]   1234 ms: Scavenge 5.1 (6.2) -> 4.3 (7.2) MB, 0.78 / 0.00 ms  (...)"
-      const m = /ms: (Scavenge|Mark-Compact|Mark-sweep)[^,]*, ([\d.]+) \/ ([\d.]+) ms/.exec(line)
-      if (m === null) continue
-      if (m[1] === 'Scavenge') { gc.scavenges++; gc.scavengeMs += Number(m[2]) } else { gc.markCompacts++; gc.markCompactMs += Number(m[2]) }
-    }
-  })
+  const trace = new GcTrace(g.child)
+  const gc = trace.counts
   let t0 = 0; let t1 = 0; let c0 = 0; let c1 = 0; let m0 = 0; let m1 = 0
   let io0 = { reads: 0, writes: 0 }; let io1 = io0
   const pid = g.child.pid
   const res = await runLoad(g.port, shape.conns, shape.depth, MS, {
     style: shape.style,
-    onWindowStart: () => { inWindow = true; t0 = nowUs(); c0 = cpuMicros(pid); m0 = threadCpuMicros(pid, pid); io0 = ioSyscalls(pid) },
-    onWindowEnd: () => { inWindow = false; t1 = nowUs(); c1 = cpuMicros(pid); m1 = threadCpuMicros(pid, pid); io1 = ioSyscalls(pid) },
+    onWindowStart: () => { trace.counting = true; t0 = nowUs(); c0 = cpuMicros(pid); m0 = threadCpuMicros(pid, pid); io0 = ioSyscalls(pid) },
+    onWindowEnd: () => { trace.counting = false; t1 = nowUs(); c1 = cpuMicros(pid); m1 = threadCpuMicros(pid, pid); io1 = ioSyscalls(pid) },
   })
   await stopChild(g.child, 30000)
   const file = readdirSync(profDir).find(f => f.endsWith('.cpuprofile'))

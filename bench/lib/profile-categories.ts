@@ -61,33 +61,42 @@ export function ownCategory (functionName: string, url: string): Category | null
   return null
 }
 
-export interface Breakdown {
+export interface BreakdownOf<C extends string> {
   /** Microseconds of self time per category (idle excluded). */
-  selfUs: Record<Category, number>
+  selfUs: Record<C, number>
   idleUs: number
   busyUs: number
   samples: number
   /** Heaviest functions by self time: "name (file:line)", category, µs. */
-  top: Array<{ frame: string, category: Category, us: number }>
+  top: Array<{ frame: string, category: C, us: number }>
+}
+export type Breakdown = BreakdownOf<Category>
+
+/** Self time per Bolt hot-path category of the samples taken between `fromUs` and `toUs` (profile clock). */
+export function breakdown (p: CpuProfile, fromUs = -Infinity, toUs = Infinity, topN = 30): Breakdown {
+  return breakdownBy(p, ownCategory, CATEGORIES, 'other', fromUs, toUs, topN)
 }
 
-/** Self time per category of the samples taken between `fromUs` and `toUs` (profile clock). */
-export function breakdown (p: CpuProfile, fromUs = -Infinity, toUs = Infinity, topN = 30): Breakdown {
+/** The same with another categorisation (`own` names a frame's category or null to inherit). */
+export function breakdownBy<C extends string> (
+  p: CpuProfile, own: (functionName: string, url: string) => C | null, categories: readonly C[], fallback: C,
+  fromUs = -Infinity, toUs = Infinity, topN = 30,
+): BreakdownOf<C> {
   const byId = new Map<number, ProfileNode>()
   const parent = new Map<number, number>()
   for (const n of p.nodes) { byId.set(n.id, n); for (const c of n.children ?? []) parent.set(c, n.id) }
-  const resolved = new Map<number, Category>()
-  const categoryOf = (id: number): Category => {
+  const resolved = new Map<number, C>()
+  const categoryOf = (id: number): C => {
     const hit = resolved.get(id)
     if (hit !== undefined) return hit
     const n = byId.get(id)!
-    const own = ownCategory(n.callFrame.functionName, n.callFrame.url)
+    const mine = own(n.callFrame.functionName, n.callFrame.url)
     const up = parent.get(id)
-    const c = own ?? (up === undefined ? 'other' : categoryOf(up))
+    const c = mine ?? (up === undefined ? fallback : categoryOf(up))
     resolved.set(id, c)
     return c
   }
-  const selfUs = Object.fromEntries(CATEGORIES.map(c => [c, 0])) as Record<Category, number>
+  const selfUs = Object.fromEntries(categories.map(c => [c, 0])) as Record<C, number>
   const perNode = new Map<number, number>()
   let idleUs = 0
   let samples = 0
@@ -103,7 +112,7 @@ export function breakdown (p: CpuProfile, fromUs = -Infinity, toUs = Infinity, t
     selfUs[categoryOf(id)] += dt
     perNode.set(id, (perNode.get(id) ?? 0) + dt)
   }
-  const byFrame = new Map<string, { frame: string, category: Category, us: number }>()
+  const byFrame = new Map<string, { frame: string, category: C, us: number }>()
   for (const [id, us] of perNode) {
     const f = byId.get(id)!.callFrame
     const file = f.url === '' ? '' : ` (${f.url.replace(/^.*\/(gateway|filters|node_modules)\//, '$1/')}:${f.lineNumber + 1})`
@@ -113,6 +122,6 @@ export function breakdown (p: CpuProfile, fromUs = -Infinity, toUs = Infinity, t
     byFrame.set(frame, e)
   }
   const top = [...byFrame.values()].sort((a, b) => b.us - a.us).slice(0, topN)
-  const busyUs = Object.values(selfUs).reduce((a, b) => a + b, 0)
+  const busyUs = (Object.values(selfUs) as number[]).reduce((a, b) => a + b, 0)
   return { selfUs, idleUs, busyUs, samples, top }
 }
