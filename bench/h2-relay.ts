@@ -18,7 +18,7 @@ import * as grpc from '@grpc/grpc-js'
 import { endStreamCheck, grpcCall, type CheckResult } from './lib/checks.js'
 import { h2loadArgv, runH2load, type H2loadArgs, type H2loadResult } from './lib/h2load.js'
 import { nginxVersion, startNginx } from './lib/nginx.js'
-import { cpuMicros, freePort, median, startChild, stopChild, waitForPort, type Child } from './lib/proc.js'
+import { cpuMicros, freePort, median, startChild, stopChild, waitForPort, type Child, medianOf, medianRoundRatio } from './lib/proc.js'
 import { grpcFrame } from './h2-upstream.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -133,17 +133,8 @@ async function main (): Promise<void> {
   }
 
   // Ratios per round (same conditions), then the median.
-  const perRound = (name: string, ref: string, f: (s: Sample) => number | null): number => {
-    const a = samples[name]; const b = samples[ref]
-    if (a === undefined || b === undefined) return NaN
-    const xs: number[] = []
-    for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      const x = f(a[i]); const y = f(b[i])
-      if (x !== null && y !== null && y !== 0) xs.push(x / y)
-    }
-    return median(xs)
-  }
-  const med = (xs: Sample[], f: (s: Sample) => number | null): number => median(xs.map(f).filter((x): x is number => x !== null))
+  const perRound = (name: string, ref: string, f: (s: Sample) => number | null): number => medianRoundRatio(samples[name], samples[ref], f)
+  const med = medianOf
   const cpu = (x: Sample): number | null => x.proxyCpuUsPerReq
   const rows = targets.map(t => ({
     target: t.name,

@@ -31,7 +31,7 @@ import YAML from 'yaml'
 import { endStreamCheck, grpcCall, type CheckResult } from './lib/checks.js'
 import { h2loadArgv, runH2load, type H2loadArgs, type H2loadResult } from './lib/h2load.js'
 import { nginxVersion, startNginx } from './lib/nginx.js'
-import { cpuMicros, freePort, median, startChild, stopChild, threadCpuMicros, waitForPort, type Child } from './lib/proc.js'
+import { cpuMicros, freePort, median, startChild, stopChild, threadCpuMicros, waitForPort, type Child, medianOf, medianRoundRatio } from './lib/proc.js'
 import { grpcFrame } from './h2-upstream.js'
 import { governanceFilters } from './lib/governance.js'
 
@@ -277,17 +277,8 @@ async function main (): Promise<void> {
   }
 
   // Ratios are taken per round (same conditions), then the median.
-  const perRound = (name: string, ref: string, f: (s: Sample) => number | null): number => {
-    const a = samples[name]; const b = samples[ref]
-    if (a === undefined || b === undefined) return NaN
-    const xs: number[] = []
-    for (let i = 0; i < Math.min(a.length, b.length); i++) {
-      const x = f(a[i]); const y = f(b[i])
-      if (x !== null && y !== null && y !== 0) xs.push(x / y)
-    }
-    return median(xs)
-  }
-  const med = (xs: Sample[], f: (s: Sample) => number | null): number => median(xs.map(f).filter((x): x is number => x !== null))
+  const perRound = (name: string, ref: string, f: (s: Sample) => number | null): number => medianRoundRatio(samples[name], samples[ref], f)
+  const med = medianOf
   const directRate = rate.direct ?? []
   const rows = targets.map(t => {
     const s = samples[t.name]; const r = rate[t.name]

@@ -90,6 +90,22 @@ export function median (xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
+/** Median over rounds of a's figure / b's, round by round (same conditions); nulls and zero divisors skipped. */
+export function medianRoundRatio<S> (a: readonly S[] | undefined, b: readonly S[] | undefined, f: (s: S) => number | null): number {
+  if (a === undefined || b === undefined) return NaN
+  const xs: number[] = []
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = f(a[i]); const y = f(b[i])
+    if (x !== null && y !== null && y !== 0) xs.push(x / y)
+  }
+  return median(xs)
+}
+
+/** Median of a figure over samples, nulls skipped. */
+export function medianOf<S> (xs: readonly S[], f: (s: S) => number | null): number {
+  return median(xs.map(f).filter((x): x is number => x !== null))
+}
+
 /** Nearest-rank percentile of an ascending array. */
 export function percentile (sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN
